@@ -1,0 +1,30 @@
+# Two commands do everything: `make demo` (the main job, on embedded data) and `make test`.
+# Both create or update .venv from requirements.lock first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+
+.PHONY: venv test test-slow demo clean
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest tests -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest tests -q -m slow
+
+demo: $(STAMP)
+	$(PY) -m alexnet_lab demo
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info

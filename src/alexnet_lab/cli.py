@@ -1,0 +1,167 @@
+"""The `alexnet` command line: argument parsing and printing only; the work is in the library.
+
+Every user error becomes one line on stderr and exit status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from alexnet_lab import __version__
+from alexnet_lab.core.errors import AlexnetLabError
+
+EXIT_USER_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad flags as one line, like every other user error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise AlexnetLabError(f"{message} (see '{self.prog} --help')")
+
+
+def _add_info(sub) -> None:
+    p = sub.add_parser("info", help="show what a weight file or registry entry is")
+    p.add_argument("weights", help="registry name (torchvision, imagenet, bvlc) or weight file / run folder")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_info)
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="classify images with the weights' own preprocessing and labels")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--weights", required=True, help="registry name or weight file / run folder")
+    p.add_argument("--framework", default="torch", help="torch (default) or keras")
+    p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to list (default 5)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_predict)
+
+
+def _add_convert(sub) -> None:
+    p = sub.add_parser("convert", help="convert weights between formats (metadata is kept)")
+    p.add_argument("weights", help="registry name or weight file / run folder")
+    p.add_argument("output", help="output file; the format follows from its name unless --to is given")
+    p.add_argument("--to", help="torch, keras, safetensors or caffe-npy")
+    p.set_defaults(func=cmd_convert)
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="run the main job on embedded data (no download)")
+    p.add_argument("--out", default="runs/demo", help="folder for the demo's files (default runs/demo)")
+    p.set_defaults(func=cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="alexnet", description="AlexNet in PyTorch and Keras 3, with weights you can trust.")
+    parser.add_argument("--version", action="version", version=f"alexnet-lab {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in (_add_info, _add_predict, _add_convert, _add_demo):
+        add(sub)
+    return parser
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from alexnet_lab.weights import load_weights
+
+    bundle = load_weights(args.weights)
+    meta = bundle.meta
+    info = {
+        "weights": args.weights,
+        "variant": meta.variant,
+        "description": meta.arch.description,
+        "num_classes": meta.num_classes,
+        "categories_preview": list(meta.categories[:5]),
+        "preprocessing": meta.preprocess.to_dict(),
+        "params": bundle.param_count(),
+        "expected_params": meta.arch.param_count(meta.num_classes),
+        "source": meta.source,
+        "sha256": meta.source_sha256,
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"weights:       {args.weights}")
+    print(f"variant:       {meta.variant} ({meta.arch.description})")
+    print(f"classes:       {meta.num_classes} ({', '.join(meta.categories[:5])}{', ...' if meta.num_classes > 5 else ''})")
+    print(f"preprocessing: {meta.preprocess.describe()}")
+    print(f"parameters:    {info['params']:,} (variant expects {info['expected_params']:,})")
+    print(f"source:        {meta.source or '-'}")
+    print(f"sha256:        {meta.source_sha256 or '-'}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from alexnet_lab.data.images import read_image_rgb
+    from alexnet_lab.frameworks import get_backend
+    from alexnet_lab.inference import predict_images
+    from alexnet_lab.weights import load_weights
+
+    get_backend(args.framework)  # a bad framework name fails before any heavy loading
+    images = [read_image_rgb(path) for path in args.images]
+    bundle = load_weights(args.weights)
+    results = predict_images(bundle, images, framework=args.framework, k=args.top)
+    if args.json:
+        doc = [{"image": path, "predictions": [p.to_dict() for p in preds]} for path, preds in zip(args.images, results)]
+        print(json.dumps(doc))
+        return 0
+    for path, preds in zip(args.images, results):
+        print(path)
+        for p in preds:
+            print(f"  {p.rank}. {p.label} ({p.index})  {100 * p.probability:.2f}%")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from alexnet_lab.weights import format_for_path, load_weights, save_weights
+
+    output = Path(args.output)
+    fmt = format_for_path(output, args.to)  # check the target before reading a large file
+    bundle = load_weights(args.weights)
+    save_weights(bundle, output, fmt)
+    print(f"wrote {output} ({fmt}, variant {bundle.meta.variant}, {bundle.num_classes} classes)")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from alexnet_lab.demo import parity_tour
+
+    out = Path(args.out)
+    print(f"demo: random torchvision-format AlexNet + generated images in {out}")
+    figures = parity_tour(out)
+    print("max |probability difference| against PyTorch on the original .pth:")
+    for name, diff in figures.items():
+        print(f"  {name:34s} {diff:.2e}")
+    print(f"all within 1e-4: {all(d <= 1e-4 for d in figures.values())}")
+    return 0
+
+
+def _quiet_frameworks() -> None:
+    # TensorFlow prints start-up chatter to stderr; keep stderr for our own messages.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    _quiet_frameworks()
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        if args.command is None:
+            parser.print_help()
+            return EXIT_USER_ERROR
+        return args.func(args)
+    except AlexnetLabError as exc:
+        print(f"alexnet: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("alexnet: interrupted", file=sys.stderr)
+        return 130

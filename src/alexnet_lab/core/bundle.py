@@ -1,0 +1,121 @@
+"""WeightBundle: canonical tensors plus the metadata that makes them usable without flags.
+
+Every file the project writes carries the variant, the class names and the preprocessing, so
+`predict` and `evaluate` on any saved model are right by default.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+
+from alexnet_lab.core.errors import WeightFormatError
+from alexnet_lab.core.layout import as_canonical, infer_num_classes
+from alexnet_lab.core.preprocessing import PreprocessSpec
+from alexnet_lab.core.spec import ArchSpec, get_arch
+
+METADATA_FORMAT = "alexnet-lab/canonical"
+METADATA_VERSION = "1"
+
+
+@lru_cache(maxsize=1)
+def imagenet_categories() -> tuple[str, ...]:
+    """The 1000 ILSVRC-2012 class names in the standard index order (shipped with the package)."""
+    text = resources.files("alexnet_lab.resources").joinpath("imagenet_classes.txt").read_text("utf-8")
+    names = tuple(line for line in text.splitlines() if line)
+    if len(names) != 1000:  # a broken install, not user input
+        raise RuntimeError(f"imagenet_classes.txt holds {len(names)} names instead of 1000")
+    return names
+
+
+def generic_categories(num_classes: int) -> tuple[str, ...]:
+    return tuple(f"class_{i}" for i in range(num_classes))
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """What the weights are: variant, class names, preprocessing and where they came from."""
+
+    variant: str
+    categories: tuple[str, ...]
+    preprocess: PreprocessSpec
+    source: str = ""  # registry name, file name or run folder the weights came from
+    source_sha256: str = ""  # hash of the original file, when known
+    input_size: int = 0  # 0: the preprocessing crop size
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.categories)
+
+    @property
+    def arch(self) -> ArchSpec:
+        return get_arch(self.variant)
+
+    def to_metadata(self) -> dict[str, str]:
+        """Flat str -> str metadata (the form safetensors and HDF5 attributes hold)."""
+        return {
+            "format": METADATA_FORMAT,
+            "format_version": METADATA_VERSION,
+            "variant": self.variant,
+            "categories": json.dumps(list(self.categories)),
+            "preprocess": json.dumps(self.preprocess.to_dict()),
+            "source": self.source,
+            "source_sha256": self.source_sha256,
+            "input_size": str(self.input_size),
+        }
+
+    @classmethod
+    def from_metadata(cls, data: Mapping[str, str], where: str = "file") -> ModelMeta:
+        """Parse what :meth:`to_metadata` wrote; raises WeightFormatError when it is not ours."""
+        if data.get("format") != METADATA_FORMAT:
+            raise WeightFormatError(
+                f"{where} has no alexnet-lab metadata (format={data.get('format')!r}); "
+                "write it with `alexnet convert` or pass the original weights."
+            )
+        try:
+            return cls(
+                variant=data["variant"],
+                categories=tuple(json.loads(data["categories"])),
+                preprocess=PreprocessSpec.from_dict(json.loads(data["preprocess"])),
+                source=data.get("source", ""),
+                source_sha256=data.get("source_sha256", ""),
+                input_size=int(data.get("input_size", "0") or 0),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise WeightFormatError(f"{where} has damaged alexnet-lab metadata ({exc}); re-create the file.") from None
+
+
+@dataclass(frozen=True)
+class WeightBundle:
+    """Canonical float32 tensors (validated) and their metadata."""
+
+    tensors: Mapping[str, np.ndarray]
+    meta: ModelMeta = field(repr=False)
+
+    def __post_init__(self) -> None:
+        n = infer_num_classes(self.tensors)
+        if n != self.meta.num_classes:
+            raise WeightFormatError(
+                f"the weights have {n} classes but their metadata names {self.meta.num_classes}; "
+                "pass class names that match fc8."
+            )
+        object.__setattr__(self, "tensors", as_canonical(self.tensors, self.meta.variant, n))
+
+    @property
+    def arch(self) -> ArchSpec:
+        return self.meta.arch
+
+    @property
+    def num_classes(self) -> int:
+        return self.meta.num_classes
+
+    def param_count(self) -> int:
+        return int(sum(t.size for t in self.tensors.values()))
+
+    def with_meta(self, **changes: object) -> WeightBundle:
+        return WeightBundle(self.tensors, replace(self.meta, **changes))

@@ -1,0 +1,1 @@
+"""Framework-free readers and writers of weight files (numpy + stdlib + safetensors)."""

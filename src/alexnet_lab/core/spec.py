@@ -1,0 +1,172 @@
+"""Architecture specs for the AlexNet variants: layers, output shapes and parameter counts.
+
+One frozen :class:`ArchSpec` per variant is the single definition both framework adapters build
+from, so the PyTorch and Keras models cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from alexnet_lab.core.errors import UserInputError, unknown_name_error
+
+
+@dataclass(frozen=True)
+class LRNSpec:
+    """Local response normalisation in the Caffe / torch.nn.LocalResponseNorm convention.
+
+    b_c = a_c / (k + alpha / size * sum of a^2 over `size` neighbouring channels) ** beta.
+    TensorFlow's depth_radius is (size - 1) / 2 and its alpha is alpha / size.
+    """
+
+    size: int = 5
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 1.0
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """One convolution block: conv -> ReLU [-> LRN] [-> max-pool]."""
+
+    name: str
+    out_channels: int
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    groups: int = 1
+    lrn: bool = False  # LRN after the ReLU and before the pool, as in the 2012 network
+    pool: bool = False  # max-pool (ArchSpec.pool_kernel, ArchSpec.pool_stride) after the block
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """A complete AlexNet variant.
+
+    The classifier is fc6 -> ReLU -> fc7 -> ReLU -> fc8 with dropout; fc6 reads the pool5 output
+    flattened in C,H,W order (the canonical layout) of size pooled_size x pooled_size.
+    """
+
+    name: str
+    description: str
+    convs: tuple[ConvSpec, ...]
+    input_size: int  # the square input the pretrained weights expect
+    hidden: int = 4096  # width of fc6 and fc7
+    pooled_size: int = 6  # spatial size fc6 reads
+    adaptive_pool: bool = False  # average-pool pool5 to pooled_size x pooled_size (torchvision)
+    dropout_first: bool = False  # torchvision puts dropout before fc6/fc7, Caffe after their ReLU
+    pool_kernel: int = 3
+    pool_stride: int = 2
+    in_channels: int = 3
+    lrn: LRNSpec = LRNSpec()
+
+    @property
+    def conv_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.convs)
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        """Names of the layers that hold weights, input to output."""
+        return self.conv_names + ("fc6", "fc7", "fc8")
+
+    @property
+    def flat_features(self) -> int:
+        """Length of the vector fc6 reads: channels of conv5 x pooled_size^2."""
+        return self.convs[-1].out_channels * self.pooled_size**2
+
+    def canonical_shapes(self, num_classes: int = 1000) -> dict[str, tuple[int, ...]]:
+        """Shape of every canonical tensor (PyTorch conventions), in layer order."""
+        shapes: dict[str, tuple[int, ...]] = {}
+        in_ch = self.in_channels
+        for conv in self.convs:
+            shapes[f"{conv.name}.weight"] = (conv.out_channels, in_ch // conv.groups, conv.kernel, conv.kernel)
+            shapes[f"{conv.name}.bias"] = (conv.out_channels,)
+            in_ch = conv.out_channels
+        for name, fan_in, fan_out in (
+            ("fc6", self.flat_features, self.hidden),
+            ("fc7", self.hidden, self.hidden),
+            ("fc8", self.hidden, num_classes),
+        ):
+            shapes[f"{name}.weight"] = (fan_out, fan_in)
+            shapes[f"{name}.bias"] = (fan_out,)
+        return shapes
+
+    def param_count(self, num_classes: int = 1000) -> int:
+        return sum(math.prod(s) for s in self.canonical_shapes(num_classes).values())
+
+    def feature_map_size(self, input_size: int) -> int:
+        """Spatial size of the pool5 output for a square input (before any adaptive pool).
+
+        Raises:
+            UserInputError: when the input is too small for the network.
+        """
+        size = input_size
+        for conv in self.convs:
+            size = (size + 2 * conv.padding - conv.kernel) // conv.stride + 1
+            if conv.pool:
+                size = (size - self.pool_kernel) // self.pool_stride + 1
+            if size < 1:
+                raise UserInputError(
+                    f"input size {input_size} is too small for variant '{self.name}' "
+                    f"(the feature map vanishes at {conv.name}); use at least {self.input_size}."
+                )
+        return size
+
+    def check_input_size(self, input_size: int) -> None:
+        """Raise when fc6 cannot read the pool5 output of this input size."""
+        size = self.feature_map_size(input_size)
+        if not self.adaptive_pool and size != self.pooled_size:
+            raise UserInputError(
+                f"variant '{self.name}' needs a {self.input_size}x{self.input_size} input for its "
+                f"classifier (pool5 must be {self.pooled_size}x{self.pooled_size}); received "
+                f"{input_size}x{input_size}, which gives {size}x{size}. Resize the input, or build "
+                f"without the top (include_top=False)."
+            )
+
+
+OWT = ArchSpec(
+    name="owt",
+    description="torchvision's 'one weird trick' AlexNet: 64-192-384-256-256, 224 input, "
+    "adaptive average pool to 6x6",
+    convs=(
+        ConvSpec("conv1", 64, 11, stride=4, padding=2, pool=True),
+        ConvSpec("conv2", 192, 5, padding=2, pool=True),
+        ConvSpec("conv3", 384, 3, padding=1),
+        ConvSpec("conv4", 256, 3, padding=1),
+        ConvSpec("conv5", 256, 3, padding=1, pool=True),
+    ),
+    input_size=224,
+    adaptive_pool=True,
+    dropout_first=True,
+)
+
+ORIGINAL = ArchSpec(
+    name="original",
+    description="the 2012 / Caffe bvlc_alexnet: 96-256-384-384-256, groups=2 on conv2/4/5, "
+    "LRN after conv1 and conv2, 227 input",
+    convs=(
+        ConvSpec("conv1", 96, 11, stride=4, padding=0, lrn=True, pool=True),
+        ConvSpec("conv2", 256, 5, padding=2, groups=2, lrn=True, pool=True),
+        ConvSpec("conv3", 384, 3, padding=1),
+        ConvSpec("conv4", 384, 3, padding=1, groups=2),
+        ConvSpec("conv5", 256, 3, padding=1, groups=2, pool=True),
+    ),
+    input_size=227,
+)
+
+VARIANTS: dict[str, ArchSpec] = {spec.name: spec for spec in (OWT, ORIGINAL)}
+
+
+def get_arch(variant: str | ArchSpec) -> ArchSpec:
+    """Return the spec of a variant by name (an ArchSpec passes through).
+
+    Raises:
+        UserInputError: for an unknown name, with the valid names and a close match.
+    """
+    if isinstance(variant, ArchSpec):
+        return variant
+    try:
+        return VARIANTS[variant]
+    except KeyError:
+        raise unknown_name_error("variant", str(variant), VARIANTS) from None

@@ -1,0 +1,1 @@
+"""Framework-neutral data layer (image reading; datasets, splits and augmentation follow)."""

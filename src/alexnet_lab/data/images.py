@@ -1,0 +1,175 @@
+"""Reading image files into HxWx3 uint8 RGB arrays, the one decoder both frameworks share.
+
+Every pixel-mode PIL can produce (grey, grey+alpha, palette, RGBA, CMYK, 16-bit, float...) is
+turned into 8-bit RGB here, and EXIF orientation is applied, so a torch run and a Keras run see
+the same pixels for the same file. Pixels are always fully decoded, so a truncated or corrupt
+file fails here, with the file named, rather than as a black band in a training batch.
+
+Transparency choice: alpha is composited onto a white background by default (how viewers show
+a transparent PNG on a page, and the pixels under alpha 0 are often undefined garbage). Pass
+``background=None`` to drop alpha instead, which is what ``PIL.Image.convert('RGB')`` and so
+torchvision's ``ImageFolder`` loader do.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from alexnet_lab.core.errors import AlexnetLabError, UserInputError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+
+WHITE = (255, 255, 255)
+
+_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+
+
+class ImageReadError(AlexnetLabError, ValueError):
+    """An image file that is missing, is not an image, or cannot be fully decoded."""
+
+
+def is_image_path(path: str | os.PathLike[str]) -> bool:
+    """True when the file name ends with one of IMAGE_EXTENSIONS (case-insensitive)."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _error(path: str | os.PathLike[str], problem: str, action: str) -> ImageReadError:
+    return ImageReadError(f"cannot read image '{os.fspath(path)}': {problem}; {action}")
+
+
+def _corrupt(path: str | os.PathLike[str], exc: Exception) -> ImageReadError:
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return _error(
+        path, f"the pixel data is truncated or corrupt ({reason})",
+        "re-download or re-export the file, or remove it from the dataset.",
+    )
+
+
+def _open_decoded(path: str | os.PathLike[str]) -> Image.Image:
+    """Open `path` and decode all its pixels (first frame of animations), mapping failures."""
+    if not os.path.exists(path):
+        raise _error(path, "no such file", "expected an existing image file; check the path.")
+    if os.path.isdir(path):
+        raise _error(path, "it is a folder", "expected an image file; pass a file path.")
+    try:
+        with warnings.catch_warnings():
+            # PIL warns (does not raise) about huge images at open; its hard limit still raises.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except UnidentifiedImageError:
+        raise _error(
+            path, "the file is not in an image format PIL can identify",
+            f"expected one of {', '.join(sorted(IMAGE_EXTENSIONS))}; remove or replace the file.",
+        ) from None
+    except PermissionError:
+        raise _error(path, "permission denied", "make the file readable.") from None
+    except Image.DecompressionBombError as exc:
+        raise _error(path, f"it is too large to decode safely ({exc})", "downscale the file.") from None
+    except Exception as exc:  # noqa: BLE001 - e.g. WebP builds its decoder, and fails, at open
+        raise _corrupt(path, exc) from None
+    try:
+        image.load()
+    # PIL's format plugins report corrupt data with many exception types (OSError, SyntaxError,
+    # ValueError, struct.error, zlib.error, ...), so any failure while decoding means "corrupt".
+    except Exception as exc:  # noqa: BLE001
+        image.close()
+        raise _corrupt(path, exc) from None
+    return image
+
+
+def _apply_exif_orientation(image: Image.Image) -> Image.Image:
+    """Rotate/flip per the EXIF Orientation tag; a malformed EXIF block is ignored, not fatal."""
+    try:
+        return ImageOps.exif_transpose(image) or image
+    except Exception:  # noqa: BLE001 - bad metadata must not make good pixels unreadable
+        return image
+
+
+def _sixteen_bit_to_rgb(image: Image.Image) -> np.ndarray:
+    """Scale 16-bit (or 32-bit int) grey to 8 bits; PIL's convert('RGB') would clip instead."""
+    values = np.asarray(image).astype(np.float64)
+    if image.mode == "I" and values.max(initial=0) <= 255:
+        full_scale = 255.0  # mode "I" holding 8-bit data (some TIFF/PNG writers do this)
+    else:
+        full_scale = 65535.0
+    grey = np.clip(np.rint(values * (255.0 / full_scale)), 0, 255).astype(np.uint8)
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def _float_to_rgb(image: Image.Image) -> np.ndarray:
+    """Mode 'F' (float grey): values within [0, 1] are treated as [0, 1] scaled, else 0-255."""
+    values = np.nan_to_num(np.asarray(image, dtype=np.float64))
+    if values.size and values.min() >= 0.0 and values.max() <= 1.0:
+        values = values * 255.0
+    grey = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def _composite(rgba: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
+    """Alpha-blend an HxWx4 uint8 array onto a solid background colour."""
+    alpha = rgba[:, :, 3:4].astype(np.float32) / 255.0
+    colour = rgba[:, :, :3].astype(np.float32)
+    out = colour * alpha + np.asarray(background, dtype=np.float32) * (1.0 - alpha)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def to_rgb_array(image: Image.Image, background: tuple[int, int, int] | None = WHITE) -> np.ndarray:
+    """Convert a decoded PIL image of any mode to an HxWx3 uint8 RGB array.
+
+    Args:
+        image: a loaded PIL image.
+        background: colour that transparent pixels are composited onto; None drops alpha.
+
+    Returns:
+        A new, writeable, C-contiguous uint8 array of shape (height, width, 3).
+    """
+    if background is not None and (len(background) != 3 or not all(0 <= int(c) <= 255 for c in background)):
+        raise UserInputError(
+            f"background must be an (R, G, B) tuple of 0-255 values or None; received {background!r}."
+        )
+    mode = image.mode
+    if mode in _SIXTEEN_BIT_MODES or mode == "I":
+        return _sixteen_bit_to_rgb(image)
+    if mode == "F":
+        return _float_to_rgb(image)
+    has_alpha = mode in _ALPHA_MODES or (mode in ("P", "L", "RGB") and "transparency" in image.info)
+    if has_alpha and background is not None:
+        return _composite(np.asarray(image.convert("RGBA")), background)
+    if mode == "P" and has_alpha:
+        image = image.convert("RGBA")  # palette transparency must go via RGBA; PIL warns otherwise
+    return np.array(image.convert("RGB"), dtype=np.uint8)
+
+
+def read_image_rgb(
+    path: str | os.PathLike[str], background: tuple[int, int, int] | None = WHITE
+) -> np.ndarray:
+    """Read an image file as an HxWx3 uint8 RGB array with EXIF orientation applied.
+
+    Args:
+        path: image file; any format PIL decodes (the first frame of a GIF/TIFF animation).
+        background: RGB colour for transparent pixels (white by default); None drops alpha.
+
+    Returns:
+        A new uint8 array of shape (height, width, 3).
+
+    Raises:
+        ImageReadError: the file is missing, is not an image, or is truncated/corrupt.
+    """
+    image = _open_decoded(path)
+    try:
+        oriented = _apply_exif_orientation(image)
+        try:
+            return to_rgb_array(oriented, background)
+        except (OSError, ValueError) as exc:
+            raise _error(
+                path, f"pixel mode '{oriented.mode}' cannot be converted to RGB ({exc})",
+                "re-save the image as 8-bit RGB.",
+            ) from None
+    finally:
+        image.close()

@@ -1,0 +1,52 @@
+"""Keras 3 adapter: AlexNet builder, LRN layer, canonical <-> Keras weights.
+
+Exposes the same function names as :mod:`alexnet_lab.torch_backend`. Works on every Keras
+backend; the backend is Keras' choice (KERAS_BACKEND), TensorFlow by default.
+"""
+
+import contextlib
+import os
+import sys
+
+
+@contextlib.contextmanager
+def _native_stderr_hushed():
+    """Silence TensorFlow's native start-up log lines (written straight to file descriptor 2
+    before absl logging is configured, so TF_CPP_MIN_LOG_LEVEL cannot stop them). Python
+    exceptions still propagate; set ALEXNET_LAB_TF_VERBOSE=1 to see the lines."""
+    if os.environ.get("ALEXNET_LAB_TF_VERBOSE") or "tensorflow" in sys.modules:
+        yield
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+with _native_stderr_hushed():
+    import keras  # noqa: F401 - the first import loads the backend's native libraries
+
+from alexnet_lab.keras_backend.convert import from_canonical, load_into, to_canonical
+from alexnet_lab.keras_backend.layers import AdaptiveAveragePooling2D, LocalResponseNormalization
+from alexnet_lab.keras_backend.model import AlexNet, build_model, predict_logits
+
+FRAMEWORK = "keras"
+
+__all__ = [
+    "AdaptiveAveragePooling2D",
+    "AlexNet",
+    "FRAMEWORK",
+    "LocalResponseNormalization",
+    "build_model",
+    "from_canonical",
+    "load_into",
+    "predict_logits",
+    "to_canonical",
+]

@@ -1,0 +1,71 @@
+"""Keras 3 layers AlexNet needs and Keras lacks, written with keras.ops for every backend."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from keras import layers, ops, saving
+
+
+@saving.register_keras_serializable(package="alexnet_lab")
+class LocalResponseNormalization(layers.Layer):
+    """Cross-channel LRN on channels-last input, in the Caffe / torch.nn.LocalResponseNorm form.
+
+    b_c = a_c / (k + alpha / size * sum_{c' in window(c)} a_c'^2) ** beta, where the window
+    holds `size` channels: size // 2 before c and (size - 1) // 2 after (torch's padding), zero
+    outside. tf.nn.local_response_normalization takes alpha / size and depth_radius (size-1)/2.
+    """
+
+    def __init__(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.size, self.alpha, self.beta, self.k = int(size), float(alpha), float(beta), float(k)
+
+    def call(self, inputs):
+        channels = inputs.shape[-1]
+        squared = ops.square(inputs)
+        padded = ops.pad(squared, [[0, 0]] * (len(inputs.shape) - 1) + [[self.size // 2, (self.size - 1) // 2]])
+        window_sum = padded[..., 0:channels]
+        for offset in range(1, self.size):
+            window_sum = window_sum + padded[..., offset : offset + channels]
+        return inputs / ops.power(self.k + (self.alpha / self.size) * window_sum, self.beta)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k}
+
+
+def adaptive_pool_matrix(in_size: int, out_size: int) -> np.ndarray:
+    """(out, in) averaging matrix with torch's adaptive bins [floor(i*in/out), ceil((i+1)*in/out))."""
+    matrix = np.zeros((out_size, in_size), dtype=np.float32)
+    for i in range(out_size):
+        start, end = (i * in_size) // out_size, math.ceil((i + 1) * in_size / out_size)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+@saving.register_keras_serializable(package="alexnet_lab")
+class AdaptiveAveragePooling2D(layers.Layer):
+    """Average-pool a channels-last map to a fixed output_size, like torch's AdaptiveAvgPool2d.
+
+    The bins depend only on the static input size, so the pooling is two small matrix products.
+    An input already at output_size passes through unchanged.
+    """
+
+    def __init__(self, output_size: int = 6, **kwargs):
+        super().__init__(**kwargs)
+        self.output_size = int(output_size)
+
+    def call(self, inputs):
+        height, width = inputs.shape[1], inputs.shape[2]
+        if (height, width) == (self.output_size, self.output_size):
+            return inputs
+        rows = ops.convert_to_tensor(adaptive_pool_matrix(height, self.output_size), dtype=inputs.dtype)
+        cols = ops.convert_to_tensor(adaptive_pool_matrix(width, self.output_size), dtype=inputs.dtype)
+        pooled = ops.einsum("oh,nhwc->nowc", rows, inputs)
+        return ops.einsum("pw,nowc->nopc", cols, pooled)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.output_size, self.output_size, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "output_size": self.output_size}

@@ -1,0 +1,122 @@
+"""AlexNet as a torch.nn.Module, built from an ArchSpec.
+
+The `owt` variant reproduces torchvision's module tree (`features.0`, ..., `classifier.6`) so
+torchvision state dicts load unchanged; other variants use readable names (`features.conv1`,
+`features.lrn1`, `classifier.fc6`). Either way `model.layer("conv1")` finds a layer by its
+stable name.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from torch import nn
+
+from alexnet_lab.core.spec import ArchSpec, get_arch
+
+
+def _feature_modules(spec: ArchSpec) -> list[tuple[str, nn.Module]]:
+    modules: list[tuple[str, nn.Module]] = []
+    in_ch = spec.in_channels
+    for i, conv in enumerate(spec.convs, start=1):
+        modules.append((conv.name, nn.Conv2d(in_ch, conv.out_channels, conv.kernel, conv.stride, conv.padding, groups=conv.groups)))
+        modules.append((f"relu{i}", nn.ReLU(inplace=True)))
+        if conv.lrn:
+            lrn = spec.lrn
+            modules.append((f"lrn{i}", nn.LocalResponseNorm(lrn.size, alpha=lrn.alpha, beta=lrn.beta, k=lrn.k)))
+        if conv.pool:
+            modules.append((f"pool{i}", nn.MaxPool2d(spec.pool_kernel, spec.pool_stride)))
+        in_ch = conv.out_channels
+    return modules
+
+
+def _classifier_modules(spec: ArchSpec, num_classes: int, dropout: float) -> list[tuple[str, nn.Module]]:
+    fc6 = ("fc6", nn.Linear(spec.flat_features, spec.hidden))
+    fc7 = ("fc7", nn.Linear(spec.hidden, spec.hidden))
+    fc8 = ("fc8", nn.Linear(spec.hidden, num_classes))
+    if spec.dropout_first:  # torchvision: Dropout, Linear, ReLU, Dropout, Linear, ReLU, Linear
+        return [("drop6", nn.Dropout(dropout)), fc6, ("relu6", nn.ReLU(inplace=True)),
+                ("drop7", nn.Dropout(dropout)), fc7, ("relu7", nn.ReLU(inplace=True)), fc8]
+    # Caffe: Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear
+    return [fc6, ("relu6", nn.ReLU(inplace=True)), ("drop6", nn.Dropout(dropout)),
+            fc7, ("relu7", nn.ReLU(inplace=True)), ("drop7", nn.Dropout(dropout)), fc8]
+
+
+def _sequential(modules: list[tuple[str, nn.Module]], numbered: bool) -> nn.Sequential:
+    if numbered:
+        return nn.Sequential(*(m for _, m in modules))
+    return nn.Sequential(OrderedDict(modules))
+
+
+class AlexNet(nn.Module):
+    """AlexNet for NCHW float input; returns logits."""
+
+    def __init__(self, spec: ArchSpec, num_classes: int = 1000, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.spec = spec
+        self.num_classes = num_classes
+        numbered = spec.name == "owt"  # torchvision's key names
+        features = _feature_modules(spec)
+        classifier = _classifier_modules(spec, num_classes, dropout)
+        self.features = _sequential(features, numbered)
+        self.avgpool = nn.AdaptiveAvgPool2d(spec.pooled_size) if spec.adaptive_pool else nn.Identity()
+        self.classifier = _sequential(classifier, numbered)
+        self._layers = {name: module for name, module in features + classifier}
+        self._prefixes = {
+            name: f"{part}.{index if numbered else name}"
+            for part, mods in (("features", features), ("classifier", classifier))
+            for index, (name, _) in enumerate(mods)
+        }
+
+    def layer(self, name: str) -> nn.Module:
+        """A layer by its stable name (`conv1` ... `fc8`, `lrn1`, `pool1`, ...)."""
+        from alexnet_lab.core.errors import unknown_name_error
+
+        if name not in self._layers:
+            raise unknown_name_error("layer", name, self._layers)
+        return self._layers[name]
+
+    def state_dict_prefix(self, name: str) -> str:
+        """The state-dict prefix of a layer: `features.0` for owt conv1, `features.conv1` otherwise."""
+        return self._prefixes[name]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)  # C,H,W order: the canonical fc6 input order
+        return self.classifier(x)
+
+
+def build_model(variant: str | ArchSpec = "owt", num_classes: int = 1000, dropout: float = 0.5,
+                input_size: int | None = None) -> AlexNet:
+    """Build a randomly initialised AlexNet (PyTorch default initialisation).
+
+    Args:
+        variant: 'owt' (torchvision) or 'original' (2012 / Caffe), or an ArchSpec.
+        num_classes: width of fc8.
+        dropout: dropout probability before (owt) or after (original) fc6 and fc7.
+        input_size: the square input size it will be fed; checked against the classifier.
+    """
+    from alexnet_lab.core.errors import UserInputError
+
+    if num_classes < 1:
+        raise UserInputError(f"num_classes must be at least 1; received {num_classes}.")
+    if not 0.0 <= dropout < 1.0:
+        raise UserInputError(f"dropout must be in [0, 1); received {dropout}.")
+    spec = get_arch(variant)
+    if input_size is not None:
+        spec.check_input_size(input_size)
+    return AlexNet(spec, num_classes=num_classes, dropout=dropout)
+
+
+@torch.no_grad()
+def predict_logits(model: AlexNet, batch_nhwc: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """Logits (float32 numpy) for a preprocessed N x H x W x 3 batch, in eval mode."""
+    model.eval()
+    outputs = []
+    for start in range(0, len(batch_nhwc), batch_size):
+        chunk = torch.from_numpy(np.ascontiguousarray(batch_nhwc[start : start + batch_size].transpose(0, 3, 1, 2)))
+        outputs.append(model(chunk).float().numpy())
+    return np.concatenate(outputs) if outputs else np.zeros((0, model.num_classes), np.float32)

@@ -1,0 +1,149 @@
+"""Load and save AlexNet weights in every supported format, through the canonical layout.
+
+`load_weights(source)` takes a registry name (`torchvision` / `imagenet`, `bvlc`), a weight file
+(`.safetensors`, `.pth`/`.pt`, `.npy`, `.weights.h5`, `.keras`) or a training run folder, and
+returns a WeightBundle; `save_weights(bundle, path, to=...)` writes any format. Conversions
+always go source -> canonical -> target. Framework readers are imported only when needed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from alexnet_lab.core.bundle import ModelMeta, WeightBundle, generic_categories, imagenet_categories
+from alexnet_lab.core.errors import UserInputError, unknown_name_error
+from alexnet_lab.core.fileio import sha256_file
+from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
+
+# output format name -> file name endings it is chosen by
+FORMAT_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "safetensors": (".safetensors",),
+    "torch": (".pth", ".pt"),
+    "keras": (".weights.h5", ".keras"),
+    "caffe-npy": (".npy",),
+}
+
+
+def default_preprocess(variant: str) -> PreprocessSpec:
+    """The preprocessing the public weights of a variant were trained with."""
+    return BVLC_CAFFE if variant == "original" else TORCHVISION_IMAGENET
+
+
+def meta_for_file(path: Path) -> Callable[[str, int], ModelMeta]:
+    """Metadata for a file that carries none: ImageNet names when it has 1000 classes."""
+
+    def make(variant: str, num_classes: int) -> ModelMeta:
+        categories = imagenet_categories() if num_classes == 1000 else generic_categories(num_classes)
+        return ModelMeta(variant, categories, default_preprocess(variant), source=path.name, source_sha256=sha256_file(path))
+
+    return make
+
+
+def _suffix_of(path: Path) -> str:
+    name = path.name.lower()
+    for suffixes in FORMAT_SUFFIXES.values():
+        for suffix in suffixes:
+            if name.endswith(suffix):
+                return suffix
+    return path.suffix.lower()
+
+
+def _read_file(path: Path) -> WeightBundle:
+    suffix = _suffix_of(path)
+    if suffix == ".safetensors":
+        from alexnet_lab.core.formats.safetensors_io import read_safetensors
+
+        return read_safetensors(path)
+    if suffix in (".pth", ".pt"):
+        from alexnet_lab.torch_backend.io import read_pth
+
+        return read_pth(path, meta_for_file(path))
+    if suffix == ".npy":
+        from alexnet_lab.core.formats.caffe_npy import read_caffe_npy
+
+        tensors = read_caffe_npy(path)
+        return WeightBundle(tensors, meta_for_file(path)("original", len(tensors["fc8.bias"])))
+    if suffix in (".weights.h5", ".h5"):
+        from alexnet_lab.keras_backend.io import read_weights_h5
+
+        return read_weights_h5(path, meta_for_file(path))
+    if suffix == ".keras":
+        from alexnet_lab.keras_backend.io import read_keras_archive
+
+        return read_keras_archive(path, meta_for_file(path))
+    known = ", ".join(s for group in FORMAT_SUFFIXES.values() for s in group)
+    raise UserInputError(f"cannot tell the format of '{path}' from its name; expected a file ending in {known}.")
+
+
+def load_weights(source: str | os.PathLike[str]) -> WeightBundle:
+    """Load weights from a registry name, a file or a run folder.
+
+    Raises:
+        UserInputError: the file does not exist or its format is unknown.
+        WeightFormatError / LayoutError: the file is unreadable or not AlexNet weights.
+    """
+    text = str(source)
+    path = Path(text).expanduser()
+    if not path.exists():
+        from alexnet_lab.core.registry import get_entry, is_registry_name
+
+        if is_registry_name(text):
+            from alexnet_lab.core.download import fetch
+
+            entry = get_entry(text)
+            bundle = _read_file(fetch(entry))
+            return bundle.with_meta(source=entry.name, preprocess=entry.preprocess)
+        raise UserInputError(
+            f"weights '{text}' not found: pass an existing weight file or run folder, or a registry name "
+            "(torchvision, imagenet, bvlc)."
+        )
+    if path.is_dir():
+        return _read_file(run_weights_file(path))
+    return _read_file(path)
+
+
+def run_weights_file(run_dir: Path) -> Path:
+    """The model file of a training run folder (its best model, else its last)."""
+    for name in ("best.safetensors", "last.safetensors"):
+        if (run_dir / name).is_file():
+            return run_dir / name
+    raise UserInputError(f"'{run_dir}' is a folder without best.safetensors or last.safetensors; pass a run folder or a file.")
+
+
+def format_for_path(path: Path, to: str | None = None) -> str:
+    """The output format: `to` when given, else from the file name."""
+    if to is not None:
+        if to not in FORMAT_SUFFIXES:
+            raise unknown_name_error("output format", to, FORMAT_SUFFIXES)
+        return to
+    suffix = _suffix_of(path)
+    for fmt, suffixes in FORMAT_SUFFIXES.items():
+        if suffix in suffixes:
+            return fmt
+    raise UserInputError(f"cannot tell the output format from '{path.name}'; add --to ({', '.join(FORMAT_SUFFIXES)}).")
+
+
+def save_weights(bundle: WeightBundle, path: str | os.PathLike[str], to: str | None = None) -> Path:
+    """Write the bundle in the format `to` (or the one the file name implies), atomically."""
+    path = Path(path)
+    fmt = format_for_path(path, to)
+    if fmt == "safetensors":
+        from alexnet_lab.core.formats.safetensors_io import write_safetensors
+
+        return write_safetensors(bundle, path)
+    if fmt == "torch":
+        from alexnet_lab.torch_backend.io import write_pth
+
+        return write_pth(bundle, path)
+    if fmt == "caffe-npy":
+        from alexnet_lab.core.formats.caffe_npy import write_caffe_npy
+
+        write_caffe_npy(bundle.tensors, path)
+        return path
+    from alexnet_lab.keras_backend import io as keras_io
+
+    if path.name.lower().endswith(".keras"):
+        return keras_io.write_keras_archive(bundle, path)
+    return keras_io.write_weights_h5(bundle, path)

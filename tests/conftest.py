@@ -1,0 +1,62 @@
+"""Shared fixtures: real files in real formats, generated once per test session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def smooth_image(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A uint8 RGB image with structure at several scales (not white noise)."""
+    coarse = rng.uniform(0, 255, size=(max(2, height // 32), max(2, width // 32), 3))
+    rows = np.linspace(0, coarse.shape[0] - 1, height)
+    cols = np.linspace(0, coarse.shape[1] - 1, width)
+    image = coarse[np.round(rows).astype(int)][:, np.round(cols).astype(int)]
+    image = image + rng.normal(0, 20, size=image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def image_paths(tmp_path_factory) -> list[Path]:
+    """Eight PNG files of different sizes and aspect ratios."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(1234)
+    sizes = [(256, 256), (300, 400), (480, 320), (227, 227), (500, 333), (240, 260), (350, 350), (600, 450)]
+    paths = []
+    for i, (h, w) in enumerate(sizes):
+        path = folder / f"img{i}.png"
+        Image.fromarray(smooth_image(rng, h, w)).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def torchvision_pth(tmp_path_factory) -> Path:
+    """A randomly initialised torchvision AlexNet saved with torch.save, fc8 scaled x50 so the
+    logits spread over a few units (top-5 is then a meaningful comparison)."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    state = torchvision.models.alexnet().state_dict()
+    state["classifier.6.weight"] *= 50
+    path = tmp_path_factory.mktemp("weights") / "alexnet-random.pth"
+    torch.save(state, path)
+    return path
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run `python -m alexnet_lab ARGS` in a fresh process (as a user would)."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "alexnet_lab", *args], capture_output=True, text=True,
+                          env=full_env, timeout=timeout)
