@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: venv test test-slow demo clean
+.PHONY: venv test test-slow test-gpu demo clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest tests -q -m slow
+
+test-gpu: $(STAMP)
+	$(PY) -m pytest tests -q -m gpu
 
 demo: $(STAMP)
 	$(PY) -m alexnet_lab demo

@@ -39,6 +39,7 @@ def _add_predict(sub) -> None:
     p.add_argument("--weights", required=True, help="registry name or weight file / run folder")
     p.add_argument("--framework", default="torch", help="torch (default) or keras")
     p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to list (default 5)")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_predict)
 
@@ -51,9 +52,25 @@ def _add_convert(sub) -> None:
     p.set_defaults(func=cmd_convert)
 
 
+def _add_verify(sub) -> None:
+    p = sub.add_parser("verify", help="check that weights are what they claim: structure, integrity, hash, parity",
+                       description="Run every check and print PASS/WARN/FAIL/SKIP per check; exit status 1 when "
+                       "any check fails, 2 when the input cannot be read.")
+    p.add_argument("weights", help="registry name or weight file / run folder")
+    p.add_argument("--against", metavar="OTHER", help="compare every tensor with another weight source")
+    p.add_argument("--tolerance", type=float, default=0.0, metavar="T",
+                   help="largest per-tensor max |difference| --against accepts (default 0: identical)")
+    p.add_argument("--images", metavar="DIR", help="images for the parity check (default: generated pictures)")
+    p.add_argument("--framework-parity", action=argparse.BooleanOptionalAction, default=True,
+                   help="compare PyTorch and Keras logits (default on)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_verify)
+
+
 def _add_demo(sub) -> None:
     p = sub.add_parser("demo", help="run the main job on embedded data (no download)")
     p.add_argument("--out", default="runs/demo", help="folder for the demo's files (default runs/demo)")
+    p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (quick checks)")
     p.set_defaults(func=cmd_demo)
 
 
@@ -62,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"alexnet-lab {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for add in (_add_info, _add_predict, _add_convert, _add_demo):
+    from alexnet_lab.cli_train import add_evaluate, add_report, add_train
+
+    for add in (_add_info, _add_predict, _add_convert, _add_verify, add_train, add_evaluate, add_report, _add_demo):
         add(sub)
     return parser
 
@@ -106,7 +125,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     get_backend(args.framework)  # a bad framework name fails before any heavy loading
     images = [read_image_rgb(path) for path in args.images]
     bundle = load_weights(args.weights)
-    results = predict_images(bundle, images, framework=args.framework, k=args.top)
+    results = predict_images(bundle, images, framework=args.framework, k=args.top, device=args.device)
     if args.json:
         doc = [{"image": path, "predictions": [p.to_dict() for p in preds]} for path, preds in zip(args.images, results)]
         print(json.dumps(doc))
@@ -129,16 +148,29 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from alexnet_lab.demo import parity_tour
+def cmd_verify(args: argparse.Namespace) -> int:
+    from alexnet_lab.verify import VerifyOptions, render_json, render_table, run_verify
 
+    options = VerifyOptions(against=args.against, images=args.images, framework_parity=args.framework_parity,
+                            tolerance=args.tolerance)
+    report = run_verify(args.weights, options)
+    print(render_json(report) if args.json else render_table(report))
+    return 0 if report.passed else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from alexnet_lab.demo import run_demo
+
+    logging.getLogger("alexnet_lab").setLevel(logging.INFO)
     out = Path(args.out)
-    print(f"demo: random torchvision-format AlexNet + generated images in {out}")
-    figures = parity_tour(out)
-    print("max |probability difference| against PyTorch on the original .pth:")
-    for name, diff in figures.items():
-        print(f"  {name:34s} {diff:.2e}")
-    print(f"all within 1e-4: {all(d <= 1e-4 for d in figures.values())}")
+    print(f"demo: training AlexNet ('cifar' variant) on the embedded synthetic shapes data -> {out}")
+    figures = run_demo(out, args.epochs)
+    print(f"run folder:          {figures['run_dir']}")
+    print(f"held-out top-1:      {100 * figures['held_out_top1']:.2f}% on {figures['held_out_images']} unseen "
+          "synthetic images (chance: 10%)")
+    print(f"PyTorch vs Keras:    top-1 agreement {100 * figures['framework_top1_agree']:.0f}%, "
+          f"max probability difference {figures['framework_max_prob_diff']:.1e}")
+    print(f"report:              {figures['report_html']}")
     return 0
 
 

@@ -1,12 +1,17 @@
 """`alexnet demo`: the main job on embedded data, no download needed.
 
-Writes a torchvision-format AlexNet file and sample images into a folder, converts the weights to
-every format, and shows that PyTorch and Keras predict the same thing from each of them.
+1. trains the 32x32 'cifar' AlexNet from scratch on the synthetic shapes data set (recipe
+   synthetic-demo), with a run folder like any other run;
+2. evaluates the best model on held-out synthetic images (another seed);
+3. writes the Markdown + HTML report;
+4. predicts a few held-out images with PyTorch and with Keras from the same trained file.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,42 +19,37 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
-def sample_images(folder: Path, count: int = 4, seed: int = 0) -> list[Path]:
-    """Write `count` generated PNG pictures (smooth colour fields) and return their paths."""
-    from PIL import Image
+def run_demo(out_dir: Path, epochs: int | None = None) -> dict:
+    """Run the demo into out_dir (replaced if it holds an earlier demo); returns its figures."""
+    from alexnet_lab.evaluate import write_report, write_eval_json
+    from alexnet_lab.evaluate.run_eval import evaluate_source
+    from alexnet_lab.train.config import RunConfig
+    from alexnet_lab.train.recipes import get_recipe
+    from alexnet_lab.train.run import run_training
 
-    rng = np.random.default_rng(seed)
-    paths = []
-    for i in range(count):
-        coarse = rng.uniform(0, 255, size=(6, 8, 3)).astype(np.float32)
-        image = np.asarray(Image.fromarray(coarse.astype(np.uint8)).resize((400, 300), Image.BILINEAR))
-        path = folder / f"sample{i}.png"
-        Image.fromarray(image).save(path)
-        paths.append(path)
-    return paths
+    run_dir = out_dir / "run"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    config = RunConfig(**get_recipe("synthetic-demo").as_dict(), out=str(run_dir), recipe="synthetic-demo")
+    if epochs is not None:
+        config = replace(config, epochs=epochs)
+    run_training(config)
+    held_out, _ = evaluate_source(str(run_dir), "synthetic", "torch", seed=1)
+    write_eval_json(held_out, out_dir / "held-out-eval.json")
+    md_path, html_path = write_report([run_dir], out_dir / "report")
+    agreement = _framework_agreement(run_dir)
+    return {"run_dir": run_dir, "held_out_top1": held_out.top1, "held_out_images": held_out.num_images,
+            "report_md": md_path, "report_html": html_path, **agreement}
 
 
-def parity_tour(out_dir: Path, seed: int = 0) -> dict:
-    """Run the weight-parity tour; returns the figures it printed."""
-    import torch
-    import torchvision
-
-    from alexnet_lab.data.images import read_image_rgb
+def _framework_agreement(run_dir: Path, count: int = 16) -> dict:
+    """Top-1 agreement and max probability difference between PyTorch and Keras on held-out images."""
+    from alexnet_lab.data import SyntheticSpec, make_synthetic
     from alexnet_lab.inference import logits_for_images, softmax
-    from alexnet_lab.weights import load_weights, save_weights
+    from alexnet_lab.weights import load_weights
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
-    state = torchvision.models.alexnet().state_dict()
-    source = out_dir / "alexnet-random.pth"
-    torch.save(state, source)
-    images = [read_image_rgb(p) for p in sample_images(out_dir)]
-    bundle = load_weights(source)
-    reference = softmax(logits_for_images(bundle, images, "torch"))
-    figures = {}
-    for name in ("alexnet.safetensors", "alexnet.weights.h5", "alexnet.keras", "alexnet-copy.pth"):
-        converted = load_weights(save_weights(bundle, out_dir / name))
-        for framework in ("torch", "keras"):
-            probs = softmax(logits_for_images(converted, images, framework))
-            figures[f"{name} [{framework}]"] = float(np.abs(probs - reference).max())
-    return figures
+    bundle = load_weights(run_dir / "best.safetensors")
+    images, _ = make_synthetic(SyntheticSpec(num_classes=10, size=32, per_class=max(1, count // 10), seed=2))
+    probs = {fw: softmax(logits_for_images(bundle, list(images), fw)) for fw in ("torch", "keras")}
+    return {"framework_top1_agree": float((probs["torch"].argmax(1) == probs["keras"].argmax(1)).mean()),
+            "framework_max_prob_diff": float(np.abs(probs["torch"] - probs["keras"]).max())}

@@ -44,26 +44,28 @@ def top_k(probabilities: np.ndarray, categories: Sequence[str], k: int) -> list[
     ]
 
 
-def build_for(bundle: WeightBundle, framework: str):
-    """A model of the bundle's variant in `framework`, with the bundle's weights loaded."""
+def build_for(bundle: WeightBundle, framework: str, device: str = "auto"):
+    """A model of the bundle's variant in `framework` on `device`, with the bundle's weights loaded."""
     backend = get_backend(framework)
     size = bundle.meta.input_size or bundle.meta.preprocess.crop
     model = backend.build_model(bundle.meta.variant, bundle.num_classes, input_size=size)
-    return backend.from_canonical(model, bundle.tensors)
+    model = backend.from_canonical(model, bundle.tensors)
+    return backend.to_device(model, device)
 
 
-def logits_for_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework: str = "torch") -> np.ndarray:
+def logits_for_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework: str = "torch",
+                      device: str = "auto") -> np.ndarray:
     """Logits for uint8 RGB images, preprocessed the way the weights expect."""
     if not images:
         raise UserInputError("no images given; pass at least one image file.")
     batch = np.stack([preprocess(image, bundle.meta.preprocess) for image in images])
-    model = build_for(bundle, framework)
+    model = build_for(bundle, framework, device)
     return get_backend(framework).predict_logits(model, batch)
 
 
 def predict_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework: str = "torch",
-                   k: int = 5) -> list[list[Prediction]]:
+                   k: int = 5, device: str = "auto") -> list[list[Prediction]]:
     """Top-k predictions for each image."""
     if k < 1:
         raise UserInputError(f"--top must be at least 1; received {k}.")
-    return top_k(softmax(logits_for_images(bundle, images, framework)), bundle.meta.categories, k)
+    return top_k(softmax(logits_for_images(bundle, images, framework, device)), bundle.meta.categories, k)

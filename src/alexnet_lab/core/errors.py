@@ -37,3 +37,7 @@ def unknown_name_error(kind: str, name: str, choices: Iterable[str]) -> UserInpu
     return UserInputError(
         f"unknown {kind} '{name}'; expected one of: {', '.join(choices)}.{did_you_mean(name, choices)}"
     )
+
+
+class TrainingError(AlexnetLabError):
+    """Training cannot go on (the loss diverged, a run folder is inconsistent)."""

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from alexnet_lab.core.errors import UserInputError, unknown_name_error
 
 
+BN_PARTS = ("weight", "bias", "running_mean", "running_var")  # PyTorch's BatchNorm2d names
+BN_EPSILON = 1e-5  # PyTorch's default; the Keras layer is built with the same value
+
+
 @dataclass(frozen=True)
 class LRNSpec:
     """Local response normalisation in the Caffe / torch.nn.LocalResponseNorm convention.
@@ -37,6 +41,7 @@ class ConvSpec:
     padding: int = 0
     groups: int = 1
     lrn: bool = False  # LRN after the ReLU and before the pool, as in the 2012 network
+    batchnorm: bool = False  # BatchNorm between conv and ReLU (the 32x32 'cifar' adaptation only)
     pool: bool = False  # max-pool (ArchSpec.pool_kernel, ArchSpec.pool_stride) after the block
 
 
@@ -71,6 +76,11 @@ class ArchSpec:
         return self.conv_names + ("fc6", "fc7", "fc8")
 
     @property
+    def bn_names(self) -> tuple[str, ...]:
+        """BatchNorm layer names (bn<i> for conv<i>); empty for the ImageNet variants."""
+        return tuple(f"bn{i}" for i, c in enumerate(self.convs, start=1) if c.batchnorm)
+
+    @property
     def flat_features(self) -> int:
         """Length of the vector fc6 reads: channels of conv5 x pooled_size^2."""
         return self.convs[-1].out_channels * self.pooled_size**2
@@ -82,6 +92,10 @@ class ArchSpec:
         for conv in self.convs:
             shapes[f"{conv.name}.weight"] = (conv.out_channels, in_ch // conv.groups, conv.kernel, conv.kernel)
             shapes[f"{conv.name}.bias"] = (conv.out_channels,)
+            if conv.batchnorm:
+                bn = f"bn{conv.name[len('conv'):]}"
+                for part in BN_PARTS:
+                    shapes[f"{bn}.{part}"] = (conv.out_channels,)
             in_ch = conv.out_channels
         for name, fan_in, fan_out in (
             ("fc6", self.flat_features, self.hidden),
@@ -155,7 +169,26 @@ ORIGINAL = ArchSpec(
     input_size=227,
 )
 
-VARIANTS: dict[str, ArchSpec] = {spec.name: spec for spec in (OWT, ORIGINAL)}
+CIFAR = ArchSpec(
+    name="cifar",
+    description="32x32-native adaptation for CIFAR-sized images: AlexNet's 5 conv + 3 fc layout "
+    "at 64-128-256-192-192 width, 5x5 then 3x3 kernels with stride 1, 2x2 max-pools, BatchNorm "
+    "instead of LRN, fc width 1024",
+    convs=(
+        ConvSpec("conv1", 64, 5, padding=2, batchnorm=True, pool=True),
+        ConvSpec("conv2", 128, 3, padding=1, batchnorm=True, pool=True),
+        ConvSpec("conv3", 256, 3, padding=1, batchnorm=True),
+        ConvSpec("conv4", 192, 3, padding=1, batchnorm=True),
+        ConvSpec("conv5", 192, 3, padding=1, batchnorm=True, pool=True),
+    ),
+    input_size=32,
+    hidden=1024,
+    pooled_size=4,
+    pool_kernel=2,
+    pool_stride=2,
+)
+
+VARIANTS: dict[str, ArchSpec] = {spec.name: spec for spec in (OWT, ORIGINAL, CIFAR)}
 
 
 def get_arch(variant: str | ArchSpec) -> ArchSpec:

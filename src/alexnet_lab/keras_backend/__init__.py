@@ -35,9 +35,10 @@ with _native_stderr_hushed():
 
 from alexnet_lab.keras_backend.convert import from_canonical, load_into, to_canonical
 from alexnet_lab.keras_backend.layers import AdaptiveAveragePooling2D, LocalResponseNormalization
-from alexnet_lab.keras_backend.model import AlexNet, build_model, predict_logits
+from alexnet_lab.keras_backend.model import AlexNet, build_model, predict_logits, to_device
 
 FRAMEWORK = "keras"
+
 
 __all__ = [
     "AdaptiveAveragePooling2D",

@@ -14,13 +14,24 @@ import numpy as np
 
 from alexnet_lab.core.errors import LayoutError
 from alexnet_lab.core.layout import check_layout
-from alexnet_lab.core.spec import get_arch
+from alexnet_lab.core.partial import check_partial_layout
+from alexnet_lab.core.spec import BN_PARTS, get_arch
 from alexnet_lab.core.transforms import canonical_to_hwio, hwio_to_canonical
 
 
 def _weight_layers(model: keras.Model) -> list[str]:
     names = {layer.name for layer in model.layers}
     return [n for n in get_arch(model.alexnet_variant).layer_names if n in names]
+
+
+def weight_layers(model: keras.Model) -> tuple[str, ...]:
+    """The stable names of the model's weight layers (conv1-conv5 only without the top)."""
+    return tuple(_weight_layers(model))
+
+
+def model_num_classes(model: keras.Model) -> int | None:
+    """The width of fc8, or None for a model built without the top."""
+    return model.get_layer("fc8").units if "fc8" in _weight_layers(model) else None
 
 
 def to_canonical(model: keras.Model) -> dict[str, np.ndarray]:
@@ -30,19 +41,50 @@ def to_canonical(model: keras.Model) -> dict[str, np.ndarray]:
     for name in _weight_layers(model):
         kernel, bias = model.get_layer(name).get_weights()
         layers[name] = (np.asarray(kernel, np.float32), np.asarray(bias, np.float32))
-    return hwio_to_canonical(layers, spec)
+    tensors = hwio_to_canonical(layers, spec)
+    for bn in spec.bn_names:  # Keras order gamma, beta, moving mean, moving variance = BN_PARTS
+        for part, value in zip(BN_PARTS, model.get_layer(bn).get_weights()):
+            tensors[f"{bn}.{part}"] = np.asarray(value, np.float32)
+    return tensors
 
 
-def from_canonical(model: keras.Model, tensors: Mapping[str, np.ndarray]) -> keras.Model:
-    """Set the model's weights from canonical arrays; every layer the model has must be given."""
+def _set_batchnorm(model: keras.Model, tensors: Mapping[str, np.ndarray]) -> None:
+    for bn in get_arch(model.alexnet_variant).bn_names:
+        if f"{bn}.weight" not in tensors:  # left out of a partial load; a full load checked them all
+            continue
+        model.get_layer(bn).set_weights([np.asarray(tensors[f"{bn}.{part}"], np.float32) for part in BN_PARTS])
+
+
+def _check(model: keras.Model, tensors: Mapping[str, np.ndarray], present: list[str], partial: bool) -> None:
     spec = get_arch(model.alexnet_variant)
-    present = _weight_layers(model)
-    if "fc8" in present:
-        check_layout(tensors, spec, model.get_layer("fc8").units)
+    num_classes = model_num_classes(model)
+    if partial:
+        # without fc8 the class count matters to no layer present; any value passes the check
+        check_partial_layout(tensors, spec, num_classes or 1, [*present, *spec.bn_names])
+    elif num_classes is not None:
+        check_layout(tensors, spec, num_classes)
     else:
         missing = [f"{n}.weight" for n in present if f"{n}.weight" not in tensors]
         if missing:
             raise LayoutError(f"weights lack {', '.join(missing)} needed by the model's layers.")
+
+
+def from_canonical(model: keras.Model, tensors: Mapping[str, np.ndarray], *, partial: bool = False) -> keras.Model:
+    """Set the model's weights from canonical arrays and return the model.
+
+    Args:
+        model: a model built by this adapter (stable layer names).
+        tensors: canonical arrays.
+        partial: False: every layer the model has must be given. True: set only the layers
+            given (whole layers, each shape checked, every mismatch listed at once); the
+            model's other layers keep their current (fresh) values.
+
+    Raises:
+        LayoutError: when the tensors do not fit the model.
+    """
+    spec = get_arch(model.alexnet_variant)
+    present = _weight_layers(model)
+    _check(model, tensors, present, partial)
     hwio = canonical_to_hwio({k: v for k, v in tensors.items() if k.split(".")[0] in present}, spec)
     for name, (kernel, bias) in hwio.items():
         layer = model.get_layer(name)
@@ -50,6 +92,7 @@ def from_canonical(model: keras.Model, tensors: Mapping[str, np.ndarray]) -> ker
         if kernel.shape != expected:
             raise LayoutError(f"layer '{name}': expected kernel shape {expected}, received {kernel.shape}.")
         layer.set_weights([kernel, bias])
+    _set_batchnorm(model, tensors)
     return model
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from keras import layers
 
 from alexnet_lab.core.errors import UserInputError, unknown_name_error
-from alexnet_lab.core.spec import ArchSpec, get_arch
+from alexnet_lab.core.spec import BN_EPSILON, ArchSpec, get_arch
 from alexnet_lab.keras_backend.layers import AdaptiveAveragePooling2D, LocalResponseNormalization
 
 
@@ -34,7 +34,10 @@ def _features(x, spec: ArchSpec):
         if conv.padding:  # explicit symmetric padding: 'same' would pad asymmetrically for stride 4
             x = layers.ZeroPadding2D(conv.padding, name=f"pad{i}")(x)
         x = layers.Conv2D(conv.out_channels, conv.kernel, strides=conv.stride, groups=conv.groups,
-                          activation="relu", name=conv.name)(x)
+                          activation=None if conv.batchnorm else "relu", name=conv.name)(x)
+        if conv.batchnorm:  # PyTorch's epsilon, and Keras' momentum 0.9 = PyTorch's momentum 0.1
+            x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=0.9, name=f"bn{i}")(x)
+            x = layers.Activation("relu", name=f"relu{i}")(x)
         if conv.lrn:
             lrn = spec.lrn
             x = LocalResponseNormalization(lrn.size, lrn.alpha, lrn.beta, lrn.k, name=f"lrn{i}")(x)
@@ -125,3 +128,11 @@ def predict_logits(model: keras.Model, batch_nhwc: np.ndarray, batch_size: int =
     outputs = [keras.ops.convert_to_numpy(model(batch_nhwc[i : i + batch_size], training=False))
                for i in range(0, len(batch_nhwc), batch_size)]
     return np.concatenate(outputs).astype(np.float32) if outputs else np.zeros((0, model.output_shape[-1]), np.float32)
+
+
+def to_device(model: keras.Model, device: str = "auto") -> keras.Model:
+    """Apply --device (TensorFlow places the ops; 'cpu' hides GPUs). Returns the model."""
+    from alexnet_lab.keras_backend.device import resolve_device
+
+    resolve_device(device)
+    return model

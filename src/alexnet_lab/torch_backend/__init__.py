@@ -1,11 +1,22 @@
-"""PyTorch adapter: AlexNet model, canonical <-> state dict, inference helpers.
+"""PyTorch adapter: AlexNet model, canonical <-> state dict, inference and training.
 
-Exposes the same function names as :mod:`alexnet_lab.keras_backend`.
+Exposes the same function names as :mod:`alexnet_lab.keras_backend`; `train` is imported on use.
 """
 
+import importlib
+
+from alexnet_lab.torch_backend import convert
 from alexnet_lab.torch_backend.convert import from_canonical, state_dict_keys, to_canonical
-from alexnet_lab.torch_backend.model import AlexNet, build_model, predict_logits
+from alexnet_lab.torch_backend.model import AlexNet, build_model, predict_logits, to_device
 
 FRAMEWORK = "torch"
 
-__all__ = ["AlexNet", "FRAMEWORK", "build_model", "from_canonical", "predict_logits", "state_dict_keys", "to_canonical"]
+
+def __getattr__(name: str):
+    if name == "train":  # the training loop pulls in more modules; load it only when asked
+        return importlib.import_module("alexnet_lab.torch_backend.train")
+    raise AttributeError(name)
+
+
+__all__ = ["AlexNet", "FRAMEWORK", "build_model", "convert", "from_canonical", "predict_logits", "state_dict_keys", "to_device",
+           "to_canonical"]

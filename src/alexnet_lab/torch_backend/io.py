@@ -45,12 +45,25 @@ def _detect_variant(state: Mapping[str, torch.Tensor]) -> tuple[str, int]:
     )
 
 
+def _unpickler_reason(exc: Exception) -> str:
+    """The line of torch's weights_only error that names what was refused (its advice to turn
+    weights_only off is deliberately not passed on)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for marker in ("Unsupported global", "Unsupported operand", "Unsupported class", "Unsupported"):
+        for line in lines:
+            if line.startswith(marker):
+                return line.rstrip(".")
+    return "a global or operation outside the allowed set"
+
+
 def _torch_load(path: str | os.PathLike[str]) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightFormatError(f"{path}: refused to load a pickle that is not plain weights ({first}).") from None
+        raise WeightFormatError(
+            f"{path}: refused to load a pickle that is not plain weights ({_unpickler_reason(exc)}); only "
+            "state dicts of tensors are loaded, nothing in the file was run."
+        ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightFormatError(f"{path} is not a readable .pth file ({first}); re-create or re-download it.") from None

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from alexnet_lab.core.spec import ArchSpec, get_arch
+from alexnet_lab.core.spec import BN_EPSILON, ArchSpec, get_arch
 
 
 def _feature_modules(spec: ArchSpec) -> list[tuple[str, nn.Module]]:
@@ -22,6 +22,8 @@ def _feature_modules(spec: ArchSpec) -> list[tuple[str, nn.Module]]:
     in_ch = spec.in_channels
     for i, conv in enumerate(spec.convs, start=1):
         modules.append((conv.name, nn.Conv2d(in_ch, conv.out_channels, conv.kernel, conv.stride, conv.padding, groups=conv.groups)))
+        if conv.batchnorm:
+            modules.append((f"bn{i}", nn.BatchNorm2d(conv.out_channels, eps=BN_EPSILON)))
         modules.append((f"relu{i}", nn.ReLU(inplace=True)))
         if conv.lrn:
             lrn = spec.lrn
@@ -115,8 +117,16 @@ def build_model(variant: str | ArchSpec = "owt", num_classes: int = 1000, dropou
 def predict_logits(model: AlexNet, batch_nhwc: np.ndarray, batch_size: int = 32) -> np.ndarray:
     """Logits (float32 numpy) for a preprocessed N x H x W x 3 batch, in eval mode."""
     model.eval()
+    device = next(model.parameters()).device
     outputs = []
     for start in range(0, len(batch_nhwc), batch_size):
         chunk = torch.from_numpy(np.ascontiguousarray(batch_nhwc[start : start + batch_size].transpose(0, 3, 1, 2)))
-        outputs.append(model(chunk).float().numpy())
+        outputs.append(model(chunk.to(device)).float().cpu().numpy())
     return np.concatenate(outputs) if outputs else np.zeros((0, model.num_classes), np.float32)
+
+
+def to_device(model: AlexNet, device: str = "auto") -> AlexNet:
+    """Move the model to --device (auto: CUDA, then MPS, then CPU)."""
+    from alexnet_lab.torch_backend.device import resolve_device
+
+    return model.to(resolve_device(device))

@@ -6,7 +6,8 @@ Unpickling untrusted data can run any code, so the reader never calls `np.load(a
 it parses the .npy header itself and unpickles with :class:`RestrictedUnpickler`, which resolves
 only the handful of globals that numpy arrays need and refuses everything else *before* it runs.
 
-Array layouts (TF conventions) and their canonical (PyTorch) counterparts:
+Array layouts (TF conventions, i.e. the HWIO layout of core.transforms, which does the
+conversion) and their canonical (PyTorch) counterparts:
     conv  (kH, kW, in/groups, out)  -> (out, in/groups, kH, kW)  = transpose(3, 2, 0, 1)
     dense (in, out)                 -> (out, in)                 = .T
     fc6   rows ordered H,W,C (TF flattens NHWC) -> columns ordered C,H,W (torch flattens NCHW):
@@ -29,6 +30,15 @@ import numpy as np
 from alexnet_lab.core.errors import LayoutError, WeightFormatError
 from alexnet_lab.core.fileio import atomic_path
 from alexnet_lab.core.layout import CANONICAL_LAYERS, as_canonical, infer_variant
+from alexnet_lab.core.spec import ArchSpec
+from alexnet_lab.core.transforms import (
+    canonical_to_hwio,
+    conv_from_hwio,
+    dense_from_io,
+    fc6_from_hwc_rows,
+    fc6_to_hwc_rows,
+    hwio_to_canonical,
+)
 
 CONV_LAYERS = CANONICAL_LAYERS[:5]
 NPY_MAGIC = b"\x93NUMPY"
@@ -80,7 +90,11 @@ class RestrictedUnpickler(pickle.Unpickler):
     """
 
     def __init__(self, file: BinaryIO, where: str) -> None:
-        super().__init__(file, encoding="latin1")  # Python 2 str -> str, as the .npy was written
+        # Python 2 str -> bytes, not latin-1 str: the pickle memo keeps every string alive until the
+        # load ends, and numpy adopts a large bytes buffer as the array memory instead of copying
+        # it, so the array data is held once (latin-1 would hold it as str *and* as re-encoded bytes).
+        # Dict keys arrive as bytes too; caffe_layers decodes them.
+        super().__init__(file, encoding="bytes")
         self.where = where
 
     def find_class(self, module: str, name: str) -> Any:
@@ -131,7 +145,8 @@ def _read_npy_header(fh: BinaryIO, where: str) -> dict[str, Any]:
 
 
 def load_npy_object(path: str | os.PathLike[str]) -> Any:
-    """The Python object pickled inside a .npy (what `np.load(...).item()` would return), safely.
+    """The Python object pickled inside a .npy, safely: what ``np.load(path, allow_pickle=True,
+    encoding='bytes').item()`` would return (Python 2 strings come back as bytes).
 
     Raises:
         WeightFormatError: unreadable, truncated or corrupt file, unsafe pickle, or a plain array.
@@ -194,54 +209,52 @@ def caffe_layers(obj: Any, where: str = "the file") -> dict[str, tuple[np.ndarra
     return {name: _layer_pair(name, names[name], where) for name in CANONICAL_LAYERS if name in names}
 
 
-def fc6_from_caffe(weight: np.ndarray, channels: int, size: int) -> np.ndarray:
-    """(H*W*C, out) with H,W,C rows -> canonical (out, C*H*W) with C,H,W columns."""
-    out = weight.shape[1]
-    return weight.reshape(size, size, channels, out).transpose(3, 2, 0, 1).reshape(out, channels * size * size)
+# The Caffe-TF layout *is* the HWIO layout Keras uses (see core.transforms), so the transposes
+# and the fc6 permutation are the shared ones; these names are kept for readers of this module.
+fc6_from_caffe = fc6_from_hwc_rows
+fc6_to_caffe = fc6_to_hwc_rows
 
 
-def fc6_to_caffe(weight: np.ndarray, channels: int, size: int) -> np.ndarray:
-    """Canonical (out, C*H*W) -> (H*W*C, out), the inverse of :func:`fc6_from_caffe`."""
-    out = weight.shape[0]
-    return weight.reshape(out, channels, size, size).transpose(2, 3, 1, 0).reshape(size * size * channels, out)
+def _variant_of(layers: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> ArchSpec:
+    """The variant whose conv1/conv2 shapes the layers have (only those two are transposed)."""
+    probe = {f"{name}.weight": conv_from_hwio(layers[name][0]) for name in ("conv1", "conv2") if name in layers}
+    return infer_variant(probe)
+
+
+def _convert_layer(name: str, pair: tuple[np.ndarray, np.ndarray], spec: ArchSpec) -> dict[str, np.ndarray]:
+    if name == "fc6" and pair[0].shape[0] != spec.flat_features:
+        # fc6 rows can only be re-ordered from H,W,C to C,H,W when there are C*H*W of them; a
+        # mis-sized fc6 is passed on transposed, so the layout check lists it with the other problems
+        return {"fc6.weight": dense_from_io(pair[0]), "fc6.bias": pair[1]}
+    return hwio_to_canonical({name: pair}, spec)
+
+
+def _pop_to_canonical(layers: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Convert while emptying `layers`: each source array is released once its canonical copy
+    exists, so converting costs one layer's extra memory, not the whole file's again."""
+    spec = _variant_of(layers)
+    tensors: dict[str, np.ndarray] = {}
+    while layers:
+        name, pair = layers.popitem()
+        tensors.update(_convert_layer(name, pair, spec))
+        del pair
+    return as_canonical(tensors, spec)
 
 
 def caffe_to_canonical(layers: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Convert ``{layer: (weights, biases)}`` in Caffe-TF layout to canonical float32 tensors.
+    """Convert ``{layer: (weights, biases)}`` in Caffe-TF (HWIO) layout to canonical float32 tensors.
 
     Raises:
         LayoutError: when the shapes fit no variant (every problem listed at once).
     """
-    tensors: dict[str, np.ndarray] = {}
-    for layer, (weights, biases) in layers.items():
-        # conv: TF's (kH, kW, in, out) -> torch's (out, in, kH, kW); dense: (in, out) -> (out, in)
-        tensors[f"{layer}.weight"] = weights.transpose(3, 2, 0, 1) if layer in CONV_LAYERS else weights.T
-        tensors[f"{layer}.bias"] = biases
-    spec = infer_variant(tensors)
-    channels, size = spec.convs[-1].out_channels, spec.pooled_size
-    fc6 = layers.get("fc6")
-    if fc6 is not None and fc6[0].shape[0] == channels * size * size:
-        # .T alone would leave fc6's inputs in TF's H,W,C flatten order; torch reads C,H,W
-        tensors["fc6.weight"] = fc6_from_caffe(fc6[0], channels, size)
-    return as_canonical(tensors, spec)
+    return _pop_to_canonical(dict(layers))
 
 
 def canonical_to_caffe(tensors: Mapping[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
     """Canonical tensors -> the Caffe-TF dict ``{'conv1': [weights, biases], ...}`` (float32)."""
     spec = infer_variant(tensors)
-    canonical = as_canonical(tensors, spec)
-    channels, size = spec.convs[-1].out_channels, spec.pooled_size
-    layers: dict[str, list[np.ndarray]] = {}
-    for layer in CANONICAL_LAYERS:
-        weight = canonical[f"{layer}.weight"]
-        if layer in CONV_LAYERS:
-            weight = weight.transpose(2, 3, 1, 0)  # (out, in, kH, kW) -> (kH, kW, in, out)
-        elif layer == "fc6":
-            weight = fc6_to_caffe(weight, channels, size)  # C,H,W columns -> H,W,C rows
-        else:
-            weight = weight.T
-        layers[layer] = [np.ascontiguousarray(weight), canonical[f"{layer}.bias"]]
-    return layers
+    hwio = canonical_to_hwio(as_canonical(tensors, spec), spec)
+    return {layer: [kernel, bias] for layer, (kernel, bias) in hwio.items()}
 
 
 def read_caffe_npy(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
@@ -257,7 +270,7 @@ def read_caffe_npy(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """
     layers = caffe_layers(load_npy_object(path), str(path))
     try:
-        return caffe_to_canonical(layers)
+        return _pop_to_canonical(layers)  # the only reference to the arrays: freed as they convert
     except LayoutError as exc:
         raise LayoutError(f"{path}: {exc}") from None
 

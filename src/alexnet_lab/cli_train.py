@@ -1,0 +1,117 @@
+"""`alexnet train`, `evaluate` and `report`: flags map one-to-one onto RunConfig fields."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import typing
+from dataclasses import fields
+from pathlib import Path
+
+from alexnet_lab.train.config import RunConfig
+
+HELP = {
+    "data": "class folder (optionally with train/ val/ test/), list file of 'path label' lines, or 'synthetic'",
+    "data_dir": "local copy of a named data set", "val_data": "separate validation folder or list file",
+    "framework": "torch or keras", "variant": "owt, original or cifar (32x32-native)",
+    "weights": "none, a registry name (imagenet, bvlc) or a weight file / run folder",
+    "strategy": "scratch, head, finetune or two-phase", "train_layers": "layers --strategy finetune trains",
+    "skip_layers": "layers re-initialised before training", "unfreeze": "two-phase: 'all' or the last N layers",
+    "recipe": "named recipe (explicit flags override it): cifar10-scratch, cifar10-finetune, synthetic-demo",
+    "out": "run folder", "resume": "continue the run in --out from its last checkpoint",
+    "channels_last": "auto, on or off", "precision": "auto, fp32, bf16 or fp16",
+}
+
+
+def _flag_type(field) -> dict:
+    hint = typing.get_type_hints(RunConfig)[field.name]
+    if hint is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    if typing.get_origin(hint) is tuple:
+        return {"nargs": "*", "metavar": "LAYER"}
+    base = next((t for t in (int, float, str) if hint is t or t in typing.get_args(hint)), str)
+    return {"type": base}
+
+
+def add_train(sub) -> None:
+    p = sub.add_parser("train", help="train or fine-tune AlexNet; writes a run folder")
+    for field in fields(RunConfig):
+        if field.name == "extra":
+            continue
+        default = field.default if not callable(getattr(field, "default_factory", None)) else None
+        text = HELP.get(field.name, field.name.replace("_", " "))
+        p.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, default=None,
+                       help=f"{text} (default: {default})", **_flag_type(field))
+    p.set_defaults(func=cmd_train)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """Defaults < recipe < explicit flags."""
+    from alexnet_lab.train.recipes import get_recipe
+
+    values = get_recipe(args.recipe).as_dict() if args.recipe else {}
+    explicit = {f.name: getattr(args, f.name) for f in fields(RunConfig)
+                if f.name != "extra" and getattr(args, f.name, None) is not None}
+    values.update(explicit)
+    for key in ("train_layers", "skip_layers"):
+        if key in values:
+            values[key] = tuple(values[key])
+    return RunConfig(**values)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import logging
+
+    from alexnet_lab.train.run import run_training
+
+    logging.getLogger("alexnet_lab").setLevel(logging.INFO)
+    run_dir = run_training(config_from_args(args))
+    evaluation = json.loads((run_dir / "eval.json").read_text())
+    print(f"run folder: {run_dir}")
+    print(f"best model: {run_dir / 'best.safetensors'} (val top-1 {100 * evaluation['top1']:.2f}%, "
+          f"top-5 {100 * evaluation['top5']:.2f}%)")
+    return 0
+
+
+def add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="top-1/top-5, loss, per-class accuracy and confusion matrix on a data set")
+    p.add_argument("weights", help="weight file, registry name or run folder")
+    p.add_argument("--data", required=True, help="class folder (with train/val/test or not), list file or 'synthetic'")
+    p.add_argument("--framework", default="torch", help="torch (default) or keras")
+    p.add_argument("--split", default=None, help="split of a train/val/test folder (default: test, else val, else all)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the synthetic evaluation images (default 1)")
+    p.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping it")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from alexnet_lab.evaluate.run_eval import evaluate_source
+
+    result, split = evaluate_source(args.weights, args.data, args.framework, args.split, args.seed, strict=args.strict,
+                                    device=args.device)
+    if args.json:
+        print(json.dumps(result.to_json_dict()))
+        return 0
+    print(f"{args.weights} on {args.data} [{split}], {result.num_images} images ({args.framework})")
+    print(f"top-1 {100 * result.top1:.2f}%   top-5 {100 * result.top5:.2f}%   loss {result.loss:.4f}")
+    width = max(len(name) for name in result.class_names)
+    for name, accuracy in result.per_class.items():
+        print(f"  {name:{width}s}  {'n/a' if accuracy is None else f'{100 * accuracy:6.2f}%'}")
+    return 0
+
+
+def add_report(sub) -> None:
+    p = sub.add_parser("report", help="Markdown + HTML report comparing run folders side by side")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", default="report", help="folder (or .md/.html name) for the report (default: report)")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from alexnet_lab.evaluate import write_report
+
+    md_path, html_path = write_report([Path(r) for r in args.runs], Path(args.out))
+    print(f"report: {md_path}\n        {html_path}")
+    return 0

@@ -1,0 +1,46 @@
+"""Training checkpoints: written atomically, loaded with weights_only=True on any device.
+
+A checkpoint is a plain dict of tensors and builtins: {'model': state_dict, 'alexnet_lab': meta,
+'optimizer': ..., 'epoch': ..., 'phase': ..., 'step': ..., 'best': ..., 'history': [...],
+'torch_rng': ...}. Model tensors are saved from the CPU, so a CUDA-trained checkpoint loads on a
+CPU-only machine and the other way round.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from alexnet_lab.core.errors import WeightFormatError
+from alexnet_lab.core.fileio import atomic_path
+
+
+def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+def _to_cpu(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
+def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    with atomic_path(path) as tmp:
+        torch.save(_to_cpu(state), tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged files
+        raise WeightFormatError(f"checkpoint {path} cannot be read ({type(exc).__name__}); delete it to restart "
+                                "the run, or restore it from a copy.") from None

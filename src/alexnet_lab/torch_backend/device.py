@@ -1,0 +1,61 @@
+"""Device and precision choice for PyTorch: `auto` picks CUDA, then Apple MPS, then the CPU."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+from alexnet_lab.core.errors import UserInputError
+from alexnet_lab.hardware import cpu_has_native_bf16
+
+
+def available_devices() -> list[str]:
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Turn auto|cpu|cuda[:N]|mps into a torch.device that exists here.
+
+    Raises:
+        UserInputError: the asked-for device is not present (the message lists what is).
+    """
+    available = available_devices()
+    if name == "auto":
+        preferred = next((d for d in available if d.startswith("cuda")), "mps" if "mps" in available else "cpu")
+        return torch.device(preferred)
+    wanted = "cuda:0" if name == "cuda" else name
+    if wanted not in available:
+        raise UserInputError(f"device '{name}' is not available here; available: {', '.join(available)}.")
+    return torch.device(wanted)
+
+
+@dataclass(frozen=True)
+class Precision:
+    name: str  # fp32, bf16 or fp16
+    dtype: torch.dtype | None  # autocast dtype; None for fp32
+
+    def autocast(self, device: torch.device):
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=self.dtype)
+
+
+def resolve_precision(name: str, device: torch.device) -> Precision:
+    """auto: bf16 on GPUs that have it (fp16 otherwise), bf16 on CPUs with native bf16, else fp32."""
+    if name == "auto":
+        if device.type == "cuda":
+            name = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        elif device.type == "cpu" and cpu_has_native_bf16():
+            name = "bf16"
+        else:
+            name = "fp32"
+    if name == "fp16" and device.type == "cpu":
+        raise UserInputError("--precision fp16 is for GPUs; use bf16 or fp32 on the CPU.")
+    return Precision(name, {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name])

@@ -1,0 +1,224 @@
+"""The PyTorch training loop: phases, per-layer learning rates, checkpoints every epoch, resume.
+
+The framework-neutral parts (config, phases, schedules, data splits, run folder, metrics log)
+live in alexnet_lab.train; this module only does what needs torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from alexnet_lab.core.errors import TrainingError
+from alexnet_lab.train.config import RunConfig
+from alexnet_lab.train.runlog import RunContext
+from alexnet_lab.train.schedules import lr_factor
+from alexnet_lab.train.strategies import Phase
+from alexnet_lab.torch_backend.checkpoint import cpu_state, load_checkpoint, save_checkpoint
+from alexnet_lab.torch_backend.convert import to_canonical
+from alexnet_lab.torch_backend.data import Normaliser, StoreDataset, make_loader
+from alexnet_lab.torch_backend.device import resolve_device, resolve_precision
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Setup:
+    model: torch.nn.Module
+    device: torch.device
+    precision: object
+    normaliser: Normaliser
+    train_set: StoreDataset
+    val_set: StoreDataset
+
+
+def _set_trainable(model, phase: Phase) -> None:
+    trainable = set(phase.trainable)
+    for name in model.spec.layer_names + model.spec.bn_names:
+        layer = model.layer(name)
+        for param in layer.parameters():
+            param.requires_grad_(name in trainable)
+
+
+def _frozen_bn_eval(model, phase: Phase) -> None:
+    """Frozen BatchNorm layers keep their statistics: eval mode stops the running-mean update."""
+    for bn in model.spec.bn_names:
+        if bn not in phase.trainable:
+            model.layer(bn).eval()
+
+
+def build_optimizer(model, phase: Phase, config: RunConfig) -> torch.optim.Optimizer:
+    """One parameter group per layer (its own lr); weight decay on weights only."""
+    groups = []
+    for name, lr in phase.layer_lrs:
+        layer = model.layer(name)
+        decay = config.weight_decay if not name.startswith("bn") else 0.0
+        groups.append({"params": [layer.weight], "lr": lr, "peak_lr": lr, "weight_decay": decay, "layer": name})
+        groups.append({"params": [layer.bias], "lr": lr, "peak_lr": lr, "weight_decay": 0.0, "layer": name})
+    # foreach: one vectorised update per group instead of a Python loop over tensors
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, betas=(0.9, 0.999), foreach=True)
+    return torch.optim.SGD(groups, momentum=config.momentum, nesterov=config.momentum > 0, foreach=True)
+
+
+def _phase_at(phases: list[Phase], epoch: int) -> tuple[int, int]:
+    """(phase index, first epoch of that phase) for a 0-based epoch."""
+    start = 0
+    for i, phase in enumerate(phases):
+        if epoch < start + phase.epochs:
+            return i, start
+        start += phase.epochs
+    raise IndexError(epoch)
+
+
+def train_epoch(setup: Setup, optimizer, config: RunConfig, phase: Phase, phase_step: int, steps_per_epoch: int,
+                epoch: int, ctx: RunContext) -> tuple[dict, int]:
+    model, device = setup.model, setup.device
+    model.train()
+    _frozen_bn_eval(model, phase)
+    loader = make_loader(setup.train_set, config.batch_size, True, config.seed, epoch, config.num_workers,
+                         pin_memory=device.type == "cuda")
+    total_steps = phase.epochs * steps_per_epoch
+    warmup = int(config.warmup_epochs * steps_per_epoch)
+    loss_sum, correct, seen = 0.0, 0, 0
+    with ctx.progress(total=len(setup.train_set), desc=f"epoch {epoch + 1}/{config.epochs} [{phase.name}]") as bar:
+        for images, labels in loader:
+            factor = lr_factor(phase_step, total_steps, config.schedule, warmup, config.step_epochs * steps_per_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = group["peak_lr"] * factor
+            x, y = setup.normaliser(images), labels.to(device, non_blocking=True)
+            with setup.precision.autocast(device):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.grad_clip)
+            optimizer.step()
+            phase_step += 1
+            loss_value = float(loss.detach())
+            loss_sum += loss_value * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+            bar.update(len(y))
+            if not math.isfinite(loss_value):
+                raise TrainingError(f"the loss became {loss_value} at epoch {epoch + 1}; lower --lr or add --grad-clip.")
+    lr_now = optimizer.param_groups[-1]["lr"]
+    return {"train_loss": loss_sum / seen, "train_top1": correct / seen, "lr": lr_now}, phase_step
+
+
+@torch.no_grad()
+def predict_store(setup: Setup, dataset: StoreDataset, batch_size: int) -> np.ndarray:
+    """Logits for a whole store, in order (eval mode, no augmentation)."""
+    setup.model.eval()
+    loader = make_loader(dataset, batch_size, False, 0, 0, 0)
+    out = []
+    for images, _ in loader:
+        with setup.precision.autocast(setup.device):
+            out.append(setup.model(setup.normaliser(images)).float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def _val_metrics(logits: np.ndarray, labels: np.ndarray) -> dict:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    k = min(5, logits.shape[1])
+    top = np.argsort(-logits, axis=1)[:, :k]
+    return {"val_loss": float(-log_probs[np.arange(len(labels)), labels].mean()),
+            "val_top1": float((top[:, 0] == labels).mean()), "val_top5": float((top == labels[:, None]).any(1).mean())}
+
+
+def _checkpoint_state(setup, optimizer, ctx: RunContext, epoch, phase_index, phase_step) -> dict:
+    return {"model": cpu_state(setup.model), "alexnet_lab": ctx.meta.to_metadata(), "optimizer": optimizer.state_dict(),
+            "epoch": epoch + 1, "phase": phase_index, "phase_step": phase_step, "best": ctx.best,
+            "history": ctx.history, "torch_rng": torch.get_rng_state()}
+
+
+def fit(setup: Setup, config: RunConfig, phases: list[Phase], ctx: RunContext) -> None:
+    """Train through all phases, resuming from ctx's last checkpoint when there is one."""
+    model = setup.model
+    steps_per_epoch = math.ceil(len(setup.train_set) / config.batch_size)
+    total_epochs = sum(p.epochs for p in phases)
+    start_epoch, phase_step, resume_state = 0, 0, None
+    if ctx.resume_checkpoint is not None:
+        resume_state = load_checkpoint(ctx.resume_checkpoint)
+        model.load_state_dict(resume_state["model"])
+        start_epoch, phase_step = int(resume_state["epoch"]), int(resume_state["phase_step"])
+        torch.set_rng_state(resume_state["torch_rng"])
+        ctx.restore(resume_state["history"], resume_state["best"])
+        log.info("resuming at epoch %d of %d", start_epoch + 1, total_epochs)
+    optimizer, current = None, -1
+    for epoch in range(start_epoch, total_epochs):
+        phase_index, phase_start = _phase_at(phases, epoch)
+        phase = phases[phase_index]
+        if phase_index != current:
+            _set_trainable(model, phase)
+            optimizer = build_optimizer(model, phase, config)
+            if resume_state is not None and int(resume_state["phase"]) == phase_index and epoch == start_epoch:
+                optimizer.load_state_dict(resume_state["optimizer"])
+            else:
+                phase_step = 0
+            current = phase_index
+        started = time.perf_counter()
+        row, phase_step = train_epoch(setup, optimizer, config, phase, phase_step, steps_per_epoch, epoch, ctx)
+        row.update(_val_metrics(predict_store(setup, setup.val_set, config.batch_size * 2), setup.val_set.labels))
+        seconds = time.perf_counter() - started
+        row.update({"epoch": epoch + 1, "phase": phase.name, "epoch_seconds": seconds,
+                    "images_per_second": len(setup.train_set) / seconds})
+        improved = ctx.record(row)
+        state = _checkpoint_state(setup, optimizer, ctx, epoch, phase_index, phase_step)
+        save_checkpoint(state, ctx.checkpoint_path("last"))
+        if improved:
+            save_checkpoint(state, ctx.checkpoint_path("best"))
+            ctx.save_model(to_canonical(model), "best")
+        ctx.commit_epoch(row)
+        if ctx.should_stop(config.early_stopping):
+            log.info("early stopping: no val top-1 gain for %d epochs", config.early_stopping)
+            break
+    ctx.save_model(to_canonical(model), "last")
+
+
+def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_spec, normalisation) -> dict:
+    """Build the model (loading pretrained weights when given), plan the phases and fit.
+
+    Args:
+        stores: {'train': (images, labels), 'val': (images, labels)} uint8 stores.
+        bundle: pretrained WeightBundle or None.
+        augment_spec: AugmentSpec for training views.
+        normalisation: (scale, offset, bgr) from train.datasets.normalisation.
+    Returns:
+        What was resolved at run time (device, precision, re-initialised layers) for the config record.
+    """
+    from alexnet_lab.pretrained import load_pretrained
+    from alexnet_lab.torch_backend.model import build_model
+    from alexnet_lab.train.strategies import plan_phases
+
+    torch.manual_seed(config.seed)
+    if config.deterministic:
+        torch.use_deterministic_algorithms(True)
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    channels_last = config.channels_last == "on" or (config.channels_last == "auto" and device.type == "cuda")
+    meta = ctx.meta
+    model = build_model(meta.variant, meta.num_classes, config.dropout, input_size=meta.input_size)
+    reinit: list[str] = []
+    if bundle is not None:
+        reinit = load_pretrained(model, "torch", bundle, meta.num_classes, config.skip_layers)
+    phases = plan_phases(config, model.spec, tuple(reinit))
+    model = model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    crop = meta.input_size
+    setup = Setup(model, device, precision, Normaliser(*normalisation, device, channels_last),
+                  StoreDataset(*stores["train"], crop, augment_spec, config.seed), StoreDataset(*stores["val"], crop, None))
+    resolved = {"device": str(device), "precision": precision.name, "channels_last": channels_last,
+                "reinitialised_layers": reinit, "phases": [p.name for p in phases]}
+    log.info("training on %s (%s), phases %s", device, precision.name, ", ".join(f"{p.name}x{p.epochs}" for p in phases))
+    fit(setup, config, phases, ctx)
+    return resolved
+

@@ -1,0 +1,109 @@
+"""RunConfig: every setting of a training run, one field per `alexnet train` flag.
+
+Resolution order: explicit flags > recipe > the defaults below. The resolved config is written to
+RUN/config.json so a run can be repeated, resumed and compared.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from alexnet_lab.core.errors import UserInputError, unknown_name_error
+
+STRATEGIES = ("scratch", "head", "finetune", "two-phase")
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("cosine", "onecycle", "step", "constant")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+AUGMENTS = ("none", "cifar", "imagenet", "flip")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A training run. Fractions are 0..1; learning rates are per-step peak values."""
+
+    data: str = "synthetic"  # class folder, list file, 'synthetic' or 'cifar10'
+    data_dir: str | None = None  # local copy for --data cifar10 (python batches or class folders)
+    val_data: str | None = None  # separate validation folder / list file (else split from --data)
+    framework: str = "torch"
+    variant: str = "owt"
+    weights: str = "none"  # 'none', a registry name ('imagenet', 'bvlc') or a weight file
+    strategy: str = "scratch"
+    train_layers: tuple[str, ...] = ("fc7", "fc8")  # for --strategy finetune
+    skip_layers: tuple[str, ...] = ()  # re-initialised before training
+    unfreeze: str = "all"  # two-phase, phase 2: 'all' or how many of the last weight layers
+    epochs: int = 10  # total, both phases of two-phase included
+    head_epochs: int = 2  # two-phase: epochs of phase 1 (head only)
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    lr: float = 0.001  # the classic AlexNet fine-tuning rate; recipes raise it for scratch runs
+    momentum: float = 0.9
+    weight_decay: float = 5e-4  # applied to weights only, not to biases or BatchNorm
+    schedule: str = "cosine"
+    warmup_epochs: float = 0.0
+    step_epochs: int = 10  # 'step' schedule: lr x 0.1 every this many epochs
+    finetune_lr_factor: float = 0.1  # two-phase phase 2 runs at lr x this (10x lower)
+    base_lr_factor: float = 0.1  # phase 2: pretrained layers at a further x this (100x lower)
+    label_smoothing: float = 0.0
+    grad_clip: float = 0.0  # max global grad norm; 0 disables
+    dropout: float = 0.5
+    early_stopping: int = 0  # stop after this many epochs without val top-1 gain; 0 disables
+    val_ratio: float = 0.1
+    test_ratio: float = 0.0
+    augment: str = "flip"
+    input_size: int = 0  # 0: the variant's (or the pretrained weights') input size
+    synthetic_per_class: int = 300
+    limit_per_class: int = 0  # use at most this many images per class (quick trials); 0 = all
+    seed: int = 0
+    deterministic: bool = False
+    num_workers: int = 0
+    precision: str = "auto"  # auto: bf16 on CPUs with native bf16 and on GPUs that have it, else fp32
+    channels_last: str = "auto"  # auto: on for CUDA, off on CPU (measured slower here)
+    device: str = "auto"
+    strict: bool = False  # fail on the first unreadable image instead of skipping it
+    recipe: str | None = None
+    out: str = "runs/latest"
+    resume: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        for name, value, choices in (("strategy", self.strategy, STRATEGIES), ("optimizer", self.optimizer, OPTIMIZERS),
+                                     ("schedule", self.schedule, SCHEDULES), ("precision", self.precision, PRECISIONS),
+                                     ("augment", self.augment, AUGMENTS), ("framework", self.framework, ("torch", "keras"))):
+            if value not in choices:
+                raise unknown_name_error(name, value, choices)
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr}
+        for name, value in positive.items():
+            if value <= 0:
+                raise UserInputError(f"--{name.replace('_', '-')} must be positive; received {value}.")
+        if not 0.0 <= self.val_ratio < 1.0 or not 0.0 <= self.test_ratio < 1.0 or self.val_ratio + self.test_ratio >= 1.0:
+            raise UserInputError(f"--val-ratio and --test-ratio must be in [0, 1) and sum below 1; received "
+                                 f"{self.val_ratio} and {self.test_ratio}.")
+        if self.strategy != "scratch" and self.weights == "none":
+            raise UserInputError(f"--strategy {self.strategy} starts from pretrained weights; pass --weights imagenet, "
+                                 "bvlc or a weight file (or use --strategy scratch).")
+        if self.strategy == "two-phase" and self.head_epochs >= self.epochs:
+            raise UserInputError(f"two-phase needs --epochs > --head-epochs; received {self.epochs} and {self.head_epochs}.")
+        if self.unfreeze != "all" and not self.unfreeze.isdigit():
+            raise UserInputError(f"--unfreeze takes 'all' or a number of layers; received '{self.unfreeze}'.")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["train_layers"], data["skip_layers"] = list(self.train_layers), list(self.skip_layers)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for key in ("train_layers", "skip_layers"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+    def with_changes(self, **changes: Any) -> RunConfig:
+        return replace(self, **changes)

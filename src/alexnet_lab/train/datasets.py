@@ -1,0 +1,169 @@
+"""Training data, framework-neutral: resolve --data into splits, decode images once, and the
+per-sample train / eval views both training loops use.
+
+Images are decoded once into a uint8 store at the preprocessing's resize size (square: shorter
+side resized, then centre-cropped to a square), so an epoch touches no files. Synthetic samples
+are addressed by virtual paths `synthetic:SEED:INDEX`, so splits, split files and evaluation
+treat them like files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from alexnet_lab.core.errors import UserInputError
+from alexnet_lab.core.preprocessing import PreprocessSpec, center_crop, resize_bilinear
+from alexnet_lab.data import (
+    CIFAR_AUGMENT,
+    IMAGENET_AUGMENT,
+    NO_AUGMENT,
+    AugmentSpec,
+    DatasetIndex,
+    ImageReadError,
+    Sample,
+    SyntheticSpec,
+    augment,
+    read_folder_splits,
+    read_image_rgb,
+    read_list_file,
+    stratified_split,
+    synthetic_class_names,
+    synthetic_sample,
+)
+
+log = logging.getLogger(__name__)
+
+SYNTHETIC_PREFIX = "synthetic:"
+SYNTHETIC_CLASSES = 10
+AUGMENTS = {"none": NO_AUGMENT, "cifar": CIFAR_AUGMENT, "imagenet": IMAGENET_AUGMENT, "flip": AugmentSpec(hflip=True)}
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """train / val (/ test) indexes over the same class names."""
+
+    splits: dict[str, DatasetIndex]
+    class_names: tuple[str, ...]
+    description: str
+
+
+def synthetic_index(per_class: int, seed: int, num_classes: int = SYNTHETIC_CLASSES) -> DatasetIndex:
+    spec = SyntheticSpec(num_classes=num_classes, size=32, per_class=per_class, seed=seed)
+    samples = [Sample(f"{SYNTHETIC_PREFIX}{seed}:{i}", i % num_classes) for i in range(spec.num_images)]
+    return DatasetIndex(samples, synthetic_class_names(num_classes))
+
+
+def _read_source(data: str) -> dict[str, DatasetIndex]:
+    path = Path(data).expanduser()
+    if not path.exists():
+        raise UserInputError(f"--data '{data}' not found; pass a class folder, a list file ('path label' lines), "
+                             "'synthetic' or 'cifar10'.")
+    return read_folder_splits(path) if path.is_dir() else {"all": read_list_file(path)}
+
+
+def _limit(index: DatasetIndex, per_class: int) -> DatasetIndex:
+    if per_class <= 0:
+        return index
+    seen: dict[int, int] = {}
+    keep = []
+    for position, sample in enumerate(index.samples):
+        seen[sample.label] = seen.get(sample.label, 0) + 1
+        if seen[sample.label] <= per_class:
+            keep.append(position)
+    return index.subset(keep)
+
+
+def resolve_data(data: str, *, val_data: str | None = None, val_ratio: float = 0.1, test_ratio: float = 0.0,
+                 seed: int = 0, synthetic_per_class: int = 300, limit_per_class: int = 0) -> DataSplits:
+    """Turn --data (and --val-data) into train/val(/test) splits with a deterministic split."""
+    if data == "cifar10":
+        raise UserInputError("--data cifar10 needs the images on disk here: extract the CIFAR-10 class folders and "
+                             "pass --data PATH/train (see README, 'CIFAR-10').")
+    found = {"all": synthetic_index(synthetic_per_class, seed)} if data == "synthetic" else _read_source(data)
+    if val_data is not None:
+        found = {"train": found.get("train", found.get("all")), "val": _read_source(val_data).get("all")}
+    if "all" in found:
+        ratios = {"train": 1.0 - val_ratio - test_ratio, "val": val_ratio}
+        if test_ratio > 0:
+            ratios["test"] = test_ratio
+        found = stratified_split(_limit(found["all"], limit_per_class * 10 if limit_per_class else 0), ratios, seed=seed)
+    if "train" not in found or "val" not in found:
+        raise UserInputError(f"--data '{data}' has splits {sorted(found)}; training needs 'train' and 'val' (or one "
+                             "folder of classes to split with --val-ratio).")
+    splits = {name: _limit(index, limit_per_class) if name == "train" else index for name, index in found.items()}
+    names = splits["train"].class_names
+    summary = ", ".join(f"{name} {len(index)}" for name, index in splits.items())
+    return DataSplits(splits, names, f"{data}: {len(names)} classes; {summary}")
+
+
+def load_pixels(path: str) -> np.ndarray:
+    """uint8 RGB pixels of a file or a virtual synthetic path."""
+    if path.startswith(SYNTHETIC_PREFIX):
+        seed, index = (int(part) for part in path[len(SYNTHETIC_PREFIX):].split(":"))
+        return synthetic_sample(SyntheticSpec(num_classes=SYNTHETIC_CLASSES, size=32, seed=seed), index)[0]
+    return read_image_rgb(path)
+
+
+def stored_view(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """The square uint8 image kept in memory: resized like the spec, centre-cropped to a square."""
+    size = spec.resize if spec.resize_mode != "none" else min(image.shape[:2])
+    height, width = image.shape[:2]
+    scale = size / min(height, width)
+    if spec.resize_mode == "square":
+        target = (size, size)
+    else:
+        target = (max(size, int(height * scale)), max(size, int(width * scale)))
+    if target != (height, width):
+        image = np.clip(np.rint(resize_bilinear(image, *target, antialias=spec.antialias)), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(center_crop(image, size))
+
+
+def decode_all(index: DatasetIndex, spec: PreprocessSpec, strict: bool = False,
+               progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Decode every image once: (uint8 N x S x S x 3, labels, unreadable paths skipped)."""
+    images, labels, bad = [], [], []
+    for sample in index.samples:
+        try:
+            images.append(stored_view(load_pixels(sample.path), spec))
+            labels.append(sample.label)
+        except ImageReadError as exc:
+            if strict:
+                raise
+            bad.append(sample.path)
+            log.warning("skipping unreadable image: %s", exc)
+        if progress is not None:
+            progress(1)
+    if not images:
+        raise UserInputError(f"no readable images among {len(index)} files; check the data folder.")
+    return np.stack(images), np.asarray(labels, dtype=np.int64), bad
+
+
+def train_view(image: np.ndarray, augment_spec: AugmentSpec, crop: int, rng: np.random.Generator) -> np.ndarray:
+    """Augmented crop x crop view of a stored image (random crop when it is larger)."""
+    out = augment(image, augment_spec, rng, size=(crop, crop) if augment_spec.random_resized_crop else None)
+    if out.shape[0] > crop:
+        top, left = rng.integers(0, out.shape[0] - crop + 1), rng.integers(0, out.shape[1] - crop + 1)
+        out = out[top : top + crop, left : left + crop]
+    return np.ascontiguousarray(out)
+
+
+def eval_view(image: np.ndarray, crop: int) -> np.ndarray:
+    return np.ascontiguousarray(center_crop(image, crop)) if image.shape[0] > crop else image
+
+
+def normalisation(spec: PreprocessSpec) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(scale per channel, offset per channel, bgr) so that x = uint8 * scale + offset, in the
+    spec's channel order: folds scale, mean and std into one multiply-add for the hot loop."""
+    std = np.asarray(spec.std if spec.std is not None else (1.0, 1.0, 1.0), np.float32)
+    mean = np.asarray(spec.mean, np.float32)
+    return (np.float32(spec.scale) / std).astype(np.float32), (-mean / std).astype(np.float32), spec.channel_order == "BGR"
+
+
+def default_workers() -> int:
+    return max(0, min(4, (os.cpu_count() or 1) - 1))

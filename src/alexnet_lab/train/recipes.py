@@ -1,0 +1,57 @@
+"""Named, documented training recipes. Explicit flags override a recipe's values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from alexnet_lab.core.errors import unknown_name_error
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    summary: str
+    settings: tuple[tuple[str, Any], ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.settings)
+
+
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in (
+        Recipe(
+            "cifar10-scratch",
+            "CIFAR-10 from scratch on the 32x32-native 'cifar' variant: SGD momentum 0.9, one-cycle "
+            "lr 0.05, label smoothing 0.1, pad-4 random crop + flip, 10 epochs, 10% validation split.",
+            (("variant", "cifar"), ("strategy", "scratch"), ("weights", "none"), ("epochs", 10),
+             ("batch_size", 128), ("optimizer", "sgd"), ("lr", 0.05), ("momentum", 0.9), ("weight_decay", 5e-4),
+             ("schedule", "onecycle"), ("warmup_epochs", 2.0), ("label_smoothing", 0.1), ("augment", "cifar"),
+             ("dropout", 0.3), ("val_ratio", 0.1)),
+        ),
+        Recipe(
+            "cifar10-finetune",
+            "Fine-tune ImageNet AlexNet (owt) on CIFAR-10 at 224x224: two phases, head first for 2 "
+            "epochs at lr 0.01, then everything at 10x (new head) and 100x (pretrained layers) lower "
+            "lr; flip augmentation; preprocessing from the weights. Needs a GPU to be quick.",
+            (("variant", "owt"), ("strategy", "two-phase"), ("weights", "imagenet"), ("epochs", 8),
+             ("head_epochs", 2), ("batch_size", 64), ("optimizer", "sgd"), ("lr", 0.01), ("momentum", 0.9),
+             ("schedule", "cosine"), ("warmup_epochs", 0.5), ("augment", "flip"), ("val_ratio", 0.1),
+             ("unfreeze", "all"), ("label_smoothing", 0.1)),
+        ),
+        Recipe(
+            "synthetic-demo",
+            "The embedded synthetic shapes data set on the 'cifar' variant: a few minutes on 2 CPU cores.",
+            (("data", "synthetic"), ("variant", "cifar"), ("strategy", "scratch"), ("epochs", 6),
+             ("batch_size", 64), ("lr", 0.05), ("schedule", "onecycle"), ("warmup_epochs", 1.0),
+             ("augment", "cifar"), ("synthetic_per_class", 300), ("label_smoothing", 0.1), ("dropout", 0.3)),
+        ),
+    )
+}
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise unknown_name_error("recipe", name, RECIPES)
+    return RECIPES[name]

@@ -1,0 +1,92 @@
+"""RunContext: the run folder of one training run and everything written into it.
+
+RUN/config.json     resolved RunConfig          RUN/split.json     the exact data split
+RUN/metrics.jsonl   one JSON object per epoch   RUN/tensorboard/   TensorBoard scalars
+RUN/checkpoints/    last.pt and best.pt         RUN/best.safetensors, RUN/last.safetensors
+RUN/eval.json, RUN/samples.json, RUN/plots/     written after training
+
+metrics.jsonl is rewritten atomically from the history every epoch, and the history is also
+stored in each checkpoint, so after a kill (even kill -9) and --resume it is continuous.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from alexnet_lab.core.bundle import ModelMeta, WeightBundle
+from alexnet_lab.core.fileio import atomic_path
+from alexnet_lab.core.formats.safetensors_io import write_safetensors
+from alexnet_lab.train.tensorboard_log import ScalarWriter
+
+log = logging.getLogger(__name__)
+
+
+class RunContext:
+    def __init__(self, run_dir: Path, meta: ModelMeta, resume_checkpoint: Path | None, show_progress: bool | None = None):
+        self.run_dir = run_dir
+        self.meta = meta
+        self.resume_checkpoint = resume_checkpoint
+        self.history: list[dict] = []
+        self.best = -1.0
+        self.show_progress = sys.stderr.isatty() if show_progress is None else show_progress
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        self._tb = ScalarWriter(run_dir / "tensorboard")
+
+    def checkpoint_path(self, kind: str) -> Path:
+        return self.run_dir / "checkpoints" / f"{kind}.pt"
+
+    @contextlib.contextmanager
+    def progress(self, total: int, desc: str) -> Iterator:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=desc, unit="img", disable=not self.show_progress, leave=False, dynamic_ncols=True)
+        try:
+            yield bar
+        finally:
+            bar.close()
+
+    def restore(self, history: list[dict], best: float) -> None:
+        """State from a checkpoint: history up to its epoch (later lines of a killed run are dropped)."""
+        self.history, self.best = [dict(row) for row in history], float(best)
+        self._write_metrics()
+        self._tb.purge_after(len(self.history))
+
+    def record(self, row: Mapping) -> bool:
+        """Add an epoch's metrics; True when val top-1 improved on the best so far."""
+        self.history.append(dict(row))
+        if row["val_top1"] > self.best:
+            self.best = float(row["val_top1"])
+            return True
+        return False
+
+    def commit_epoch(self, row: Mapping) -> None:
+        self._write_metrics()
+        scalars = {f"{split}/{name}": row[f"{split}_{name}"] for split in ("train", "val") for name in ("loss", "top1")}
+        self._tb.add_scalars(int(row["epoch"]), {**scalars, "val/top5": row["val_top5"], "lr": row["lr"]})
+        log.info("epoch %d [%s]: train loss %.4f top-1 %.2f%% | val loss %.4f top-1 %.2f%% top-5 %.2f%% | %.0f s, %.0f img/s",
+                 row["epoch"], row["phase"], row["train_loss"], 100 * row["train_top1"], row["val_loss"],
+                 100 * row["val_top1"], 100 * row["val_top5"], row["epoch_seconds"], row["images_per_second"])
+
+    def should_stop(self, patience: int) -> bool:
+        if patience <= 0 or len(self.history) <= patience:
+            return False
+        best_epoch = max(range(len(self.history)), key=lambda i: self.history[i]["val_top1"])
+        return len(self.history) - 1 - best_epoch >= patience
+
+    def save_model(self, tensors: Mapping[str, np.ndarray], kind: str) -> Path:
+        """Write RUN/<kind>.safetensors: canonical weights + metadata, usable by predict/evaluate/convert."""
+        return write_safetensors(WeightBundle(tensors, self.meta), self.run_dir / f"{kind}.safetensors")
+
+    def _write_metrics(self) -> None:
+        with atomic_path(self.run_dir / "metrics.jsonl") as tmp:
+            tmp.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in self.history))
+
+    def close(self) -> None:
+        self._tb.close()

@@ -1,0 +1,91 @@
+"""Cross-framework parity: the same weights must give the same logits in PyTorch and Keras.
+
+Both models are built from the bundle and fed the same images, preprocessed the way the weights
+expect. Tolerance: max |logit difference| <= 1e-4 x the logit scale (the largest |logit| of the
+PyTorch run) — float32 convolutions summed in a different order differ at about 1e-6 relative,
+so 1e-4 leaves room for that and none for a real layout error, which moves logits by O(1). Top-1
+must agree on every image; top-5 agreement is reported.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from alexnet_lab.core.bundle import WeightBundle
+from alexnet_lab.core.errors import UserInputError
+from alexnet_lab.verify.checks import FAIL, PASS, SKIP, Check
+
+NAME = "framework-parity"
+RELATIVE_TOLERANCE = 1e-4
+
+
+def generated_images(count: int = 4, size: int = 256, seed: int = 0) -> list[np.ndarray]:
+    """Deterministic uint8 RGB test pictures (the synthetic dataset's shapes and textures)."""
+    from alexnet_lab.data.synthetic import SYNTHETIC_CLASSES, SyntheticSpec, synthetic_sample
+
+    spec = SyntheticSpec(num_classes=len(SYNTHETIC_CLASSES), size=size, per_class=1, seed=seed)
+    return [synthetic_sample(spec, index)[0] for index in range(count)]
+
+
+def image_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The image files directly in `folder`, in name order (nothing is decoded yet).
+
+    Raises:
+        UserInputError: the folder does not exist or holds no image file.
+    """
+    from alexnet_lab.data.images import is_image_path
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise UserInputError(f"--images expects a folder of image files; received '{folder}', which is not a folder.")
+    files = sorted(p for p in path.iterdir() if p.is_file() and is_image_path(p))
+    if not files:
+        raise UserInputError(f"no image files (.jpg, .png, ...) in '{folder}'; pass a folder that holds some.")
+    return files
+
+
+def folder_images(folder: str | os.PathLike[str]) -> list[np.ndarray]:
+    """Every image in `folder` as a uint8 RGB array, in name order."""
+    from alexnet_lab.data.images import read_image_rgb
+
+    return [read_image_rgb(p) for p in image_files(folder)]
+
+
+def _top(logits: np.ndarray, k: int) -> np.ndarray:
+    return np.argsort(-logits, axis=1, kind="stable")[:, :k]
+
+
+def parity_figures(reference: np.ndarray, other: np.ndarray) -> dict[str, float | int]:
+    """Max |difference|, the tolerance it is held to, and top-1 / top-5 agreement fractions."""
+    scale = float(np.abs(reference).max())
+    k = min(5, reference.shape[1])
+    top5 = [set(a) == set(b) for a, b in zip(_top(reference, k), _top(other, k))]
+    return {
+        "num_images": int(len(reference)),
+        "max_abs_logit_diff": float(np.abs(reference.astype(np.float64) - other).max()),
+        "logit_scale": scale,
+        "tolerance": RELATIVE_TOLERANCE * scale,
+        "top1_agreement": float(np.mean(_top(reference, 1)[:, 0] == _top(other, 1)[:, 0])),
+        "top5_agreement": float(np.mean(top5)),
+    }
+
+
+def check_framework_parity(bundle: WeightBundle, images: Sequence[np.ndarray]) -> Check:
+    """Compare PyTorch and Keras logits of the bundle on `images` (uint8 RGB arrays)."""
+    from alexnet_lab.inference import logits_for_images
+
+    try:
+        torch_logits = logits_for_images(bundle, images, "torch")
+        keras_logits = logits_for_images(bundle, images, "keras")
+    except ImportError as exc:
+        return Check(NAME, SKIP, f"a framework is not installed ({exc}); install torch and keras to run it")
+    figures = parity_figures(torch_logits, keras_logits)
+    summary = (f"{figures['num_images']} images: max |logit diff| {figures['max_abs_logit_diff']:.2e} "
+               f"(tolerance {figures['tolerance']:.2e} = 1e-4 x scale {figures['logit_scale']:.3g}), "
+               f"top-1 agreement {figures['top1_agreement']:.0%}, top-5 {figures['top5_agreement']:.0%}")
+    ok = figures["max_abs_logit_diff"] <= figures["tolerance"] and figures["top1_agreement"] == 1.0
+    return Check(NAME, PASS if ok else FAIL, summary, figures)

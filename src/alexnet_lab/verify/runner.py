@@ -1,0 +1,104 @@
+"""`alexnet verify`: run every check on one weight source and collect a VerifyReport.
+
+Order: structure, finite, degenerate, scale, hash, framework-parity, against, against-metadata.
+A file whose shapes fit no variant gets a FAILed structure check and the rest SKIP; a file that
+cannot be read at all (missing, truncated, unsafe) raises, like every other command.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from alexnet_lab.core.bundle import WeightBundle
+from alexnet_lab.core.errors import LayoutError, UserInputError
+from alexnet_lab.core.registry import WeightEntry
+from alexnet_lab.verify.checks import FAIL, SKIP, Check, VerifyReport, skipped
+from alexnet_lab.verify.compare import check_against, check_against_metadata
+from alexnet_lab.verify.integrity import integrity_checks
+from alexnet_lab.verify.parity import NAME as PARITY
+from alexnet_lab.verify.parity import check_framework_parity, folder_images, generated_images, image_files
+from alexnet_lab.verify.provenance import check_hash
+from alexnet_lab.verify.structure import check_structure, structure_failure
+
+log = logging.getLogger(__name__)
+
+AFTER_STRUCTURE = ("finite", "degenerate", "scale", "hash", PARITY)
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """What `alexnet verify` checks besides the file itself (one field per CLI flag).
+
+    Attributes:
+        against: another weight source to compare with, tensor by tensor.
+        images: folder of images for the framework-parity check; None: generated pictures.
+        framework_parity: run PyTorch and Keras on the images and compare their logits.
+        tolerance: largest max |difference| per tensor `against` accepts (0: bit-identical).
+        num_images: how many pictures to generate when `images` is None.
+    """
+
+    against: str | None = None
+    images: str | None = None
+    framework_parity: bool = True
+    tolerance: float = 0.0
+    num_images: int = 4
+
+    def __post_init__(self) -> None:
+        if not self.tolerance >= 0:  # also refuses NaN
+            raise UserInputError(f"--tolerance must be >= 0; received {self.tolerance}.")
+        if self.num_images < 1:
+            raise UserInputError(f"the number of generated images must be at least 1; received {self.num_images}.")
+
+
+def _parity(bundle: WeightBundle, options: VerifyOptions, finite: bool) -> Check:
+    if not options.framework_parity:
+        return Check(PARITY, SKIP, "turned off (--no-framework-parity)")
+    if not finite:
+        return Check(PARITY, SKIP, "the weights hold NaN/Inf (see 'finite'); logits would be meaningless")
+    images = folder_images(options.images) if options.images else generated_images(options.num_images)
+    return check_framework_parity(bundle, images)
+
+
+def _against(bundle: WeightBundle, options: VerifyOptions) -> list[Check]:
+    from alexnet_lab.weights import load_weights
+
+    if options.against is None:
+        return []
+    other = load_weights(options.against)
+    return [check_against(bundle, other, options.against, options.tolerance),
+            check_against_metadata(bundle, other, options.against)]
+
+
+def run_verify(weights: str | os.PathLike[str], options: VerifyOptions = VerifyOptions(),
+               entries: Iterable[WeightEntry] | None = None) -> VerifyReport:
+    """Run every check on `weights` (registry name, file or run folder).
+
+    Args:
+        weights: what to verify.
+        options: the optional checks (see :class:`VerifyOptions`).
+        entries: registry entries for the hash check; the built-in registry when None.
+
+    Raises:
+        AlexnetLabError: `weights`, `options.against` or `options.images` cannot be read.
+    """
+    from alexnet_lab.weights import load_weights
+
+    if options.images and options.framework_parity:
+        image_files(options.images)  # a bad folder fails before any heavy work
+    try:
+        bundle = load_weights(weights)
+    except LayoutError as exc:
+        later = AFTER_STRUCTURE + (("against",) if options.against else ())
+        rest = skipped(later, "the weights do not fit any variant")
+        return VerifyReport(str(weights), (structure_failure(exc), *rest))
+    integrity = integrity_checks(bundle.tensors, bundle.arch)  # finite, degenerate, scale
+    finite = integrity[0].status != FAIL
+    checks = [check_structure(bundle), *integrity, check_hash(bundle, weights, entries),
+              _parity(bundle, options, finite), *_against(bundle, options)]
+    for check in checks:
+        log.info("verify %s: %s %s", check.name, check.status, check.detail)
+    return VerifyReport(str(weights), tuple(checks))
+

@@ -1,0 +1,58 @@
+"""Run configuration, recipes, phases and schedules (no framework)."""
+
+from __future__ import annotations
+
+import pytest
+
+from alexnet_lab.core.errors import UserInputError
+from alexnet_lab.core.spec import get_arch
+from alexnet_lab.train.config import RunConfig
+from alexnet_lab.train.recipes import RECIPES, get_recipe
+from alexnet_lab.train.schedules import lr_factor
+from alexnet_lab.train.strategies import plan_phases
+
+
+def test_config_round_trip_and_validation():
+    config = RunConfig(strategy="finetune", weights="w.pth", train_layers=("fc7", "fc8"))
+    assert RunConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(UserInputError, match="Did you mean 'two-phase'"):
+        RunConfig(strategy="two_phase")
+    with pytest.raises(UserInputError, match="pretrained weights"):
+        RunConfig(strategy="head")
+    with pytest.raises(UserInputError, match="--epochs > --head-epochs"):
+        RunConfig(strategy="two-phase", weights="w.pth", epochs=2, head_epochs=2)
+
+
+def test_recipes_build_valid_configs():
+    for recipe in RECIPES.values():
+        RunConfig(**recipe.as_dict())
+    assert get_recipe("cifar10-scratch").as_dict()["variant"] == "cifar"
+    with pytest.raises(UserInputError, match="Did you mean"):
+        get_recipe("cifar10-scrach")
+
+
+def test_phases_per_strategy():
+    spec = get_arch("owt")
+    assert plan_phases(RunConfig(), spec, ())[0].trainable == spec.layer_names
+    head = plan_phases(RunConfig(strategy="head", weights="w"), spec, ("fc8",))
+    assert [p.trainable for p in head] == [("fc8",)]
+    two = plan_phases(RunConfig(strategy="two-phase", weights="w", epochs=5, head_epochs=2, unfreeze="3", lr=0.01),
+                      spec, ("fc8",))
+    assert [p.epochs for p in two] == [2, 3]
+    assert dict(two[1].layer_lrs) == pytest.approx({"fc6": 1e-4, "fc7": 1e-4, "fc8": 1e-3})
+    with pytest.raises(UserInputError, match="Did you mean 'fc7'"):
+        plan_phases(RunConfig(strategy="finetune", weights="w", train_layers=("fc_7",)), spec, ())
+
+
+def test_batchnorm_layers_follow_their_conv():
+    phases = plan_phases(RunConfig(strategy="finetune", weights="w", train_layers=("conv5", "fc8")), get_arch("cifar"), ())
+    assert phases[0].trainable == ("conv5", "bn5", "fc8")
+
+
+def test_schedules():
+    assert lr_factor(0, 100, "cosine", warmup_steps=10) == pytest.approx(0.1)
+    assert lr_factor(10, 100, "cosine", warmup_steps=10) == pytest.approx(1.0)
+    assert lr_factor(99, 100, "cosine") < 0.01
+    assert lr_factor(55, 100, "onecycle", warmup_steps=10) == pytest.approx(0.5)
+    assert lr_factor(25, 100, "step", step_every=10) == pytest.approx(0.01)
+    assert lr_factor(50, 100, "constant") == 1.0
