@@ -80,6 +80,7 @@ def add_evaluate(sub) -> None:
     p.add_argument("--framework", default="torch", help="torch (default) or keras")
     p.add_argument("--split", default=None, help="split of a train/val/test folder (default: test, else val, else all)")
     p.add_argument("--seed", type=int, default=1, help="seed of the synthetic evaluation images (default 1)")
+    p.add_argument("--data-dir", default=None, help="local copy of the CIFAR-10 python batches for --data cifar10")
     p.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping it")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -90,7 +91,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from alexnet_lab.evaluate.run_eval import evaluate_source
 
     result, split = evaluate_source(args.weights, args.data, args.framework, args.split, args.seed, strict=args.strict,
-                                    device=args.device)
+                                    device=args.device, data_dir=args.data_dir)
     if args.json:
         print(json.dumps(result.to_json_dict()))
         return 0

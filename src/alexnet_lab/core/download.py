@@ -18,6 +18,7 @@ is complete and verified, so the final path never holds a partial or unverified 
 
 from __future__ import annotations
 
+
 import hashlib
 import http.client
 import logging
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,23 @@ CACHE_ENV = "ALEXNET_LAB_CACHE"
 OFFLINE_ENV = "ALEXNET_LAB_OFFLINE"
 CHUNK = 1 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """Any file fetched into the cache (a data set archive, say): what `fetch` needs of an entry.
+    Registry WeightEntry records have the same attributes."""
+
+    name: str
+    url: str
+    filename: str
+    sha256: str = ""
+    size: int = 0
+    size_exact: bool = True
+
+    @property
+    def expected_hash(self) -> str:
+        return self.sha256
 
 
 class DownloadError(AlexnetLabError):
@@ -215,7 +234,7 @@ def _download_verified(entry: WeightEntry, target: Path, url: str, progress: boo
 
 
 def fetch(
-    entry: WeightEntry | str,
+    entry: WeightEntry | RemoteFile | str,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
     *,
@@ -225,7 +244,7 @@ def fetch(
     """Return the local path of a weight file, downloading and verifying it when needed.
 
     Args:
-        entry: a registry entry, or a registry name such as 'torchvision' or 'bvlc'.
+        entry: a registry entry, a registry name such as 'torchvision' or 'bvlc', or a RemoteFile.
         cache_dir: folder to cache in; default :func:`default_cache_dir`.
         progress: show a progress bar on stderr (only when it is a terminal and tqdm is installed).
         url: download from here instead of `entry.url` (mirrors, tests).

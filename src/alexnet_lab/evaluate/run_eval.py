@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
@@ -59,21 +58,17 @@ def pick_split(found: dict, split: str | None, data: str) -> tuple[str, object]:
 
 
 def evaluate_source(source: str, data: str, framework: str = "torch", split: str | None = None, seed: int = 1,
-                    synthetic_per_class: int = 100, strict: bool = False, progress=None, device: str = "auto"):
+                    synthetic_per_class: int = 100, strict: bool = False, progress=None, device: str = "auto",
+                    data_dir: str | None = None):
     """Evaluate weights (file, registry name or run folder) on --data; returns (EvalResult, split name)."""
-    from alexnet_lab.data import align_to, read_folder_splits, read_list_file
+    from alexnet_lab.data import align_to
     from alexnet_lab.evaluate.metrics import evaluate_logits
-    from alexnet_lab.train.datasets import decode_all, synthetic_index
+    from alexnet_lab.train.datasets import decode_all, read_source
     from alexnet_lab.weights import load_weights
 
     bundle = load_weights(source)
-    if data == "synthetic":  # a different seed than training's default 0: images the model has not seen
-        found = {"all": synthetic_index(synthetic_per_class, seed)}
-    else:
-        path = Path(data).expanduser()
-        if not path.exists():
-            raise UserInputError(f"--data '{data}' not found; pass a class folder, a list file or 'synthetic'.")
-        found = read_folder_splits(path) if path.is_dir() else {"all": read_list_file(path)}
+    # synthetic: another seed than training's default 0, so images the model has not seen
+    found = read_source(data, data_dir, seed, synthetic_per_class)
     name, index = pick_split(found, split, data)
     index = align_to(index, bundle.meta.categories)
     images, labels, bad = decode_all(index, bundle.meta.preprocess, strict, progress=progress)

@@ -59,11 +59,20 @@ def synthetic_index(per_class: int, seed: int, num_classes: int = SYNTHETIC_CLAS
     return DatasetIndex(samples, synthetic_class_names(num_classes))
 
 
-def _read_source(data: str) -> dict[str, DatasetIndex]:
+def read_source(data: str, data_dir: str | None = None, seed: int = 0, synthetic_per_class: int = 300) -> dict[str, DatasetIndex]:
+    """The splits a --data value names: 'synthetic', 'cifar10' (python batches), a folder or a list file.
+    A source without its own train/val split comes back as {'all': ...} (plus 'test' if it has one)."""
+    if data == "synthetic":
+        return {"all": synthetic_index(synthetic_per_class, seed)}
+    if data == "cifar10":
+        from alexnet_lab.data import cifar10
+
+        return cifar10.indexes(cifar10.locate(data_dir))
     path = Path(data).expanduser()
     if not path.exists():
         raise UserInputError(f"--data '{data}' not found; pass a class folder, a list file ('path label' lines), "
                              "'synthetic' or 'cifar10'.")
+    # a folder: train/ val/ test/ inside, or one class per sub-folder
     return read_folder_splits(path) if path.is_dir() else {"all": read_list_file(path)}
 
 
@@ -79,20 +88,20 @@ def _limit(index: DatasetIndex, per_class: int) -> DatasetIndex:
     return index.subset(keep)
 
 
-def resolve_data(data: str, *, val_data: str | None = None, val_ratio: float = 0.1, test_ratio: float = 0.0,
-                 seed: int = 0, synthetic_per_class: int = 300, limit_per_class: int = 0) -> DataSplits:
+def resolve_data(data: str, *, data_dir: str | None = None, val_data: str | None = None, val_ratio: float = 0.1,
+                 test_ratio: float = 0.0, seed: int = 0, synthetic_per_class: int = 300,
+                 limit_per_class: int = 0) -> DataSplits:
     """Turn --data (and --val-data) into train/val(/test) splits with a deterministic split."""
-    if data == "cifar10":
-        raise UserInputError("--data cifar10 needs the images on disk here: extract the CIFAR-10 class folders and "
-                             "pass --data PATH/train (see README, 'CIFAR-10').")
-    found = {"all": synthetic_index(synthetic_per_class, seed)} if data == "synthetic" else _read_source(data)
+    found = read_source(data, data_dir, seed, synthetic_per_class)
     if val_data is not None:
-        found = {"train": found.get("train", found.get("all")), "val": _read_source(val_data).get("all")}
+        found = {"train": found.get("train", found.get("all")), "val": read_source(val_data).get("all")}
     if "all" in found:
         ratios = {"train": 1.0 - val_ratio - test_ratio, "val": val_ratio}
-        if test_ratio > 0:
+        if test_ratio > 0 and "test" not in found:
             ratios["test"] = test_ratio
-        found = stratified_split(_limit(found["all"], limit_per_class * 10 if limit_per_class else 0), ratios, seed=seed)
+        rest = {name: index for name, index in found.items() if name != "all"}
+        found = {**stratified_split(_limit(found["all"], limit_per_class * 10 if limit_per_class else 0), ratios,
+                                    seed=seed), **rest}
     if "train" not in found or "val" not in found:
         raise UserInputError(f"--data '{data}' has splits {sorted(found)}; training needs 'train' and 'val' (or one "
                              "folder of classes to split with --val-ratio).")
@@ -104,6 +113,10 @@ def resolve_data(data: str, *, val_data: str | None = None, val_ratio: float = 0
 
 def load_pixels(path: str) -> np.ndarray:
     """uint8 RGB pixels of a file or a virtual synthetic path."""
+    if path.startswith("cifar10:"):
+        from alexnet_lab.data import cifar10
+
+        return cifar10.read_pixels(path)
     if path.startswith(SYNTHETIC_PREFIX):
         seed, index = (int(part) for part in path[len(SYNTHETIC_PREFIX):].split(":"))
         return synthetic_sample(SyntheticSpec(num_classes=SYNTHETIC_CLASSES, size=32, seed=seed), index)[0]

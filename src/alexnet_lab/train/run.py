@@ -54,12 +54,12 @@ def _run_folder(config: RunConfig) -> tuple[Path, Path | None]:
 
 def _splits(config: RunConfig, run_dir: Path) -> DataSplits:
     split_file = run_dir / "split.json"
-    # synthetic samples are virtual paths, regenerated exactly from the seed: nothing to load
-    if config.resume and split_file.is_file() and config.data != "synthetic":
+    # synthetic and cifar10 samples are virtual paths, listed again exactly from the seed
+    if config.resume and split_file.is_file() and config.data not in ("synthetic", "cifar10"):
         found = load_split(split_file)
         names = found["train"].class_names
         return DataSplits(found, names, f"{config.data} (split from {split_file})")
-    data = resolve_data(config.data, val_data=config.val_data, val_ratio=config.val_ratio, test_ratio=config.test_ratio,
+    data = resolve_data(config.data, data_dir=config.data_dir, val_data=config.val_data, val_ratio=config.val_ratio, test_ratio=config.test_ratio,
                         seed=config.seed, synthetic_per_class=config.synthetic_per_class,
                         limit_per_class=config.limit_per_class)
     save_split(data.splits, split_file)
