@@ -67,6 +67,43 @@ def _add_verify(sub) -> None:
     p.set_defaults(func=cmd_verify)
 
 
+def _add_benchmark(sub) -> None:
+    p = sub.add_parser("benchmark", help="training/inference throughput, latency and memory vs plain references")
+    p.add_argument("--frameworks", nargs="+", default=["torch", "keras"], help="torch and/or keras (default both)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--size", type=int, default=224, help="input size (default 224)")
+    p.add_argument("--steps", type=int, default=5, help="timed steps per measurement (default 5)")
+    p.add_argument("--no-jpeg", action="store_true", help="skip the JPEG input-pipeline measurement")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_benchmark)
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from alexnet_lab.bench.runner import run_benchmark
+    from alexnet_lab.bench.settings import BenchSettings
+    from alexnet_lab.frameworks import FRAMEWORKS
+
+    for framework in args.frameworks:
+        if framework not in FRAMEWORKS:
+            from alexnet_lab.core.errors import unknown_name_error
+
+            raise unknown_name_error("framework", framework, FRAMEWORKS)
+    settings = BenchSettings(size=args.size, batch=args.batch_size, train_steps=args.steps, infer_steps=args.steps)
+    doc = run_benchmark(settings, tuple(args.frameworks), jpeg=not args.no_jpeg)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    for framework in args.frameworks:
+        r = doc[framework]
+        print(f"{framework}: train {r['train_img_s']:.1f} img/s (reference {r['reference_train_img_s']:.1f}, "
+              f"x{r['train_speedup']:.2f}) | inference {r['infer_img_s']:.1f} img/s (reference "
+              f"{r['reference_infer_img_s']:.1f}, x{r['infer_speedup']:.2f}) | batch-1 {r['latency_ms']:.1f} ms | "
+              f"peak {r['peak_rss_mb']:.0f} MB (reference {r['reference_peak_rss_mb']:.0f})")
+    if "input_pipeline" in doc:
+        print(f"JPEG input pipeline: {doc['input_pipeline']['jpeg_pipeline_img_s']:.0f} img/s")
+    return 0
+
+
 def _add_demo(sub) -> None:
     p = sub.add_parser("demo", help="run the main job on embedded data (no download)")
     p.add_argument("--out", default="runs/demo", help="folder for the demo's files (default runs/demo)")
@@ -81,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     from alexnet_lab.cli_train import add_evaluate, add_report, add_train
 
-    for add in (_add_info, _add_predict, _add_convert, _add_verify, add_train, add_evaluate, add_report, _add_demo):
+    for add in (_add_info, _add_predict, _add_convert, _add_verify, add_train, add_evaluate, add_report, _add_benchmark, _add_demo):
         add(sub)
     return parser
 

@@ -124,8 +124,12 @@ def build_model(variant: str | ArchSpec = "owt", num_classes: int = 1000, dropou
 
 
 def predict_logits(model: keras.Model, batch_nhwc: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """Logits (float32 numpy) for a preprocessed N x H x W x 3 batch, in inference mode."""
-    outputs = [keras.ops.convert_to_numpy(model(batch_nhwc[i : i + batch_size], training=False))
+    """Logits (float32 numpy) for a preprocessed N x H x W x 3 batch, in inference mode.
+
+    predict_on_batch runs the model's compiled predict function (traced once per model), which is
+    several times faster than calling the model eagerly batch after batch.
+    """
+    outputs = [np.asarray(model.predict_on_batch(batch_nhwc[i : i + batch_size]))
                for i in range(0, len(batch_nhwc), batch_size)]
     return np.concatenate(outputs).astype(np.float32) if outputs else np.zeros((0, model.output_shape[-1]), np.float32)
 

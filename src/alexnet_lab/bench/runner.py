@@ -1,0 +1,81 @@
+"""Run every measurement in its own process and assemble the benchmark JSON document."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from alexnet_lab.bench.settings import BenchSettings
+from alexnet_lab.core.errors import AlexnetLabError
+from alexnet_lab.hardware import cpu_flags, cpu_has_native_bf16
+
+log = logging.getLogger(__name__)
+KEYS = ("train_img_s", "infer_img_s", "latency_ms", "peak_rss_mb")
+
+
+def _worker(args: list[str]) -> dict:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-m", "alexnet_lab.bench.worker", *args], capture_output=True, text=True,
+                            env=env)
+    if result.returncode != 0:
+        tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise AlexnetLabError(f"benchmark worker {' '.join(args[:2])} failed: {tail}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _jpeg_folder(count: int, root: Path) -> Path:
+    """Real JPEG files (500x375, like typical photos) in two class folders."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        folder = root / f"class{i % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        coarse = rng.integers(0, 256, size=(12, 16, 3), dtype=np.uint8)
+        image = Image.fromarray(coarse).resize((500, 375), Image.BILINEAR)
+        image.save(folder / f"{i:04d}.jpg", quality=90)
+    return root
+
+
+def machine_info() -> dict:
+    import importlib.metadata as md
+
+    versions = {}
+    for package in ("torch", "torchvision", "keras", "tensorflow-cpu", "tensorflow"):
+        try:
+            versions[package] = md.version(package)
+        except md.PackageNotFoundError:
+            pass
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    return {"cpu": model, "cores": os.cpu_count(), "native_bf16": cpu_has_native_bf16(),
+            "avx512": "avx512f" in cpu_flags(), "python": platform.python_version(), **versions}
+
+
+def run_benchmark(settings: BenchSettings, frameworks: tuple[str, ...] = ("torch", "keras"), jpeg: bool = True) -> dict:
+    """Measure ours and the reference for each framework; returns the JSON document."""
+    doc: dict = {}
+    for framework in frameworks:
+        log.info("benchmark: %s (ours, then reference)", framework)
+        ours = _worker([framework, "ours", settings.to_json()])
+        reference = _worker([framework, "reference", settings.to_json()])
+        entry = {**{k: ours[k] for k in KEYS}, **{f"reference_{k}": reference[k] for k in KEYS}}
+        entry["train_speedup"] = ours["train_img_s"] / reference["train_img_s"]
+        entry["infer_speedup"] = ours["infer_img_s"] / reference["infer_img_s"]
+        entry["details"] = {k: v for k, v in ours.items() if k not in KEYS}
+        doc[framework] = entry
+    if jpeg:
+        with tempfile.TemporaryDirectory(prefix="alexnet-bench-") as tmp:
+            folder = _jpeg_folder(settings.jpeg_images, Path(tmp))
+            doc["input_pipeline"] = _worker(["pipeline", "-", settings.to_json(), str(folder)])
+    doc["machine"] = machine_info()
+    doc["settings"] = json.loads(settings.to_json())
+    return doc

@@ -1,0 +1,81 @@
+"""PyTorch measurements: our model with the project's defaults, and the plain reference
+(torchvision's alexnet with a plain fp32 SGD loop) as people write it."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from alexnet_lab.bench.settings import BenchSettings, peak_rss_mb, timed
+
+
+def _model(impl: str, settings: BenchSettings):
+    if impl == "reference":
+        import torchvision
+
+        return torchvision.models.alexnet(num_classes=settings.classes), None, False
+    from alexnet_lab.torch_backend.device import resolve_device, resolve_precision
+    from alexnet_lab.torch_backend.model import build_model
+
+    device = resolve_device("auto")
+    precision = resolve_precision("auto", device)
+    model = build_model(settings.variant, settings.classes, input_size=settings.size)
+    channels_last = device.type == "cuda"  # measured slower on this CPU (see README, Performance)
+    return model, precision, channels_last
+
+
+def measure(impl: str, settings: BenchSettings) -> dict:
+    """Train and inference throughput, batch-1 latency and peak RSS of one implementation."""
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    torch.manual_seed(0)
+    model, precision, channels_last = _model(impl, settings)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    x = torch.randn(settings.batch, 3, settings.size, settings.size).contiguous(memory_format=memory_format)
+    y = torch.randint(0, settings.classes, (settings.batch,))
+    ours = impl == "ours"
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, foreach=True if ours else None)
+    autocast = precision.autocast(torch.device("cpu")) if ours else torch.autocast("cpu", enabled=False)
+
+    def train_step():
+        with autocast:
+            loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=ours)
+        loss.backward()
+        optimizer.step()
+
+    model.train()
+    train_s = timed(train_step, settings.warmup, settings.train_steps)
+    model.eval()
+    guard = torch.inference_mode if ours else torch.no_grad
+    one = x[:1].clone()
+
+    def infer(batch):
+        with guard(), autocast:
+            return model(batch)
+
+    infer_s = timed(lambda: infer(x), settings.warmup, settings.infer_steps)
+    latency_s = timed(lambda: infer(one), settings.warmup, settings.latency_runs)
+    return {"train_img_s": settings.batch / train_s, "infer_img_s": settings.batch / infer_s,
+            "latency_ms": 1000 * latency_s, "peak_rss_mb": peak_rss_mb(),
+            "precision": precision.name if ours else "fp32", "channels_last": channels_last,
+            "threads": torch.get_num_threads()}
+
+
+def measure_jpeg_pipeline(settings: BenchSettings, folder: str) -> dict:
+    """Images/s of the project's input pipeline on real JPEG files: decode, resize, crop, normalise."""
+    import time
+
+    from alexnet_lab.core.preprocessing import TORCHVISION_IMAGENET
+    from alexnet_lab.data import read_class_folder
+    from alexnet_lab.evaluate.run_eval import normalised_batch
+    from alexnet_lab.train.datasets import decode_all, normalisation
+
+    index = read_class_folder(folder)
+    start = time.perf_counter()
+    images, _, _ = decode_all(index, TORCHVISION_IMAGENET)
+    batch = normalised_batch(images, settings.size, normalisation(TORCHVISION_IMAGENET))
+    seconds = time.perf_counter() - start
+    return {"jpeg_pipeline_img_s": len(index) / seconds, "jpeg_images": len(index), "checksum": float(np.abs(batch).mean())}

@@ -1,0 +1,29 @@
+"""`alexnet benchmark --json` keeps its documented shape (tiny settings; marked slow)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_benchmark_json_shape():
+    result = run_cli("benchmark", "--frameworks", "torch", "keras", "--batch-size", "2", "--size", "224", "--steps", "1",
+                     "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    doc = json.loads(result.stdout)
+    for framework in ("torch", "keras"):
+        for key in ("train_img_s", "infer_img_s", "latency_ms", "peak_rss_mb", "reference_train_img_s",
+                    "reference_infer_img_s", "train_speedup", "infer_speedup"):
+            assert doc[framework][key] > 0, (framework, key)
+    assert doc["input_pipeline"]["jpeg_pipeline_img_s"] > 0
+    assert {"cpu", "cores", "native_bf16"} <= set(doc["machine"]) and doc["settings"]["batch"] == 2
+
+
+def test_unknown_framework_is_one_line():
+    result = run_cli("benchmark", "--frameworks", "tensorflow")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
