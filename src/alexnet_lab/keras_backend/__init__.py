@@ -1,10 +1,12 @@
 """Keras 3 adapter: AlexNet builder, LRN layer, canonical <-> Keras weights.
 
 Exposes the same function names as :mod:`alexnet_lab.torch_backend`. Works on every Keras
-backend; the backend is Keras' choice (KERAS_BACKEND), TensorFlow by default.
+backend; the backend is Keras' choice (KERAS_BACKEND), TensorFlow by default. `train` (the
+training loop) is imported on use.
 """
 
 import contextlib
+import importlib
 import os
 import sys
 
@@ -38,6 +40,12 @@ from alexnet_lab.keras_backend.layers import AdaptiveAveragePooling2D, LocalResp
 from alexnet_lab.keras_backend.model import AlexNet, build_model, predict_logits, to_device
 
 FRAMEWORK = "keras"
+
+
+def __getattr__(name: str):
+    if name == "train":  # the training loop pulls in more modules; load it only when asked
+        return importlib.import_module("alexnet_lab.keras_backend.train")
+    raise AttributeError(name)
 
 
 __all__ = [

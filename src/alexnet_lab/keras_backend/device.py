@@ -15,6 +15,20 @@ def available_devices() -> list[str]:
     return ["cpu"] + [f"gpu:{i}" for i, _ in enumerate(tf.config.list_physical_devices("GPU"))]
 
 
+def _hide_gpus() -> None:
+    """Hide the GPUs from TensorFlow; a second call (once TensorFlow has started) is a no-op when
+    they are already hidden, and an error when they are not, since that can no longer change."""
+    import tensorflow as tf
+
+    if not tf.config.get_visible_devices("GPU"):
+        return
+    try:
+        tf.config.set_visible_devices([], "GPU")
+    except RuntimeError:
+        raise UserInputError("--device cpu must be chosen before TensorFlow starts using the GPU; pass it on the "
+                             "command line, or call resolve_device('cpu') first.") from None
+
+
 def resolve_device(name: str = "auto") -> str:
     """Apply --device for Keras and return the device ops will run on ('cpu' or 'gpu:N').
 
@@ -28,8 +42,6 @@ def resolve_device(name: str = "auto") -> str:
         return available[1] if len(available) > 1 else "cpu"
     if name == "cpu":
         if len(available) > 1:
-            import tensorflow as tf
-
-            tf.config.set_visible_devices([], "GPU")  # must happen before TensorFlow touches a GPU
+            _hide_gpus()
         return "cpu"
     raise UserInputError(f"device '{name}' is not available to Keras here; available: {', '.join(available)}.")

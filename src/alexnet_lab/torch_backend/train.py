@@ -20,7 +20,7 @@ from alexnet_lab.core.errors import TrainingError
 from alexnet_lab.train.config import RunConfig
 from alexnet_lab.train.runlog import RunContext
 from alexnet_lab.train.schedules import lr_factor
-from alexnet_lab.train.strategies import Phase
+from alexnet_lab.train.strategies import Phase, phase_at
 from alexnet_lab.torch_backend.checkpoint import cpu_state, load_checkpoint, save_checkpoint
 from alexnet_lab.torch_backend.convert import to_canonical
 from alexnet_lab.torch_backend.data import Normaliser, StoreDataset, make_loader
@@ -67,15 +67,6 @@ def build_optimizer(model, phase: Phase, config: RunConfig) -> torch.optim.Optim
         return torch.optim.AdamW(groups, betas=(0.9, 0.999), foreach=True)
     return torch.optim.SGD(groups, momentum=config.momentum, nesterov=config.momentum > 0, foreach=True)
 
-
-def _phase_at(phases: list[Phase], epoch: int) -> tuple[int, int]:
-    """(phase index, first epoch of that phase) for a 0-based epoch."""
-    start = 0
-    for i, phase in enumerate(phases):
-        if epoch < start + phase.epochs:
-            return i, start
-        start += phase.epochs
-    raise IndexError(epoch)
 
 
 def train_epoch(setup: Setup, optimizer, config: RunConfig, phase: Phase, phase_step: int, steps_per_epoch: int,
@@ -156,7 +147,7 @@ def fit(setup: Setup, config: RunConfig, phases: list[Phase], ctx: RunContext) -
         log.info("resuming at epoch %d of %d", start_epoch + 1, total_epochs)
     optimizer, current = None, -1
     for epoch in range(start_epoch, total_epochs):
-        phase_index, phase_start = _phase_at(phases, epoch)
+        phase_index = phase_at(phases, epoch)
         phase = phases[phase_index]
         if phase_index != current:
             _set_trainable(model, phase)

@@ -85,14 +85,12 @@ def run_training(config: RunConfig) -> Path:
     from alexnet_lab.frameworks import get_backend
     from alexnet_lab.weights import load_weights
 
-    backend = get_backend(config.framework)  # fail fast on a bad framework name
-    if not hasattr(backend, "train"):
-        raise UserInputError(f"training with --framework {config.framework} is not available in this version; "
-                             "use --framework torch (the weights it writes load in Keras too).")
+    get_backend(config.framework)  # fail fast on a bad framework name
     run_dir, checkpoint = _run_folder(config)
-    if config.resume:
+    if config.resume:  # the run's own settings, framework included, not the command line's defaults
         saved = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
         config = replace(saved, resume=True, out=config.out)
+    backend = get_backend(config.framework)
     bundle = load_weights(config.weights) if config.weights != "none" else None
     variant = bundle.meta.variant if bundle is not None else config.variant
     data = _splits(config, run_dir)

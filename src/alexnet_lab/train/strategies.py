@@ -66,3 +66,13 @@ def plan_phases(config: RunConfig, spec: ArchSpec, reinit: tuple[str, ...]) -> l
     lrs = tuple((n, low if n in reinit else low * config.base_lr_factor) for n in unfrozen)
     return [Phase("head", config.head_epochs, (("fc8", config.lr),)),
             Phase("finetune", config.epochs - config.head_epochs, lrs)]
+
+
+def phase_at(phases: list[Phase], epoch: int) -> int:
+    """Index of the phase a 0-based epoch of the whole run belongs to."""
+    start = 0
+    for i, phase in enumerate(phases):
+        if epoch < start + phase.epochs:
+            return i
+        start += phase.epochs
+    raise IndexError(f"epoch {epoch} is past the last phase")

@@ -1,0 +1,94 @@
+"""Keras input pipelines over the decoded uint8 stores.
+
+On the TensorFlow backend a tf.data pipeline: the epoch's order is a numpy permutation seeded by
+(seed, epoch); each sample is gathered from the store and augmented in TensorFlow ops
+(:mod:`.augment_tf`, parallel map, stateless draws keyed by (seed, epoch, index)); batches are
+normalised as a whole (x = pixel * scale + offset, BGR flip first) and prefetched.
+
+On other Keras backends (PyTorch, JAX) TensorFlow is not imported at all, since TensorFlow and
+PyTorch in one process can crash: batches come from the numpy reference
+(:func:`alexnet_lab.train.datasets.train_view`, the same per-sample seeding as the PyTorch loop).
+Either way a resumed run sees exactly the batches the killed run would have seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import keras
+import numpy as np
+
+from alexnet_lab.data import AugmentSpec
+from alexnet_lab.evaluate.run_eval import normalised_batch
+from alexnet_lab.train.datasets import train_view
+
+Norm = tuple[np.ndarray, np.ndarray, bool]
+
+
+def epoch_order(count: int, seed: int, epoch: int) -> np.ndarray:
+    """The sample order of one training epoch: depends only on (seed, epoch)."""
+    return np.random.default_rng([seed, epoch]).permutation(count)
+
+
+def uses_tf_data() -> bool:
+    return keras.backend.backend() == "tensorflow"
+
+
+class StorePipeline:
+    """Batches of (normalised float32 NHWC, int64 labels) from one uint8 store."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, crop: int, norm: Norm,
+                 augment: AugmentSpec | None = None, seed: int = 0):
+        self.images, self.labels = images, np.asarray(labels, np.int64)
+        self.crop, self.norm, self.augment, self.seed = crop, norm, augment, seed
+        self._tensors = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batches(self, batch_size: int, epoch: int | None = None) -> Iterator[tuple]:
+        """One pass: shuffled and augmented for epoch `epoch`, or in store order when epoch is None."""
+        order = np.arange(len(self)) if epoch is None else epoch_order(len(self), self.seed, epoch)
+        if uses_tf_data():
+            return iter(self._tf_dataset(order, batch_size, epoch))
+        return self._numpy_batches(order, batch_size, epoch)
+
+    def _numpy_batches(self, order: np.ndarray, batch_size: int, epoch: int | None) -> Iterator[tuple]:
+        for start in range(0, len(order), batch_size):
+            picked = order[start : start + batch_size]
+            if epoch is None or self.augment is None:
+                views = self.images[picked]
+            else:
+                views = np.stack([train_view(self.images[i], self.augment, self.crop,
+                                             np.random.default_rng([self.seed, epoch, int(i)])) for i in picked])
+            yield normalised_batch(views, self.crop, self.norm), self.labels[picked]
+
+    def _tf_dataset(self, order: np.ndarray, batch_size: int, epoch: int | None):
+        import tensorflow as tf
+
+        from alexnet_lab.keras_backend.augment_tf import augment_image, center_view
+
+        if self._tensors is None:  # one copy of the store as tensors, captured by the map function
+            self._tensors = (tf.convert_to_tensor(self.images), tf.convert_to_tensor(self.labels))
+        images, labels = self._tensors
+        augment, crop = self.augment if epoch is not None else None, self.crop
+        epoch_key = tf.constant(self.seed * 1_000_003 + (epoch or 0), tf.int64)
+
+        def view(index):
+            image = tf.gather(images, index)
+            if augment is None:
+                image = center_view(image, crop)
+            else:
+                image = augment_image(image, augment, crop, tf.stack([epoch_key, index]))
+            return image, tf.gather(labels, index)
+
+        scale, offset, bgr = tf.constant(self.norm[0]), tf.constant(self.norm[1]), self.norm[2]
+
+        def normalise(batch, batch_labels):
+            x = tf.cast(batch[..., ::-1] if bgr else batch, tf.float32)
+            return x * scale + offset, batch_labels
+
+        dataset = tf.data.Dataset.from_tensor_slices(order.astype(np.int64))
+        dataset = dataset.map(view, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        dataset = dataset.batch(batch_size).map(normalise, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,153 @@
+"""The pieces of the Keras training loop: tf.data augmentation, input pipeline, loss,
+initialisation, loss scaling and checkpoints (TensorFlow backend, nothing trained)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from alexnet_lab.core.errors import WeightFormatError
+from alexnet_lab.core.spec import get_arch
+from alexnet_lab.data import AugmentSpec
+from alexnet_lab.train.datasets import eval_view, normalisation
+from alexnet_lab.train.run import CIFAR_PREPROCESS
+
+tf = pytest.importorskip("tensorflow")
+
+
+def _image(size: int = 40, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(size, size, 3), dtype=np.uint8)
+
+
+def _augment(image: np.ndarray, spec: AugmentSpec, crop: int, key: tuple[int, int]) -> np.ndarray:
+    from alexnet_lab.keras_backend.augment_tf import augment_image
+
+    return augment_image(tf.constant(image), spec, crop, tf.constant(key, tf.int64)).numpy()
+
+
+def test_identity_spec_crops_like_the_reference_and_flip_is_a_flip():
+    image = _image()
+    from alexnet_lab.keras_backend.augment_tf import center_view
+
+    assert np.array_equal(center_view(tf.constant(image), 32).numpy(), eval_view(image, 32))
+    flips = [_augment(image, AugmentSpec(hflip=True), 40, (0, i)) for i in range(16)]
+    assert all(np.array_equal(f, image) or np.array_equal(f, image[:, ::-1]) for f in flips)
+    assert any(np.array_equal(f, image[:, ::-1]) for f in flips) and any(np.array_equal(f, image) for f in flips)
+
+
+def test_padded_crop_is_a_window_of_the_zero_padded_image():
+    image = _image(32)
+    padded = np.pad(image, ((4, 4), (4, 4), (0, 0)))
+    for i in range(8):
+        out = _augment(image, AugmentSpec(random_crop_padding=4), 32, (1, i))
+        windows = [(t, l) for t in range(9) for l in range(9) if np.array_equal(padded[t : t + 32, l : l + 32], out)]
+        assert windows, "not a window of the padded image"
+
+
+def test_views_depend_only_on_the_seed_key():
+    image = _image(48)
+    spec = AugmentSpec(random_resized_crop=((0.08, 1.0), (3 / 4, 4 / 3)), hflip=True, color_jitter=0.4)
+    first, again = _augment(image, spec, 32, (5, 3)), _augment(image, spec, 32, (5, 3))
+    assert first.shape == (32, 32, 3) and first.dtype == np.uint8
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, _augment(image, spec, 32, (6, 3)))
+
+
+def test_store_larger_than_crop_gets_a_random_crop_of_it():
+    image = _image(40)
+    out = _augment(image, AugmentSpec(), 32, (0, 0))
+    assert any(np.array_equal(image[t : t + 32, l : l + 32], out) for t in range(9) for l in range(9))
+
+
+def test_tf_pipeline_matches_the_numpy_evaluation_input():
+    from alexnet_lab.evaluate.run_eval import normalised_batch
+    from alexnet_lab.keras_backend.data import StorePipeline, epoch_order
+
+    images = np.stack([_image(36, seed) for seed in range(10)])
+    norm = normalisation(CIFAR_PREPROCESS)
+    pipeline = StorePipeline(images, np.arange(10), 32, norm, AugmentSpec(hflip=True), seed=3)
+    (x, y), = list(pipeline.batches(16))
+    assert np.allclose(x.numpy(), normalised_batch(images, 32, norm), atol=1e-6) and list(y.numpy()) == list(range(10))
+    order = epoch_order(10, 3, 1)
+    (_, y_train), = list(pipeline.batches(16, epoch=1))
+    assert list(y_train.numpy()) == list(order) and not np.array_equal(order, epoch_order(10, 3, 2))
+
+
+def test_label_smoothed_loss_is_pytorchs():
+    from alexnet_lab.keras_backend.steps import smoothed_cross_entropy
+
+    logits = np.random.default_rng(0).normal(size=(6, 5)).astype(np.float32)
+    labels = np.array([0, 1, 2, 3, 4, 0])
+    log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    expected = np.mean(0.9 * -log_p[np.arange(6), labels] + 0.1 * -log_p.mean(1))
+    assert math.isclose(float(smoothed_cross_entropy(logits, labels, 0.1)), expected, rel_tol=1e-5)
+
+
+def test_torch_default_init_bounds():
+    from alexnet_lab.keras_backend.initializers import torch_default_init
+
+    spec = get_arch("cifar")
+    tensors = torch_default_init(spec, 10, np.random.default_rng(0))
+    assert {k: v.shape for k, v in tensors.items()} == spec.canonical_shapes(10)
+    assert np.abs(tensors["conv1.weight"]).max() <= 1 / math.sqrt(3 * 5 * 5)
+    assert np.abs(tensors["fc8.bias"]).max() <= 1 / math.sqrt(1024)
+    assert np.all(tensors["bn1.weight"] == 1) and np.all(tensors["bn1.running_mean"] == 0)
+
+
+def test_loss_scale_skips_overflows_and_grows():
+    from alexnet_lab.keras_backend.precision import LossScale
+
+    scale = LossScale(True, growth_interval=2)
+    assert scale.update(False) is False and scale.value == 2.0**14
+    assert scale.update(True) and scale.update(True) and scale.value == 2.0**15
+    off = LossScale(False)
+    assert off.update(False) and off.value == 1.0
+
+
+def test_checkpoint_round_trip_and_damaged_file(tmp_path):
+    import keras
+
+    from alexnet_lab.keras_backend import build_model
+    from alexnet_lab.keras_backend.checkpoint import Checkpoint, resume_checkpoint_path, save_checkpoint
+
+    model = build_model("cifar", 10, input_size=32)
+    optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+    optimizer.build(model.trainable_variables)
+    path = tmp_path / "checkpoints" / "last.keras-ckpt.npz"
+    save_checkpoint(path, model, [optimizer], {"epoch": 2, "history": [{"epoch": 1}]})
+    saved = [np.array(v.numpy()) for v in model.variables]
+    for variable in model.trainable_variables:
+        variable.assign(np.zeros(variable.shape, np.float32))
+    checkpoint = Checkpoint(path)
+    checkpoint.restore_model(model)
+    checkpoint.restore_optimizers([optimizer])
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(saved, model.variables))
+    assert checkpoint.state["epoch"] == 2 and checkpoint.state["history"] == [{"epoch": 1}]
+    assert resume_checkpoint_path(tmp_path) == path
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(WeightFormatError, match="cannot be read"):
+        Checkpoint(path)
+
+
+def test_fp16_step_with_overflowing_gradients_is_skipped():
+    import keras
+
+    from alexnet_lab.keras_backend import build_model
+    from alexnet_lab.keras_backend.precision import KerasPrecision, LossScale, dtype_policy
+    from alexnet_lab.keras_backend.steps import PhaseStep
+    from alexnet_lab.train.config import RunConfig
+    from alexnet_lab.train.strategies import plan_phases
+
+    with dtype_policy(KerasPrecision("fp16")):
+        model = build_model("cifar", 10, 0.0, input_size=32)
+    assert keras.config.dtype_policy().name == "float32", "the global policy must be restored"
+    phase = plan_phases(RunConfig(variant="cifar"), get_arch("cifar"), ())[0]
+    scale = LossScale(True, value=2.0**40)  # float16 gradients overflow at this scale
+    step = PhaseStep(model, phase, RunConfig(variant="cifar"), scale)
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    x = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype(np.float32)
+    step.run(x, np.arange(4, dtype=np.int64))
+    assert scale.value == 2.0**39 and int(step.optimizers[0].iterations.numpy()) == 0
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.trainable_variables))
