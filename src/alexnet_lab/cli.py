@@ -74,6 +74,7 @@ def _add_benchmark(sub) -> None:
     p.add_argument("--size", type=int, default=224, help="input size (default 224)")
     p.add_argument("--steps", type=int, default=5, help="timed steps per measurement (default 5)")
     p.add_argument("--no-jpeg", action="store_true", help="skip the JPEG input-pipeline measurement")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_benchmark)
 
@@ -88,7 +89,12 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             from alexnet_lab.core.errors import unknown_name_error
 
             raise unknown_name_error("framework", framework, FRAMEWORKS)
-    settings = BenchSettings(size=args.size, batch=args.batch_size, train_steps=args.steps, infer_steps=args.steps)
+    if "torch" in args.frameworks:  # a missing device fails here, before any worker starts
+        from alexnet_lab.torch_backend.device import resolve_device
+
+        resolve_device(args.device)
+    settings = BenchSettings(size=args.size, batch=args.batch_size, train_steps=args.steps, infer_steps=args.steps,
+                             device=args.device)
     doc = run_benchmark(settings, tuple(args.frameworks), jpeg=not args.no_jpeg)
     if args.json:
         print(json.dumps(doc, indent=2))

@@ -29,6 +29,9 @@ def measure(impl: str, settings: BenchSettings) -> dict:
     import keras
 
     from alexnet_lab import keras_backend
+    from alexnet_lab.keras_backend.device import resolve_device
+
+    device = resolve_device(settings.device)
 
     model = reference_model(settings) if impl == "reference" else keras_backend.build_model(
         settings.variant, settings.classes, input_size=settings.size)
@@ -52,4 +55,4 @@ def measure(impl: str, settings: BenchSettings) -> dict:
     latency_s = timed(lambda: predict(x[:1]), settings.warmup, settings.latency_runs)
     return {"train_img_s": settings.batch / train_s, "infer_img_s": settings.batch / infer_s,
             "latency_ms": 1000 * latency_s, "peak_rss_mb": peak_rss_mb(), "backend": keras.backend.backend(),
-            "jit_compile": jit}
+            "jit_compile": jit, "device": device}

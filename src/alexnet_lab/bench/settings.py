@@ -22,6 +22,7 @@ class BenchSettings:
     latency_runs: int = 10
     jpeg_images: int = 256  # images in the JPEG input-pipeline measurement
     threads: int = 0  # 0: the framework's default
+    device: str = "auto"  # PyTorch: auto|cpu|cuda[:N]|mps; Keras: TensorFlow's placement, 'cpu' hides GPUs
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

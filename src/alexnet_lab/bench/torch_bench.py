@@ -10,34 +10,41 @@ import torch.nn.functional as F
 from alexnet_lab.bench.settings import BenchSettings, peak_rss_mb, timed
 
 
-def _model(impl: str, settings: BenchSettings):
+def _model(impl: str, settings: BenchSettings, device: torch.device):
     if impl == "reference":
         import torchvision
 
         return torchvision.models.alexnet(num_classes=settings.classes), None, False
-    from alexnet_lab.torch_backend.device import resolve_device, resolve_precision
+    from alexnet_lab.torch_backend.device import resolve_precision
     from alexnet_lab.torch_backend.model import build_model
 
-    device = resolve_device("auto")
     precision = resolve_precision("auto", device)
     model = build_model(settings.variant, settings.classes, input_size=settings.size)
     channels_last = device.type == "cuda"  # measured slower on this CPU (see README, Performance)
     return model, precision, channels_last
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def measure(impl: str, settings: BenchSettings) -> dict:
     """Train and inference throughput, batch-1 latency and peak RSS of one implementation."""
     if settings.threads:
         torch.set_num_threads(settings.threads)
+    from alexnet_lab.torch_backend.device import resolve_device
+
     torch.manual_seed(0)
-    model, precision, channels_last = _model(impl, settings)
+    device = resolve_device(settings.device)
+    model, precision, channels_last = _model(impl, settings, device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
-    x = torch.randn(settings.batch, 3, settings.size, settings.size).contiguous(memory_format=memory_format)
-    y = torch.randint(0, settings.classes, (settings.batch,))
+    model = model.to(device, memory_format=memory_format)
+    x = torch.randn(settings.batch, 3, settings.size, settings.size, device=device).contiguous(memory_format=memory_format)
+    y = torch.randint(0, settings.classes, (settings.batch,), device=device)
     ours = impl == "ours"
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, foreach=True if ours else None)
-    autocast = precision.autocast(torch.device("cpu")) if ours else torch.autocast("cpu", enabled=False)
+    autocast = precision.autocast(device) if ours else torch.autocast(device.type, enabled=False)
 
     def train_step():
         with autocast:
@@ -45,6 +52,7 @@ def measure(impl: str, settings: BenchSettings) -> dict:
         optimizer.zero_grad(set_to_none=ours)
         loss.backward()
         optimizer.step()
+        _sync(device)
 
     model.train()
     train_s = timed(train_step, settings.warmup, settings.train_steps)
@@ -54,14 +62,16 @@ def measure(impl: str, settings: BenchSettings) -> dict:
 
     def infer(batch):
         with guard(), autocast:
-            return model(batch)
+            out = model(batch)
+        _sync(device)
+        return out
 
     infer_s = timed(lambda: infer(x), settings.warmup, settings.infer_steps)
     latency_s = timed(lambda: infer(one), settings.warmup, settings.latency_runs)
     return {"train_img_s": settings.batch / train_s, "infer_img_s": settings.batch / infer_s,
             "latency_ms": 1000 * latency_s, "peak_rss_mb": peak_rss_mb(),
             "precision": precision.name if ours else "fp32", "channels_last": channels_last,
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "device": str(device)}
 
 
 def measure_jpeg_pipeline(settings: BenchSettings, folder: str) -> dict:

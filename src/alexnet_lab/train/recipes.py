@@ -43,9 +43,9 @@ RECIPES: dict[str, Recipe] = {
         Recipe(
             "synthetic-demo",
             "The embedded synthetic shapes data set on the 'cifar' variant: a few minutes on 2 CPU cores.",
-            (("data", "synthetic"), ("variant", "cifar"), ("strategy", "scratch"), ("epochs", 6),
+            (("data", "synthetic"), ("variant", "cifar"), ("strategy", "scratch"), ("epochs", 5),
              ("batch_size", 64), ("lr", 0.05), ("schedule", "onecycle"), ("warmup_epochs", 1.0),
-             ("augment", "cifar"), ("synthetic_per_class", 300), ("label_smoothing", 0.1), ("dropout", 0.3)),
+             ("augment", "cifar"), ("synthetic_per_class", 250), ("label_smoothing", 0.1), ("dropout", 0.3)),
         ),
     )
 }
