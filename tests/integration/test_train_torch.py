@@ -14,14 +14,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO, run_cli
+from tests.integration.training_checks import FINETUNE_CASES, finetune_and_check, four_class_folder, metrics
 
 TINY = ["--data", "synthetic", "--variant", "cifar", "--synthetic-per-class", "40", "--batch-size", "32",
         "--lr", "0.05", "--augment", "cifar"]
-
-
-def _metrics(run: Path) -> list[dict]:
-    text = (run / "metrics.jsonl").read_text() if (run / "metrics.jsonl").exists() else ""
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def test_run_folder_contents_and_cli_on_it(tmp_path):
@@ -35,7 +31,7 @@ def test_run_folder_contents_and_cli_on_it(tmp_path):
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     config = json.loads((run / "config.json").read_text())
     assert config["resolved"]["device"] == "cpu" and config["variant"] == "cifar"
-    assert [row["epoch"] for row in _metrics(run)] == [1, 2]
+    assert [row["epoch"] for row in metrics(run)] == [1, 2]
     evaluation = run_cli("evaluate", str(run), "--data", "synthetic", "--json")
     assert evaluation.returncode == 0, evaluation.stderr[-2000:]
     doc = json.loads(evaluation.stdout)
@@ -52,16 +48,16 @@ def test_kill_9_during_epoch_2_then_resume(tmp_path):
             "--out", str(run)]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while len(_metrics(run)) < 1 and time.time() < deadline and proc.poll() is None:
+    while len(metrics(run)) < 1 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     time.sleep(0.5)  # well inside epoch 2
     assert proc.poll() is None, "training ended before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert [row["epoch"] for row in _metrics(run)] == [1]
+    assert [row["epoch"] for row in metrics(run)] == [1]
     resumed = run_cli("train", "--resume", "--out", str(run))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    rows = _metrics(run)
+    rows = metrics(run)
     assert [row["epoch"] for row in rows] == [1, 2, 3]
     assert all(np.isfinite(row["val_loss"]) for row in rows)
     assert (run / "eval.json").is_file()
@@ -76,36 +72,10 @@ def pretrained(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def four_class_folder(tmp_path_factory) -> Path:
-    from alexnet_lab.data import SyntheticSpec, write_synthetic_folder
-
-    return write_synthetic_folder(SyntheticSpec(num_classes=4, size=32, per_class=30, seed=9),
-                                  tmp_path_factory.mktemp("four") / "data")
+def four_classes(tmp_path_factory) -> Path:
+    return four_class_folder(tmp_path_factory, per_class=30)
 
 
-def _changed(before, after) -> dict[str, bool]:
-    layers = sorted({key.split(".")[0] for key in before.tensors})
-    return {layer: any(not np.array_equal(before.tensors[k], after.tensors[k])
-                       for k in before.tensors if k.split(".")[0] == layer and k in after.tensors
-                       and before.tensors[k].shape == after.tensors[k].shape) for layer in layers}
-
-
-@pytest.mark.parametrize("strategy, extra, trained", [
-    ("head", [], {"fc8"}),
-    ("two-phase", ["--head-epochs", "1", "--unfreeze", "2"], {"fc7", "fc8"}),
-])
-def test_finetune_freezes_what_it_should(tmp_path, pretrained, four_class_folder, strategy, extra, trained):
-    from alexnet_lab.weights import load_weights
-
-    run = tmp_path / "ft"
-    result = run_cli("train", "--data", str(four_class_folder), "--weights", str(pretrained), "--strategy", strategy,
-                     "--epochs", "2", "--batch-size", "16", "--lr", "0.05", "--augment", "none", *extra, "--out", str(run))
-    assert result.returncode == 0, result.stderr[-3000:]
-    before, after = load_weights(pretrained), load_weights(run / "last.safetensors")
-    assert after.num_classes == 4 and after.meta.preprocess == before.meta.preprocess
-    changed = _changed(before, after)
-    assert {layer for layer, moved in changed.items() if moved} == trained - {"fc8"}  # fc8 changed shape (10 -> 4)
-    for layer in trained - {"fc8"}:
-        assert changed[layer], f"{layer} should have trained"
-    frozen_bn = [k for k in before.tensors if k.startswith("bn")]
-    assert all(np.array_equal(before.tensors[k], after.tensors[k]) for k in frozen_bn), "frozen BatchNorm moved"
+@pytest.mark.parametrize("strategy, extra, trained", FINETUNE_CASES)
+def test_finetune_freezes_what_it_should(tmp_path, pretrained, four_classes, strategy, extra, trained):
+    finetune_and_check(["train"], tmp_path / "ft", pretrained, four_classes, strategy, extra, trained)

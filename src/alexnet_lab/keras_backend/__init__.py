@@ -58,4 +58,5 @@ __all__ = [
     "load_into",
     "predict_logits",
     "to_canonical",
+    "to_device",
 ]
