@@ -104,17 +104,17 @@ def run_training(config: RunConfig) -> Path:
         with atomic_path(run_dir / "config.json") as tmp:
             tmp.write_text(config.to_json())
         resolved = backend.train.train_run(config, ctx, stores, bundle, AUGMENTS[config.augment], normalisation(spec))
-        _write_resolved(run_dir, resolved)
+        _write_resolved(run_dir, resolved, meta.arch.param_count(meta.num_classes))
         finish_run(run_dir, config, stores["val"], stores["val_paths"])
     finally:
         ctx.close()
     return run_dir
 
 
-def _write_resolved(run_dir: Path, resolved: dict) -> None:
-    """Add what was decided at run time (device, precision, ...) to config.json."""
+def _write_resolved(run_dir: Path, resolved: dict, params: int) -> None:
+    """Add what was decided at run time (device, precision, ...) and the model size to config.json."""
     data = json.loads((run_dir / "config.json").read_text())
-    data["resolved"] = resolved
+    data["resolved"], data["params"] = resolved, params
     with atomic_path(run_dir / "config.json") as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
 
