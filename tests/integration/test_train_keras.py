@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.conftest import REPO, run_cli
-from tests.integration.training_checks import FINETUNE_CASES, finetune_and_check, four_class_folder, metrics
+from tests.integration.training_checks import (
+    FINETUNE_CASES,
+    finetune_and_check,
+    four_class_folder,
+    kill_in_epoch_2_then_resume,
+    metrics,
+)
 
 TINY = ["--data", "synthetic", "--variant", "cifar", "--synthetic-per-class", "20", "--batch-size", "32",
         "--lr", "0.05", "--augment", "cifar"]
@@ -90,26 +94,8 @@ def test_run_folder_contents_and_cli_on_it(keras_run):
 
 
 def test_kill_9_during_epoch_2_then_resume_exactly(tmp_path, keras_run):
-    run = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    args = [sys.executable, "-m", "alexnet_lab", *KERAS, *TINY, "--epochs", "3", "--out", str(run)]
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while len(metrics(run)) < 1 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    time.sleep(0.5)  # well inside epoch 2
-    assert proc.poll() is None, "training ended before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert [row["epoch"] for row in metrics(run)] == [1]
-    # no --framework: a resumed run continues in the framework its config.json names
-    resumed = run_cli("train", "--resume", "--out", str(run))
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    rows = metrics(run)
-    assert [row["epoch"] for row in rows] == [1, 2, 3]
-    assert all(np.isfinite(row["val_loss"]) for row in rows)
+    rows, resumed = kill_in_epoch_2_then_resume([*KERAS, *TINY], tmp_path / "run")
     assert "resuming at epoch 2 of 3" in resumed.stderr
-    assert (run / "eval.json").is_file()
     # the same numbers as the uninterrupted run: weights, optimizer, data order, augmentation and
     # dropout all continue where the checkpoint left them
     reference = metrics(keras_run)

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from tests.conftest import REPO, run_cli
-from tests.integration.training_checks import FINETUNE_CASES, finetune_and_check, four_class_folder, metrics
+from tests.conftest import run_cli
+from tests.integration.training_checks import (
+    FINETUNE_CASES,
+    finetune_and_check,
+    four_class_folder,
+    kill_in_epoch_2_then_resume,
+    metrics,
+)
 
 TINY = ["--data", "synthetic", "--variant", "cifar", "--synthetic-per-class", "40", "--batch-size", "32",
         "--lr", "0.05", "--augment", "cifar"]
@@ -42,25 +42,7 @@ def test_run_folder_contents_and_cli_on_it(tmp_path):
 
 
 def test_kill_9_during_epoch_2_then_resume(tmp_path):
-    run = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    args = [sys.executable, "-m", "alexnet_lab", "train", *TINY, "--synthetic-per-class", "80", "--epochs", "3",
-            "--out", str(run)]
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while len(metrics(run)) < 1 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    time.sleep(0.5)  # well inside epoch 2
-    assert proc.poll() is None, "training ended before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert [row["epoch"] for row in metrics(run)] == [1]
-    resumed = run_cli("train", "--resume", "--out", str(run))
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    rows = metrics(run)
-    assert [row["epoch"] for row in rows] == [1, 2, 3]
-    assert all(np.isfinite(row["val_loss"]) for row in rows)
-    assert (run / "eval.json").is_file()
+    kill_in_epoch_2_then_resume(["train", *TINY, "--synthetic-per-class", "80"], tmp_path / "run")
 
 
 @pytest.fixture(scope="module")

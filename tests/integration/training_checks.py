@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 FINETUNE_CASES = [
     ("head", [], {"fc8"}),
@@ -54,3 +59,27 @@ def finetune_and_check(train_args: list[str], run: Path, pretrained: Path, folde
     frozen_bn = [k for k in before.tensors if k.startswith("bn")]
     assert all(np.array_equal(before.tensors[k], after.tensors[k]) for k in frozen_bn), "frozen BatchNorm moved"
     return json.loads((run / "config.json").read_text())
+
+
+def kill_in_epoch_2_then_resume(train_args: list[str], run: Path) -> tuple[list[dict], subprocess.CompletedProcess]:
+    """Start `alexnet train_args... --epochs 3 --out run`, SIGKILL it inside epoch 2, resume with a
+    bare `--resume` (the framework comes from config.json), and check the history is continuous.
+    Returns the metrics rows and the resumed process."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    args = [sys.executable, "-m", "alexnet_lab", *train_args, "--epochs", "3", "--out", str(run)]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while len(metrics(run)) < 1 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)  # well inside epoch 2
+    assert proc.poll() is None, "training ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert [row["epoch"] for row in metrics(run)] == [1]
+    resumed = run_cli("train", "--resume", "--out", str(run))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    rows = metrics(run)
+    assert [row["epoch"] for row in rows] == [1, 2, 3]
+    assert all(np.isfinite(row["val_loss"]) for row in rows)
+    assert (run / "eval.json").is_file()
+    return rows, resumed
