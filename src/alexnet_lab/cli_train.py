@@ -64,8 +64,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from alexnet_lab.train.run import run_training
 
+    from alexnet_lab.train.world import World
+
     logging.getLogger("alexnet_lab").setLevel(logging.INFO)
     run_dir = run_training(config_from_args(args))
+    if not World.from_env().is_main:  # rank 0 reports for a torchrun job
+        return 0
     evaluation = json.loads((run_dir / "eval.json").read_text())
     print(f"run folder: {run_dir}")
     print(f"best model: {run_dir / 'best.safetensors'} (val top-1 {100 * evaluation['top1']:.2f}%, "

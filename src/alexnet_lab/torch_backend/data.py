@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from alexnet_lab.data import AugmentSpec
 from alexnet_lab.train.datasets import eval_view, train_view
@@ -34,9 +34,19 @@ class StoreDataset(Dataset):
 
 
 def make_loader(dataset: StoreDataset, batch_size: int, shuffle: bool, seed: int, epoch: int, workers: int,
-                pin_memory: bool = False) -> DataLoader:
-    """A loader whose order depends only on (seed, epoch): a resumed run sees the same batches."""
+                pin_memory: bool = False, world=None) -> DataLoader:
+    """A loader whose order depends only on (seed, epoch): a resumed run sees the same batches.
+
+    With a distributed `world` (train.world.World) this process gets its DistributedSampler share
+    of the epoch and `batch_size` is already the per-process batch.
+    """
     dataset.set_epoch(epoch)
+    if world is not None and world.distributed:
+        sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank, shuffle=shuffle,
+                                     seed=seed * 100_003, drop_last=False)
+        sampler.set_epoch(epoch)
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                          pin_memory=pin_memory, drop_last=False, persistent_workers=False)
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=workers,
                       pin_memory=pin_memory, drop_last=False, persistent_workers=False)

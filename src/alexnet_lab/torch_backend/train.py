@@ -1,7 +1,8 @@
 """The PyTorch training loop: phases, per-layer learning rates, checkpoints every epoch, resume.
 
 The framework-neutral parts (config, phases, schedules, data splits, run folder, metrics log)
-live in alexnet_lab.train; this module only does what needs torch.
+live in alexnet_lab.train; this module only does what needs torch. Started by torchrun it trains
+with DistributedDataParallel (see .distributed); rank 0 alone writes checkpoints and logs.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from alexnet_lab.train.config import RunConfig
 from alexnet_lab.train.runlog import RunContext
 from alexnet_lab.train.schedules import lr_factor
 from alexnet_lab.train.strategies import Phase, phase_at
+from alexnet_lab.torch_backend import distributed
 from alexnet_lab.torch_backend.checkpoint import cpu_state, load_checkpoint, save_checkpoint
 from alexnet_lab.torch_backend.convert import to_canonical
 from alexnet_lab.torch_backend.data import Normaliser, StoreDataset, make_loader
 from alexnet_lab.torch_backend.device import resolve_device, resolve_precision
+from alexnet_lab.train.world import World
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,12 @@ class Setup:
     normaliser: Normaliser
     train_set: StoreDataset
     val_set: StoreDataset
+    world: World = World()
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        """Optimizer steps per epoch: the same for every process (the sampler pads the last share)."""
+        share = math.ceil(len(self.train_set) / self.world.size)
+        return math.ceil(share / distributed.per_process_batch(batch_size, self.world))
 
 
 def _set_trainable(model, phase: Phase) -> None:
@@ -68,24 +77,28 @@ def build_optimizer(model, phase: Phase, config: RunConfig) -> torch.optim.Optim
 
 
 
-def train_epoch(setup: Setup, optimizer, config: RunConfig, phase: Phase, phase_step: int, steps_per_epoch: int,
+def train_epoch(setup: Setup, net, optimizer, config: RunConfig, phase: Phase, phase_step: int, steps_per_epoch: int,
                 epoch: int, ctx: RunContext) -> tuple[dict, int]:
-    model, device = setup.model, setup.device
-    model.train()
+    """One pass over this process's share of the training store through `net` (the model, or
+    DDP around it); returns (train metrics summed over all processes and lr, phase step after it)."""
+    model, device, world = setup.model, setup.device, setup.world
+    net.train()
     _frozen_bn_eval(model, phase)
-    loader = make_loader(setup.train_set, config.batch_size, True, config.seed, epoch, config.num_workers,
-                         pin_memory=device.type == "cuda")
+    distributed.seed_epoch(config.seed, epoch, world)
+    loader = make_loader(setup.train_set, distributed.per_process_batch(config.batch_size, world), True, config.seed,
+                         epoch, config.num_workers, pin_memory=device.type == "cuda", world=world)
     total_steps = phase.epochs * steps_per_epoch
     warmup = int(config.warmup_epochs * steps_per_epoch)
     loss_sum, correct, seen = 0.0, 0, 0
-    with ctx.progress(total=len(setup.train_set), desc=f"epoch {epoch + 1}/{config.epochs} [{phase.name}]") as bar:
+    share = math.ceil(len(setup.train_set) / world.size)
+    with ctx.progress(total=share, desc=f"epoch {epoch + 1}/{config.epochs} [{phase.name}]") as bar:
         for images, labels in loader:
             factor = lr_factor(phase_step, total_steps, config.schedule, warmup, config.step_epochs * steps_per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = group["peak_lr"] * factor
             x, y = setup.normaliser(images), labels.to(device, non_blocking=True)
             with setup.precision.autocast(device):
-                logits = model(x)
+                logits = net(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -101,6 +114,7 @@ def train_epoch(setup: Setup, optimizer, config: RunConfig, phase: Phase, phase_
             if not math.isfinite(loss_value):
                 raise TrainingError(f"the loss became {loss_value} at epoch {epoch + 1}; lower --lr or add --grad-clip.")
     lr_now = optimizer.param_groups[-1]["lr"]
+    loss_sum, correct, seen = distributed.all_sum([loss_sum, correct, seen], world)
     return {"train_loss": loss_sum / seen, "train_top1": correct / seen, "lr": lr_now}, phase_step
 
 
@@ -131,20 +145,32 @@ def _checkpoint_state(setup, optimizer, ctx: RunContext, epoch, phase_index, pha
             "history": ctx.history, "torch_rng": torch.get_rng_state()}
 
 
+def _val_logits(setup: Setup, batch_size: int) -> np.ndarray:
+    """Validation logits for the whole store: each process predicts its shard, all get the whole."""
+    part = distributed.shard(len(setup.val_set), setup.world)
+    val = setup.val_set
+    mine = StoreDataset(val.images[part], val.labels[part], val.crop, None)
+    return distributed.gather_rows(predict_store(setup, mine, batch_size), setup.world)
+
+
 def fit(setup: Setup, config: RunConfig, phases: list[Phase], ctx: RunContext) -> None:
-    """Train through all phases, resuming from ctx's last checkpoint when there is one."""
-    model = setup.model
-    steps_per_epoch = math.ceil(len(setup.train_set) / config.batch_size)
+    """Train through all phases, resuming from ctx's last checkpoint when there is one.
+
+    The schedule position is recomputed from the epoch (not carried over from the checkpoint), so a
+    run resumed with another number of processes keeps its learning-rate schedule.
+    """
+    model, world = setup.model, setup.world
+    steps_per_epoch = setup.steps_per_epoch(config.batch_size)
     total_epochs = sum(p.epochs for p in phases)
-    start_epoch, phase_step, resume_state = 0, 0, None
+    start_epoch, resume_state = 0, None
     if ctx.resume_checkpoint is not None:
         resume_state = load_checkpoint(ctx.resume_checkpoint)
         model.load_state_dict(resume_state["model"])
-        start_epoch, phase_step = int(resume_state["epoch"]), int(resume_state["phase_step"])
+        start_epoch = int(resume_state["epoch"])
         torch.set_rng_state(resume_state["torch_rng"])
         ctx.restore(resume_state["history"], resume_state["best"])
         log.info("resuming at epoch %d of %d", start_epoch + 1, total_epochs)
-    optimizer, current = None, -1
+    optimizer, net, current = None, model, -1
     for epoch in range(start_epoch, total_epochs):
         phase_index = phase_at(phases, epoch)
         phase = phases[phase_index]
@@ -153,21 +179,23 @@ def fit(setup: Setup, config: RunConfig, phases: list[Phase], ctx: RunContext) -
             optimizer = build_optimizer(model, phase, config)
             if resume_state is not None and int(resume_state["phase"]) == phase_index and epoch == start_epoch:
                 optimizer.load_state_dict(resume_state["optimizer"])
-            else:
-                phase_step = 0
+            net = distributed.wrap(model, world, setup.device)
             current = phase_index
+        phase_step = (epoch - sum(p.epochs for p in phases[:phase_index])) * steps_per_epoch
         started = time.perf_counter()
-        row, phase_step = train_epoch(setup, optimizer, config, phase, phase_step, steps_per_epoch, epoch, ctx)
-        row.update(_val_metrics(predict_store(setup, setup.val_set, config.batch_size * 2), setup.val_set.labels))
+        row, phase_step = train_epoch(setup, net, optimizer, config, phase, phase_step, steps_per_epoch, epoch, ctx)
+        distributed.sync_buffers(model, world)
+        row.update(_val_metrics(_val_logits(setup, config.batch_size * 2), setup.val_set.labels))
         seconds = time.perf_counter() - started
         row.update({"epoch": epoch + 1, "phase": phase.name, "epoch_seconds": seconds,
                     "images_per_second": len(setup.train_set) / seconds})
         improved = ctx.record(row)
-        state = _checkpoint_state(setup, optimizer, ctx, epoch, phase_index, phase_step)
-        save_checkpoint(state, ctx.checkpoint_path("last"))
-        if improved:
-            save_checkpoint(state, ctx.checkpoint_path("best"))
-            ctx.save_model(to_canonical(model), "best")
+        if ctx.writer:
+            state = _checkpoint_state(setup, optimizer, ctx, epoch, phase_index, phase_step)
+            save_checkpoint(state, ctx.checkpoint_path("last"))
+            if improved:
+                save_checkpoint(state, ctx.checkpoint_path("best"))
+                ctx.save_model(to_canonical(model), "best")
         ctx.commit_epoch(row)
         if ctx.should_stop(config.early_stopping):
             log.info("early stopping: no val top-1 gain for %d epochs", config.early_stopping)
@@ -193,7 +221,8 @@ def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_
     torch.manual_seed(config.seed)
     if config.deterministic:
         torch.use_deterministic_algorithms(True)
-    device = resolve_device(config.device)
+    world = World.from_env()
+    device = distributed.start(world, resolve_device(config.device))
     precision = resolve_precision(config.precision, device)
     channels_last = config.channels_last == "on" or (config.channels_last == "auto" and device.type == "cuda")
     meta = ctx.meta
@@ -205,10 +234,15 @@ def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     crop = meta.input_size
     setup = Setup(model, device, precision, Normaliser(*normalisation, device, channels_last),
-                  StoreDataset(*stores["train"], crop, augment_spec, config.seed), StoreDataset(*stores["val"], crop, None))
+                  StoreDataset(*stores["train"], crop, augment_spec, config.seed), StoreDataset(*stores["val"], crop, None),
+                  world)
     resolved = {"device": str(device), "precision": precision.name, "channels_last": channels_last,
-                "reinitialised_layers": reinit, "phases": [p.name for p in phases]}
+                "reinitialised_layers": reinit, "phases": [p.name for p in phases],
+                "world_size": world.size, "dist_backend": distributed.backend_name(world)}
     log.info("training on %s (%s), phases %s", device, precision.name, ", ".join(f"{p.name}x{p.epochs}" for p in phases))
-    fit(setup, config, phases, ctx)
+    try:
+        fit(setup, config, phases, ctx)
+    finally:
+        distributed.stop(world)
     return resolved
 

@@ -19,6 +19,7 @@ from alexnet_lab.data import load_split, save_split
 from alexnet_lab.train.config import RunConfig
 from alexnet_lab.train.datasets import AUGMENTS, DataSplits, decode_all, normalisation, resolve_data
 from alexnet_lab.train.runlog import RunContext
+from alexnet_lab.train.world import World
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,11 @@ def scratch_preprocess(variant: str, input_size: int) -> PreprocessSpec:
     return base
 
 
-def _run_folder(config: RunConfig) -> tuple[Path, Path | None]:
+def _run_folder(config: RunConfig, world: World) -> tuple[Path, Path | None]:
     run_dir = Path(config.out)
     last = run_dir / "checkpoints" / "last.pt"
+    if not world.is_main and not config.resume:
+        return run_dir, None  # the main process checks and creates the folder; it may already have
     if config.resume:
         if not (run_dir / "config.json").is_file():
             raise UserInputError(f"--resume: '{run_dir}' is not a run folder (no config.json); check --out.")
@@ -52,7 +55,7 @@ def _run_folder(config: RunConfig) -> tuple[Path, Path | None]:
     return run_dir, None
 
 
-def _splits(config: RunConfig, run_dir: Path) -> DataSplits:
+def _splits(config: RunConfig, run_dir: Path, world: World) -> DataSplits:
     split_file = run_dir / "split.json"
     # synthetic and cifar10 samples are virtual paths, listed again exactly from the seed
     if config.resume and split_file.is_file() and config.data not in ("synthetic", "cifar10"):
@@ -62,7 +65,8 @@ def _splits(config: RunConfig, run_dir: Path) -> DataSplits:
     data = resolve_data(config.data, data_dir=config.data_dir, val_data=config.val_data, val_ratio=config.val_ratio, test_ratio=config.test_ratio,
                         seed=config.seed, synthetic_per_class=config.synthetic_per_class,
                         limit_per_class=config.limit_per_class)
-    save_split(data.splits, split_file)
+    if world.is_main:
+        save_split(data.splits, split_file)
     return data
 
 
@@ -86,26 +90,34 @@ def run_training(config: RunConfig) -> Path:
     from alexnet_lab.weights import load_weights
 
     get_backend(config.framework)  # fail fast on a bad framework name
-    run_dir, checkpoint = _run_folder(config)
+    world = World.from_env()
+    if not world.is_main:  # one log for a distributed job, from rank 0
+        logging.getLogger("alexnet_lab").setLevel(logging.WARNING)
+    run_dir, checkpoint = _run_folder(config, world)
     if config.resume:  # the run's own settings, framework included, not the command line's defaults
         saved = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
         config = replace(saved, resume=True, out=config.out)
+    if world.distributed and config.framework != "torch":
+        raise UserInputError(f"torchrun starts PyTorch training only (this run is --framework {config.framework}); "
+                             "for Keras use --distribute mirrored or multi-worker in a single process per machine.")
     backend = get_backend(config.framework)
     bundle = load_weights(config.weights) if config.weights != "none" else None
     variant = bundle.meta.variant if bundle is not None else config.variant
-    data = _splits(config, run_dir)
+    data = _splits(config, run_dir, world)
     spec = bundle.meta.preprocess if bundle is not None else scratch_preprocess(variant, config.input_size)
     meta = ModelMeta(variant, data.class_names, spec, source=f"run {run_dir.name}", input_size=spec.crop)
     config = replace(config, variant=variant)
     log.info("data: %s", data.description)
-    ctx = RunContext(run_dir, meta, checkpoint)
+    ctx = RunContext(run_dir, meta, checkpoint, writer=world.is_main)
     try:
         stores = _decode(ctx, data, spec, config.strict)
-        with atomic_path(run_dir / "config.json") as tmp:
-            tmp.write_text(config.to_json())
+        if world.is_main:
+            with atomic_path(run_dir / "config.json") as tmp:
+                tmp.write_text(config.to_json())
         resolved = backend.train.train_run(config, ctx, stores, bundle, AUGMENTS[config.augment], normalisation(spec))
-        _write_resolved(run_dir, resolved, meta.arch.param_count(meta.num_classes))
-        finish_run(run_dir, config, stores["val"], stores["val_paths"])
+        if world.is_main:  # the others have finished their share once training ends
+            _write_resolved(run_dir, resolved, meta.arch.param_count(meta.num_classes))
+            finish_run(run_dir, config, stores["val"], stores["val_paths"])
     finally:
         ctx.close()
     return run_dir

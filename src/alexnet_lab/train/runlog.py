@@ -7,6 +7,9 @@ RUN/eval.json, RUN/samples.json, RUN/plots/     written after training
 
 metrics.jsonl is rewritten atomically from the history every epoch, and the history is also
 stored in each checkpoint, so after a kill (even kill -9) and --resume it is continuous.
+
+In a distributed run every process keeps the history (for best-epoch and early-stopping
+decisions, which must agree) but only the main one (`writer=True`) writes files or shows progress.
 """
 
 from __future__ import annotations
@@ -29,15 +32,19 @@ log = logging.getLogger(__name__)
 
 
 class RunContext:
-    def __init__(self, run_dir: Path, meta: ModelMeta, resume_checkpoint: Path | None, show_progress: bool | None = None):
+    def __init__(self, run_dir: Path, meta: ModelMeta, resume_checkpoint: Path | None, show_progress: bool | None = None,
+                 writer: bool = True):
         self.run_dir = run_dir
         self.meta = meta
         self.resume_checkpoint = resume_checkpoint
+        self.writer = writer
         self.history: list[dict] = []
         self.best = -1.0
-        self.show_progress = sys.stderr.isatty() if show_progress is None else show_progress
-        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        self._tb = ScalarWriter(run_dir / "tensorboard")
+        self.show_progress = writer and (sys.stderr.isatty() if show_progress is None else show_progress)
+        self._tb = None
+        if writer:
+            (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+            self._tb = ScalarWriter(run_dir / "tensorboard")
 
     def checkpoint_path(self, kind: str) -> Path:
         return self.run_dir / "checkpoints" / f"{kind}.pt"
@@ -55,8 +62,9 @@ class RunContext:
     def restore(self, history: list[dict], best: float) -> None:
         """State from a checkpoint: history up to its epoch (later lines of a killed run are dropped)."""
         self.history, self.best = [dict(row) for row in history], float(best)
-        self._write_metrics()
-        self._tb.purge_after(len(self.history))
+        if self.writer:
+            self._write_metrics()
+            self._tb.purge_after(len(self.history))
 
     def record(self, row: Mapping) -> bool:
         """Add an epoch's metrics; True when val top-1 improved on the best so far."""
@@ -67,6 +75,8 @@ class RunContext:
         return False
 
     def commit_epoch(self, row: Mapping) -> None:
+        if not self.writer:
+            return
         self._write_metrics()
         scalars = {f"{split}/{name}": row[f"{split}_{name}"] for split in ("train", "val") for name in ("loss", "top1")}
         self._tb.add_scalars(int(row["epoch"]), {**scalars, "val/top5": row["val_top5"], "lr": row["lr"]})
@@ -81,7 +91,10 @@ class RunContext:
         return len(self.history) - 1 - best_epoch >= patience
 
     def save_model(self, tensors: Mapping[str, np.ndarray], kind: str) -> Path:
-        """Write RUN/<kind>.safetensors: canonical weights + metadata, usable by predict/evaluate/convert."""
+        """Write RUN/<kind>.safetensors: canonical weights + metadata, usable by predict/evaluate/convert.
+        Only the writer writes; the others return the path the writer uses."""
+        if not self.writer:
+            return self.run_dir / f"{kind}.safetensors"
         return write_safetensors(WeightBundle(tensors, self.meta), self.run_dir / f"{kind}.safetensors")
 
     def _write_metrics(self) -> None:
@@ -89,4 +102,5 @@ class RunContext:
             tmp.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in self.history))
 
     def close(self) -> None:
-        self._tb.close()
+        if self._tb is not None:
+            self._tb.close()
