@@ -22,6 +22,11 @@ def test_benchmark_json_shape():
             assert doc[framework][key] > 0, (framework, key)
     assert doc["input_pipeline"]["jpeg_pipeline_img_s"] > 0
     assert {"cpu", "cores", "native_bf16"} <= set(doc["machine"]) and doc["settings"]["batch"] == 2
+    assert doc["machine"]["float32_matmul_gflops"] > 0 and doc["machine"]["bfloat16_matmul_gflops"] > 0
+    roofline = doc["roofline"]
+    assert roofline["forward_gflop_per_image"] == pytest.approx(1.428, abs=1e-3)  # owt at 224: 714 M MACs
+    for framework in ("torch", "keras"):
+        assert 0 < roofline[framework]["train_utilisation"] and roofline[framework]["max_train_speedup_fp32"] > 0
 
 
 def test_unknown_framework_is_one_line():

@@ -66,3 +66,17 @@ def test_infer_variant_and_num_classes():
     assert infer_variant(_random_canonical("owt", 7)).name == "owt"
     out = as_canonical(_random_canonical("owt", 7), "owt")
     assert out["fc8.weight"].shape == (7, 4096) and all(v.dtype == np.float32 for v in out.values())
+
+
+@pytest.mark.parametrize("variant, size", [("owt", 224), ("original", 227), ("cifar", 32), ("owt", 256)])
+def test_macs_match_torch_flop_counter(variant, size):
+    """ArchSpec.macs against PyTorch's own FLOP counter on our model (grouped convs included)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from alexnet_lab.torch_backend.model import build_model
+
+    model = build_model(variant, 1000, input_size=size).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 3, size, size))
+    assert get_arch(variant).macs(size, 1000) == counter.get_total_flops() // 2

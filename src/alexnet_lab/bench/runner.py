@@ -76,6 +76,30 @@ def run_benchmark(settings: BenchSettings, frameworks: tuple[str, ...] = ("torch
         with tempfile.TemporaryDirectory(prefix="alexnet-bench-") as tmp:
             folder = _jpeg_folder(settings.jpeg_images, Path(tmp))
             doc["input_pipeline"] = _worker(["pipeline", "-", settings.to_json(), str(folder)])
-    doc["machine"] = machine_info()
+    doc["machine"] = {**machine_info(), **_worker(["peak", "-", settings.to_json()])}
+    doc["roofline"] = roofline(doc, settings)
     doc["settings"] = json.loads(settings.to_json())
     return doc
+
+
+def roofline(doc: dict, settings: BenchSettings) -> dict:
+    """How close each path runs to the fp32 matrix-product peak, and the throughput that peak allows.
+
+    Training is counted as three forward passes (forward, input gradients, weight gradients).
+    A speedup target above `train_ceiling_img_s / reference_train_img_s` cannot be reached in fp32.
+    """
+    from alexnet_lab.core.spec import get_arch
+
+    gflop = 2 * get_arch(settings.variant).macs(settings.size, settings.classes) / 1e9
+    peak = doc["machine"]["float32_matmul_gflops"]
+    out: dict = {"forward_gflop_per_image": gflop, "train_gflop_per_image": 3 * gflop,
+                 "fp32_peak_gflops": peak, "infer_ceiling_img_s": peak / gflop, "train_ceiling_img_s": peak / (3 * gflop)}
+    for framework in ("torch", "keras"):
+        if framework in doc:
+            entry = doc[framework]
+            out[framework] = {
+                "train_utilisation": entry["train_img_s"] * 3 * gflop / peak,
+                "infer_utilisation": entry["infer_img_s"] * gflop / peak,
+                "max_train_speedup_fp32": out["train_ceiling_img_s"] / entry["reference_train_img_s"],
+                "max_infer_speedup_fp32": out["infer_ceiling_img_s"] / entry["reference_infer_img_s"]}
+    return out

@@ -89,3 +89,25 @@ def measure_jpeg_pipeline(settings: BenchSettings, folder: str) -> dict:
     batch = normalised_batch(images, settings.size, normalisation(TORCHVISION_IMAGENET))
     seconds = time.perf_counter() - start
     return {"jpeg_pipeline_img_s": len(index) / seconds, "jpeg_images": len(index), "checksum": float(np.abs(batch).mean())}
+
+
+def measure_matmul_peak(settings: BenchSettings, size: int = 2048, runs: int = 5) -> dict:
+    """GFLOP/s of a square fp32 and bf16 matrix product: the compute ceiling AlexNet's
+    convolutions and fully connected layers can approach on this device."""
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    from alexnet_lab.torch_backend.device import resolve_device
+
+    device = resolve_device(settings.device)
+    result = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a = torch.randn(size, size, device=device, dtype=dtype)
+        b = torch.randn(size, size, device=device, dtype=dtype)
+
+        def product():
+            torch.mm(a, b)
+            _sync(device)
+
+        seconds = timed(product, 2, runs)
+        result[f"{str(dtype).split('.')[-1]}_matmul_gflops"] = 2 * size**3 / seconds / 1e9
+    return result

@@ -12,7 +12,11 @@ from alexnet_lab.bench.settings import BenchSettings
 
 def main(argv: list[str]) -> int:
     framework, impl, settings = argv[0], argv[1], BenchSettings.from_json(argv[2])
-    if framework == "pipeline":
+    if framework == "peak":
+        from alexnet_lab.bench.torch_bench import measure_matmul_peak
+
+        result = measure_matmul_peak(settings)
+    elif framework == "pipeline":
         from alexnet_lab.bench.torch_bench import measure_jpeg_pipeline
 
         result = measure_jpeg_pipeline(settings, argv[3])

@@ -127,6 +127,18 @@ class ArchSpec:
                 )
         return size
 
+    def macs(self, input_size: int, num_classes: int = 1000) -> int:
+        """Multiply-accumulates of one forward pass of a square image (convolutions and the fully
+        connected layers; ReLU, pooling, LRN and BatchNorm are a fraction of a percent)."""
+        size, in_ch, total = input_size, self.in_channels, 0
+        for conv in self.convs:
+            size = (size + 2 * conv.padding - conv.kernel) // conv.stride + 1
+            total += size * size * conv.out_channels * (in_ch // conv.groups) * conv.kernel**2
+            if conv.pool:
+                size = (size - self.pool_kernel) // self.pool_stride + 1
+            in_ch = conv.out_channels
+        return total + self.flat_features * self.hidden + self.hidden * self.hidden + self.hidden * num_classes
+
     def check_input_size(self, input_size: int) -> None:
         """Raise when fc6 cannot read the pool5 output of this input size."""
         size = self.feature_map_size(input_size)
