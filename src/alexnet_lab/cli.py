@@ -45,10 +45,16 @@ def _add_predict(sub) -> None:
 
 
 def _add_convert(sub) -> None:
-    p = sub.add_parser("convert", help="convert weights between formats (metadata is kept)")
+    p = sub.add_parser("convert", help="convert weights between formats, or export a model for serving",
+                       description="Weight formats: torch (.pth/.pt), keras (.weights.h5/.keras), safetensors, "
+                       "caffe-npy (.npy). Export formats (write-only, see docs/serving.md): onnx (.onnx), torchscript "
+                       "(.torchscript.pt), torch-export (.pt2), savedmodel (a folder; needs --to). Metadata is kept.")
     p.add_argument("weights", help="registry name or weight file / run folder")
-    p.add_argument("output", help="output file; the format follows from its name unless --to is given")
-    p.add_argument("--to", help="torch, keras, safetensors or caffe-npy")
+    p.add_argument("output", help="output file (a folder for savedmodel); the format follows from its name unless "
+                   "--to is given")
+    p.add_argument("--to", help="torch, keras, safetensors, caffe-npy, onnx, torchscript, torch-export or savedmodel")
+    p.add_argument("--framework", help="export formats only: which model is exported, torch (NCHW input) or keras "
+                   "(NHWC input); default torch, keras for savedmodel")
     p.set_defaults(func=cmd_convert)
 
 
@@ -181,13 +187,35 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from alexnet_lab.weights import format_for_path, load_weights, save_weights
+    from alexnet_lab.core.errors import UserInputError
+    from alexnet_lab.export import EXPORT_FORMATS, output_format
+    from alexnet_lab.weights import load_weights, save_weights
 
     output = Path(args.output)
-    fmt = format_for_path(output, args.to)  # check the target before reading a large file
+    fmt = output_format(output, args.to)  # check the target before reading a large file
+    if fmt in EXPORT_FORMATS:
+        return _export(args, output, fmt)
+    if args.framework is not None:
+        raise UserInputError(f"--framework chooses the model of an export (--to {', '.join(EXPORT_FORMATS)}); "
+                             f"--to {fmt} writes weights for both frameworks. Drop --framework.")
     bundle = load_weights(args.weights)
     save_weights(bundle, output, fmt)
     print(f"wrote {output} ({fmt}, variant {bundle.meta.variant}, {bundle.num_classes} classes)")
+    return 0
+
+
+def _export(args: argparse.Namespace, output: Path, fmt: str) -> int:
+    from alexnet_lab.export import (INPUT_LAYOUTS, check_output_path, export_framework, export_model, input_shape,
+                                    weights_digest)
+    from alexnet_lab.weights import load_weights
+
+    framework = export_framework(fmt, args.framework)
+    check_output_path(output, fmt)
+    bundle = load_weights(args.weights)
+    export_model(bundle, output, fmt, framework, weights_sha256=weights_digest(args.weights, bundle.meta))
+    shape = ", ".join(str(d) for d in input_shape(bundle.meta, framework))
+    print(f"wrote {output} ({fmt}, {framework} model, {INPUT_LAYOUTS[framework]} float32 input [{shape}], "
+          f"variant {bundle.meta.variant}, {bundle.num_classes} classes)")
     return 0
 
 

@@ -81,7 +81,7 @@ def load_weights(source: str | os.PathLike[str]) -> WeightBundle:
     """Load weights from a registry name, a file or a run folder.
 
     Raises:
-        UserInputError: the file does not exist or its format is unknown.
+        UserInputError: the file does not exist, its format is unknown, or it is a write-only export.
         WeightFormatError / LayoutError: the file is unreadable or not AlexNet weights.
     """
     text = str(source)
@@ -99,6 +99,9 @@ def load_weights(source: str | os.PathLike[str]) -> WeightBundle:
             f"weights '{text}' not found: pass an existing weight file or run folder, or a registry name "
             "(torchvision, imagenet, bvlc)."
         )
+    from alexnet_lab.export import refuse_export_input
+
+    refuse_export_input(path)  # .onnx, .pt2, .torchscript.pt, SavedModel: write-only
     if path.is_dir():
         return _read_file(run_weights_file(path))
     return _read_file(path)

@@ -1,0 +1,269 @@
+"""Deployment exports: ONNX, TorchScript, torch.export (`.pt2`) and TensorFlow SavedModel.
+
+`alexnet convert WEIGHTS OUT --to onnx|torchscript|torch-export|savedmodel` writes a model that
+runs without this package, with the variant, class names and preprocessing stored inside it.
+Each export runs in a fresh process (`python -m alexnet_lab.export ...`): PyTorch and
+TensorFlow never share one, and the Keras backend is fixed before Keras is first imported.
+Exports hold a traced graph, not the canonical weights, so they are write-only: they are
+refused as input. The framework work is in torch_backend/export.py and keras_backend/export.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from alexnet_lab.core.bundle import ModelMeta, WeightBundle
+from alexnet_lab.core.errors import AlexnetLabError, UserInputError, unknown_name_error
+from alexnet_lab.frameworks import FRAMEWORKS
+from alexnet_lab.weights import FORMAT_SUFFIXES
+
+log = logging.getLogger(__name__)
+
+EXPORT_METADATA_FORMAT = "alexnet-lab/export"
+INPUT_NAME, OUTPUT_NAME = "input", "logits"
+INPUT_LAYOUTS = {"torch": "NCHW", "keras": "NHWC"}  # each framework's own model, as trained
+ONNX_OPSET = 18  # run by onnxruntime >= 1.14, TensorRT 10 and OpenVINO
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """An export target: how it is named and which of our models it can hold."""
+
+    name: str
+    description: str
+    suffixes: tuple[str, ...]  # file-name endings that choose it; none for a folder format
+    frameworks: tuple[str, ...]  # the models it exports; the first is the default
+    keras_backend: str = ""  # KERAS_BACKEND of the export process for the Keras model
+    folder: bool = False
+
+
+EXPORT_FORMATS: dict[str, ExportFormat] = {
+    f.name: f
+    for f in (
+        ExportFormat("onnx", "ONNX", (".onnx",), ("torch", "keras"), keras_backend="torch"),
+        ExportFormat("torchscript", "TorchScript", (".torchscript.pt",), ("torch",)),
+        ExportFormat("torch-export", "torch.export program", (".pt2",), ("torch",)),
+        ExportFormat("savedmodel", "TensorFlow SavedModel", (), ("keras",), keras_backend="tensorflow", folder=True),
+    )
+}
+
+
+def output_format(path: Path, to: str | None = None) -> str:
+    """The format `alexnet convert` writes: `to` when given, else from the file name.
+
+    Returns a weight format (weights.FORMAT_SUFFIXES) or an export format (EXPORT_FORMATS).
+    """
+    valid = [*FORMAT_SUFFIXES, *EXPORT_FORMATS]
+    if to is not None:
+        if to not in valid:
+            raise unknown_name_error("output format (--to)", to, valid)
+        return to
+    name = path.name.lower()
+    # export endings first: '.torchscript.pt' also ends in the weight format's '.pt'
+    endings = [*((f.name, f.suffixes) for f in EXPORT_FORMATS.values()), *FORMAT_SUFFIXES.items()]
+    for fmt, suffixes in endings:
+        if suffixes and name.endswith(suffixes):
+            return fmt
+    raise UserInputError(f"cannot tell the output format from '{path.name}'; add --to ({', '.join(valid)}).")
+
+
+def export_framework(fmt: str, framework: str | None) -> str:
+    """The model an export holds: `framework`, or the format's default when it is None."""
+    allowed = EXPORT_FORMATS[fmt].frameworks
+    if framework is None:
+        return allowed[0]
+    if framework not in FRAMEWORKS:
+        raise unknown_name_error("framework", framework, FRAMEWORKS)
+    if framework not in allowed:
+        raise UserInputError(
+            f"--to {fmt} exports the {' or '.join(allowed)} model, not the {framework} one; received "
+            f"--framework {framework}. Drop --framework, or use --to onnx (torch or keras)."
+        )
+    return framework
+
+
+def check_output_path(path: Path, fmt: str) -> None:
+    """Refuse an output that an export would wrongly replace (checked before any loading)."""
+    if EXPORT_FORMATS[fmt].folder:
+        savedmodel = path.is_dir() and (not any(path.iterdir()) or (path / "saved_model.pb").is_file())
+        if path.exists() and not savedmodel:  # an export never deletes someone's folder
+            raise UserInputError(f"'{path}' exists and is not a SavedModel folder; pass a new folder name for "
+                                 f"--to {fmt}.")
+    elif path.is_dir():
+        raise UserInputError(f"'{path}' is a folder; pass a file name for --to {fmt}.")
+
+
+def refuse_export_input(path: Path) -> None:
+    """Raise a clear error when `path` is one of our export formats (they are write-only)."""
+    name = path.name.lower()
+    for f in EXPORT_FORMATS.values():
+        is_export = (path / "saved_model.pb").is_file() if f.folder else bool(f.suffixes) and name.endswith(f.suffixes)
+        if is_export:
+            raise UserInputError(
+                f"'{path}' is an export ({f.description}); exports are write-only (a traced graph, not weights): "
+                "pass the weight file, run folder or registry name it was exported from."
+            )
+
+
+def input_size(meta: ModelMeta) -> int:
+    """The square input height and width an export is traced at (the preprocessing's crop)."""
+    return meta.input_size or meta.preprocess.crop
+
+
+def input_shape(meta: ModelMeta, framework: str) -> list[str | int]:
+    """The export's input shape, 'batch' first: [batch, 3, H, W] (torch) or [batch, H, W, 3] (keras)."""
+    size = input_size(meta)
+    return ["batch", 3, size, size] if INPUT_LAYOUTS[framework] == "NCHW" else ["batch", size, size, 3]
+
+
+def export_metadata(meta: ModelMeta, framework: str, weights_sha256: str = "") -> dict[str, str]:
+    """Flat str -> str metadata stored in every export: what a deployer needs to feed it."""
+    from alexnet_lab import __version__
+
+    return {
+        "format": EXPORT_METADATA_FORMAT,
+        "format_version": "1",
+        "producer": f"alexnet-lab {__version__}",
+        "framework": framework,
+        "variant": meta.variant,
+        "num_classes": str(meta.num_classes),
+        "categories": json.dumps(list(meta.categories)),
+        "preprocess": json.dumps(meta.preprocess.to_dict()),
+        "preprocess_summary": meta.preprocess.describe(),
+        "input_name": INPUT_NAME,
+        "input_layout": INPUT_LAYOUTS[framework],
+        "input_shape": json.dumps(input_shape(meta, framework)),
+        "input_dtype": "float32",
+        "input_channel_order": meta.preprocess.channel_order,
+        "output_name": OUTPUT_NAME,
+        "output": f"logits, shape [batch, {meta.num_classes}]; softmax gives probabilities",
+        "source": meta.source,
+        "source_sha256": meta.source_sha256,
+        "weights_sha256": weights_sha256,  # the weight file exported (for a run: its best.safetensors)
+    }
+
+
+def weights_digest(source: str, meta: ModelMeta) -> str:
+    """sha256 of the weight file `source` names (a run folder: its best model); for a registry
+    name, the digest of the downloaded file that the weights carry."""
+    from alexnet_lab.core.fileio import sha256_file
+    from alexnet_lab.weights import run_weights_file
+
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return sha256_file(run_weights_file(path))
+    return sha256_file(path) if path.is_file() else meta.source_sha256
+
+
+@contextmanager
+def _staged(path: Path) -> Iterator[Path]:
+    """Yield a path with `path`'s name inside a temporary folder beside it; move it onto `path`
+    (file or folder) only when the block succeeds, so no half-written export is ever visible."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        staged = stage / path.name
+        yield staged
+        if not staged.exists():
+            raise RuntimeError(f"the exporter wrote nothing at {staged}")
+        for file in [staged] if staged.is_file() else staged.rglob("*"):  # durable before the rename
+            if file.is_file():
+                with open(file, "rb+") as fh:
+                    os.fsync(fh.fileno())
+        previous = stage / ".previous"
+        if path.is_dir():  # os.replace cannot replace a folder: move the old SavedModel aside first
+            path.rename(previous)
+        try:
+            os.replace(staged, path)
+        except OSError:
+            if previous.exists():
+                previous.rename(path)
+            raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _worker_env(fmt: str, framework: str) -> dict[str, str]:
+    # CPU only: the graph is traced the same either way, and nothing in it gets pinned to a GPU
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    if framework == "keras":
+        env["KERAS_BACKEND"] = EXPORT_FORMATS[fmt].keras_backend
+    return env
+
+
+def export_model(bundle: WeightBundle, path: str | os.PathLike[str], fmt: str, framework: str | None = None,
+                 weights_sha256: str = "") -> Path:
+    """Export the bundle's model as `fmt` to `path` (atomically), in a process of its own.
+
+    Args:
+        bundle: the weights and their metadata.
+        path: output file (a folder for savedmodel).
+        fmt: a key of EXPORT_FORMATS.
+        framework: which of our models to export ('torch' or 'keras'); None: the format's default.
+        weights_sha256: digest of the weight file exported, stored in the metadata.
+
+    Raises:
+        UserInputError: a bad format / framework / output path.
+        AlexnetLabError: the exporter failed (the message has its last line).
+    """
+    from alexnet_lab.core.formats.safetensors_io import write_safetensors
+
+    if fmt not in EXPORT_FORMATS:
+        raise unknown_name_error("export format", fmt, EXPORT_FORMATS)
+    path = Path(path)
+    framework = export_framework(fmt, framework)
+    check_output_path(path, fmt)
+    if fmt == "onnx":
+        import importlib.util
+
+        missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise UserInputError(f"--to onnx needs {' and '.join(missing)}: pip install 'alexnet-lab[export]' "
+                                 "(or the versions in requirements.lock).")
+    metadata = export_metadata(bundle.meta, framework, weights_sha256)
+    with tempfile.TemporaryDirectory(prefix="alexnet-export-") as work, _staged(path) as staged:
+        weights = write_safetensors(bundle, Path(work) / "weights.safetensors")
+        (Path(work) / "metadata.json").write_text(json.dumps(metadata))
+        command = [sys.executable, "-m", "alexnet_lab.export", fmt, framework, str(weights),
+                   str(Path(work) / "metadata.json"), str(staged)]
+        log.info("exporting %s (%s model) in a new process", fmt, framework)
+        result = subprocess.run(command, capture_output=True, text=True, env=_worker_env(fmt, framework))
+        if result.returncode != 0:
+            log.info("exporter output:\n%s", result.stderr)
+            tail = (result.stderr.strip().splitlines() or ["no output"])[-1].removeprefix("alexnet: error: ")
+            raise AlexnetLabError(f"the {fmt} export of the {framework} model failed: {tail} (run `alexnet -v convert "
+                                  "...` to see the exporter's output)")
+    return path
+
+
+def _worker(argv: list[str]) -> int:
+    """`python -m alexnet_lab.export FORMAT FRAMEWORK WEIGHTS.safetensors METADATA.json OUTPUT`."""
+    from alexnet_lab.core.formats.safetensors_io import read_safetensors
+
+    fmt, framework, weights, metadata_file, output = argv
+    bundle = read_safetensors(weights)
+    metadata = json.loads(Path(metadata_file).read_text())
+    if framework == "torch":
+        from alexnet_lab.torch_backend import export as backend_export
+    else:
+        from alexnet_lab.keras_backend import export as backend_export
+    backend_export.EXPORTERS[fmt](bundle, Path(output), metadata)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(_worker(sys.argv[1:]))
+    except AlexnetLabError as exc:
+        print(f"alexnet: error: {exc}", file=sys.stderr)
+        sys.exit(2)
