@@ -45,10 +45,9 @@ def backend_name(world: World) -> str | None:
 
 
 def per_process_batch(batch_size: int, world: World) -> int:
-    """The global --batch-size split evenly over the processes."""
+    """The global --batch-size split over the processes (run_training checks it splits evenly)."""
     if batch_size % world.size:
-        raise UserInputError(f"--batch-size {batch_size} does not split evenly over {world.size} processes; "
-                             f"use a multiple of {world.size} (it is the global batch).")
+        raise UserInputError(f"--batch-size {batch_size} does not split evenly over {world.size} processes.")
     return batch_size // world.size
 
 
