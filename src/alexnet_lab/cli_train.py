@@ -20,6 +20,8 @@ HELP = {
     "recipe": "named recipe (explicit flags override it): cifar10-scratch, cifar10-finetune, synthetic-demo",
     "out": "run folder", "resume": "continue the run in --out from its last checkpoint",
     "channels_last": "auto, on or off", "precision": "auto, fp32, bf16 or fp16",
+    "distribute": "Keras on TensorFlow only: none, mirrored (all GPUs of this machine) or multi-worker (machines "
+                  "listed in TF_CONFIG); --batch-size stays the global batch. PyTorch: start with torchrun instead",
 }
 
 
@@ -64,11 +66,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from alexnet_lab.train.run import run_training
 
-    from alexnet_lab.train.world import World
-
     logging.getLogger("alexnet_lab").setLevel(logging.INFO)
     run_dir = run_training(config_from_args(args))
-    if not World.from_env().is_main:  # rank 0 reports for a torchrun job
+    if run_dir is None:  # a distributed run's other processes: rank 0 / the chief reports
         return 0
     evaluation = json.loads((run_dir / "eval.json").read_text())
     print(f"run folder: {run_dir}")

@@ -9,11 +9,14 @@ On other Keras backends (PyTorch, JAX) TensorFlow is not imported at all, since 
 PyTorch in one process can crash: batches come from the numpy reference
 (:func:`alexnet_lab.train.datasets.train_view`, the same per-sample seeding as the PyTorch loop).
 Either way a resumed run sees exactly the batches the killed run would have seen.
+
+Under tf.distribute (--distribute) the same tf.data pipeline of global batches is handed to the
+strategy, which splits each batch over the replicas (see :mod:`.distribute`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import keras
 import numpy as np
@@ -38,9 +41,11 @@ class StorePipeline:
     """Batches of (normalised float32 NHWC, int64 labels) from one uint8 store."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, crop: int, norm: Norm,
-                 augment: AugmentSpec | None = None, seed: int = 0):
+                 augment: AugmentSpec | None = None, seed: int = 0, distribute: Callable | None = None):
+        """`distribute`: tf.data.Dataset -> distributed dataset (Distribution.distribute_dataset), or None."""
         self.images, self.labels = images, np.asarray(labels, np.int64)
         self.crop, self.norm, self.augment, self.seed = crop, norm, augment, seed
+        self.distribute = distribute
         self._tensors = None
 
     def __len__(self) -> int:
@@ -50,7 +55,8 @@ class StorePipeline:
         """One pass: shuffled and augmented for epoch `epoch`, or in store order when epoch is None."""
         order = np.arange(len(self)) if epoch is None else epoch_order(len(self), self.seed, epoch)
         if uses_tf_data():
-            return iter(self._tf_dataset(order, batch_size, epoch))
+            dataset = self._tf_dataset(order, batch_size, epoch)
+            return iter(self.distribute(dataset) if self.distribute is not None else dataset)
         return self._numpy_batches(order, batch_size, epoch)
 
     def _numpy_batches(self, order: np.ndarray, batch_size: int, epoch: int | None) -> Iterator[tuple]:

@@ -1,6 +1,15 @@
-"""Device choice for Keras: TensorFlow places ops itself; `cpu` hides the GPUs from it."""
+"""Device choice for Keras: TensorFlow places ops itself; `cpu` hides the GPUs from it.
+
+Also the devices a tf.distribute MirroredStrategy mirrors over (:func:`replica_devices`), with
+one testing / experimentation knob: ALEXNET_LAB_KERAS_LOGICAL_CPUS=N splits the CPU into N
+logical devices, so --distribute mirrored runs N replicas on a machine without GPUs. It adds no
+compute (the replicas share the same cores); it exists to exercise the multi-replica code path
+(gradient all-reduce, batch split) where there is only a CPU. It is read only with --distribute.
+"""
 
 from __future__ import annotations
+
+import os
 
 import keras
 
@@ -45,3 +54,47 @@ def resolve_device(name: str = "auto") -> str:
             _hide_gpus()
         return "cpu"
     raise UserInputError(f"device '{name}' is not available to Keras here; available: {', '.join(available)}.")
+
+
+LOGICAL_CPUS_ENV = "ALEXNET_LAB_KERAS_LOGICAL_CPUS"
+
+
+def logical_cpu_count() -> int:
+    """N from ALEXNET_LAB_KERAS_LOGICAL_CPUS (1 when unset)."""
+    text = os.environ.get(LOGICAL_CPUS_ENV, "").strip() or "1"
+    if not text.isdigit() or int(text) < 1:
+        raise UserInputError(f"{LOGICAL_CPUS_ENV} must be a whole number of at least 1; received '{text}'.")
+    return int(text)
+
+
+def split_cpu(count: int) -> None:
+    """Split the first CPU into `count` logical TensorFlow devices (/cpu:0 ... /cpu:count-1).
+
+    Raises:
+        UserInputError: TensorFlow has already started with another split (it is fixed then).
+    """
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu)
+    if len(current or [None]) == count:
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError:
+        raise UserInputError(f"{LOGICAL_CPUS_ENV}={count} must take effect before TensorFlow starts; set it in the "
+                             "environment of a fresh process.") from None
+
+
+def replica_devices(device: str) -> list[str]:
+    """The devices of a MirroredStrategy on this machine, for `device` from :func:`resolve_device`:
+    every visible GPU (choose them with CUDA_VISIBLE_DEVICES), or else the CPU, split into
+    ALEXNET_LAB_KERAS_LOGICAL_CPUS logical devices when that is set."""
+    import tensorflow as tf
+
+    if device.startswith("gpu"):
+        return [f"/gpu:{i}" for i, _ in enumerate(tf.config.get_visible_devices("GPU"))]
+    count = logical_cpu_count()
+    if count > 1:
+        split_cpu(count)
+    return [f"/cpu:{i}" for i in range(count)]

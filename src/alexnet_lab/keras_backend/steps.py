@@ -28,35 +28,46 @@ from alexnet_lab.train.config import RunConfig
 from alexnet_lab.train.strategies import Phase
 
 
-def smoothed_cross_entropy(logits, labels, smoothing: float):
-    """Mean cross-entropy in float32, with PyTorch's label smoothing: (1-e) * NLL + e * mean(-log p)."""
+def per_example_cross_entropy(logits, labels, smoothing: float):
+    """Cross-entropy per example in float32, with PyTorch's label smoothing: (1-e) * NLL + e * mean(-log p)."""
     log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
     nll = -ops.take_along_axis(log_probs, ops.expand_dims(labels, -1), axis=-1)[:, 0]
     if smoothing:
         nll = (1.0 - smoothing) * nll - smoothing * ops.mean(log_probs, axis=-1)
-    return ops.mean(nll)
+    return nll
+
+
+def smoothed_cross_entropy(logits, labels, smoothing: float):
+    """Mean cross-entropy over the batch (see :func:`per_example_cross_entropy`)."""
+    return ops.mean(per_example_cross_entropy(logits, labels, smoothing))
+
+
+def hits(logits, labels):
+    """How many top-1 predictions are right (int32)."""
+    return ops.sum(ops.cast(ops.equal(ops.argmax(logits, axis=-1), labels), "int32"))
 
 
 def _forward(model, x, y, smoothing: float) -> tuple:
     logits = model(x, training=True)
-    loss = smoothed_cross_entropy(logits, y, smoothing)
-    correct = ops.sum(ops.cast(ops.equal(ops.argmax(logits, axis=-1), y), "int32"))
-    return loss, correct
+    return smoothed_cross_entropy(logits, y, smoothing), hits(logits, y)
 
 
-def _all_finite(grads):
+def all_finite(grads):
     return ops.all(ops.stack([ops.all(ops.isfinite(g)) for g in grads]))
 
 
-def make_optimizer(config: RunConfig, lr: float, variables: list, name: str) -> keras.optimizers.Optimizer:
-    """SGD (momentum, Nesterov when momentum > 0, as the PyTorch loop) or AdamW, built on `variables`."""
+def make_optimizer(config: RunConfig, lr: float, variables: list, name: str,
+                   classes: dict | None = None) -> keras.optimizers.Optimizer:
+    """SGD (momentum, Nesterov when momentum > 0, as the PyTorch loop) or AdamW, built on `variables`.
+    `classes` ({'sgd': cls, 'adamw': cls}) substitutes subclasses (the distributed step's)."""
+    classes = classes or {"sgd": keras.optimizers.SGD, "adamw": keras.optimizers.AdamW}
     if config.optimizer == "adamw":
-        optimizer = keras.optimizers.AdamW(learning_rate=lr, weight_decay=config.weight_decay, beta_1=0.9,
-                                           beta_2=0.999, epsilon=1e-8, name=name)
+        optimizer = classes["adamw"](learning_rate=lr, weight_decay=config.weight_decay, beta_1=0.9,
+                                     beta_2=0.999, epsilon=1e-8, name=name)
         optimizer.exclude_from_weight_decay(var_list=[v for v in variables if not _is_kernel(v)])
     else:
-        optimizer = keras.optimizers.SGD(learning_rate=lr, momentum=config.momentum, nesterov=config.momentum > 0,
-                                         name=name)
+        optimizer = classes["sgd"](learning_rate=lr, momentum=config.momentum, nesterov=config.momentum > 0,
+                                   name=name)
     optimizer.build(variables)
     return optimizer
 
@@ -77,15 +88,21 @@ def lr_groups(model, phase: Phase, variables: list) -> list[tuple[float, list[in
 class PhaseStep:
     """The compiled step of one phase: call :meth:`set_lr` then :meth:`run` per batch."""
 
+    optimizer_classes: dict | None = None  # None: Keras' SGD and AdamW
+
     def __init__(self, model, phase: Phase, config: RunConfig, loss_scale: LossScale):
         self.model, self.config, self.loss_scale = model, config, loss_scale
         self.variables = list(model.trainable_variables)
         self.groups = lr_groups(model, phase, self.variables)
-        self.optimizers = [make_optimizer(config, lr, [self.variables[i] for i in idx], f"{config.optimizer}_group{g}")
-                           for g, (lr, idx) in enumerate(self.groups)]
+        self.optimizers = [make_optimizer(config, lr, [self.variables[i] for i in idx], f"{config.optimizer}_group{g}",
+                                          self.optimizer_classes) for g, (lr, idx) in enumerate(self.groups)]
         self._l2 = config.weight_decay if config.optimizer == "sgd" else 0.0
         self._kernels = [_is_kernel(v) for v in self.variables]
-        self._grads, self._apply = _compile(model, self.variables, config.label_smoothing, self._update)
+        self._grads, self._apply = self._compile()
+
+    def _compile(self) -> tuple:
+        """(gradients function, update function); the distributed step overrides this."""
+        return _compile(self.model, self.variables, self.config.label_smoothing, self._update)
 
     def set_lr(self, factor: float) -> None:
         for optimizer, (peak, _) in zip(self.optimizers, self.groups):
@@ -137,7 +154,7 @@ def _tf_functions(model, variables: list, smoothing: float, update) -> tuple:
             loss, correct = _forward(model, x, y, smoothing)
             scaled = loss * scale
         grads = [g / scale for g in tape.gradient(scaled, variables)]
-        return loss, correct, _all_finite(grads), grads
+        return loss, correct, all_finite(grads), grads
 
     apply_fn = tf.function(update, reduce_retracing=True)
     return (lambda x, y, scale: grads_fn(x, y, tf.constant(scale, tf.float32))), apply_fn
@@ -151,7 +168,7 @@ def _torch_functions(model, variables: list, smoothing: float, update) -> tuple:
         loss, correct = _forward(model, ops.convert_to_tensor(x), ops.convert_to_tensor(y), smoothing)
         (loss * scale).backward()
         grads = [v.value.grad / scale for v in variables]
-        return loss.detach(), correct, _all_finite(grads), grads
+        return loss.detach(), correct, all_finite(grads), grads
 
     def apply_fn(grads):
         with torch.no_grad():

@@ -6,10 +6,13 @@ alexnet_lab.evaluate; this module only does what needs Keras. Same phases, metri
 checkpoint cadence, resume semantics and run-folder files, except that the checkpoints are
 ``checkpoints/{last,best}.keras-ckpt.npz`` (see :mod:`.checkpoint`). Runs on the TensorFlow
 backend (tf.data input) and the PyTorch backend (numpy input); never imports both frameworks.
+With --distribute (TensorFlow backend) the same loop runs under a tf.distribute strategy, see
+:mod:`.distribute`; in a multi-worker run only the chief writes checkpoints and logs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -51,6 +54,7 @@ class Setup:
     predict: object  # normalised batch -> numpy logits
     loss_scale: LossScale
     class_names: tuple[str, ...]
+    distribution: object = None  # .distribute.Distribution under --distribute, else None
 
 
 def _set_trainable(model: keras.Model, phase: Phase) -> None:
@@ -75,7 +79,7 @@ def train_epoch(setup: Setup, step: PhaseStep, config: RunConfig, phase: Phase, 
             step.set_lr(factor)
             loss, hits = step.run(x, y)
             phase_step += 1
-            count = int(y.shape[0])
+            count = min(config.batch_size, len(setup.train) - seen)  # batches are consecutive slices of the order
             loss_sum, correct, seen = loss_sum + loss * count, correct + hits, seen + count
             bar.update(count)
             if not math.isfinite(loss):
@@ -91,7 +95,10 @@ def predict_store(setup: Setup, pipeline: StorePipeline, batch_size: int) -> np.
 
 def _val_metrics(setup: Setup, batch_size: int) -> dict:
     result = evaluate_logits(predict_store(setup, setup.val, batch_size), setup.val.labels, setup.class_names)
-    return {"val_loss": result.loss, "val_top1": result.top1, "val_top5": result.top5}
+    values = [result.loss, result.top1, result.top5]
+    if setup.distribution is not None:  # multi-worker: one set of numbers, so all take the same decisions
+        values = setup.distribution.agree(values)
+    return dict(zip(("val_loss", "val_top1", "val_top5"), values))
 
 
 def _state(ctx: RunContext, setup: Setup, epoch: int, phase_index: int, phase_step: int) -> dict:
@@ -115,6 +122,8 @@ def _resume(setup: Setup, path: Path | None, ctx: RunContext, total_epochs: int)
 
 
 def _save(ctx: RunContext, setup: Setup, step: PhaseStep, state: dict, improved: bool) -> None:
+    if not ctx.writer:  # a multi-worker run's other workers: the chief writes
+        return
     save_checkpoint(checkpoint_file(ctx.checkpoint_path("last")), setup.model, step.optimizers, state)
     if improved:
         save_checkpoint(checkpoint_file(ctx.checkpoint_path("best")), setup.model, step.optimizers, state)
@@ -126,13 +135,18 @@ def fit(setup: Setup, config: RunConfig, phases: list[Phase], ctx: RunContext, r
     steps_per_epoch = math.ceil(len(setup.train) / config.batch_size)
     total_epochs = sum(p.epochs for p in phases)
     start_epoch, phase_step, resumed = _resume(setup, resume_from, ctx, total_epochs)
+    distribution = setup.distribution
+    if distribution is not None:
+        distribution.check_same_start(start_epoch)
+        distribution.offset_dropout_seeds(setup.model)
     step, current = None, -1
     for epoch in range(start_epoch, total_epochs):
         phase_index = phase_at(phases, epoch)
         phase = phases[phase_index]
         if phase_index != current:  # new trainable set: new optimizers and a fresh compiled step
             _set_trainable(setup.model, phase)
-            step = PhaseStep(setup.model, phase, config, setup.loss_scale)
+            step = (PhaseStep(setup.model, phase, config, setup.loss_scale) if distribution is None
+                    else distribution.phase_step(setup.model, phase, config, setup.loss_scale))
             if resumed is not None and int(resumed.state["phase"]) == phase_index and epoch == start_epoch:
                 resumed.restore_optimizers(step.optimizers)
             else:
@@ -140,6 +154,8 @@ def fit(setup: Setup, config: RunConfig, phases: list[Phase], ctx: RunContext, r
             current = phase_index
         started = time.perf_counter()
         row, phase_step = train_epoch(setup, step, config, phase, phase_step, steps_per_epoch, epoch, ctx)
+        if distribution is not None:  # validation and checkpoints use replica 0's BatchNorm statistics
+            distribution.sync_batchnorm(setup.model)
         row.update(_val_metrics(setup, config.batch_size * 2))
         seconds = time.perf_counter() - started
         row.update({"epoch": epoch + 1, "phase": phase.name, "epoch_seconds": seconds,
@@ -214,26 +230,35 @@ def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_
         augment_spec: AugmentSpec for training views.
         normalisation: (scale, offset, bgr) from train.datasets.normalisation.
     Returns:
-        What was resolved at run time (device, precision, backend, re-initialised layers).
+        What was resolved at run time (device, precision, backend, distribution, re-initialised layers).
     """
     from alexnet_lab.keras_backend.device import resolve_device
+    from alexnet_lab.keras_backend.distribute import resolve_distribution
     from alexnet_lab.train.strategies import plan_phases
 
+    device = resolve_device(config.device)
+    distribution = resolve_distribution(config.distribute, device)  # before TensorFlow computes anything
     _seed(config.seed)
     if config.deterministic:
         _deterministic()
-    device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
-    model, reinit = build_for_training(config, ctx, bundle, precision)
+    with distribution.scope() if distribution is not None else contextlib.nullcontext():
+        model, reinit = build_for_training(config, ctx, bundle, precision)
     phases = plan_phases(config, get_arch(ctx.meta.variant), tuple(reinit))
-    crop = ctx.meta.input_size
-    setup = Setup(model, StorePipeline(*stores["train"], crop, normalisation, augment_spec, config.seed),
+    crop, split = ctx.meta.input_size, distribution.distribute_dataset if distribution is not None else None
+    setup = Setup(model, StorePipeline(*stores["train"], crop, normalisation, augment_spec, config.seed, split),
                   StorePipeline(*stores["val"], crop, normalisation), make_predict(model),
-                  LossScale(precision.name == "fp16"), tuple(ctx.meta.categories))
+                  LossScale(precision.name == "fp16"), tuple(ctx.meta.categories), distribution)
     backend = keras.backend.backend()
     resolved = {"device": device, "precision": precision.name, "keras_backend": backend,
-                "reinitialised_layers": list(reinit), "phases": [p.name for p in phases], "checkpoint_suffix": SUFFIX}
+                "reinitialised_layers": list(reinit), "phases": [p.name for p in phases], "checkpoint_suffix": SUFFIX,
+                "distribute": {"strategy": "none", "replicas": 1} if distribution is None else distribution.resolved()}
     log.info("training on %s (%s, Keras on %s), phases %s", device, precision.name, backend,
              ", ".join(f"{p.name}x{p.epochs}" for p in phases))
+    if distribution is not None:
+        log.info("tf.distribute: %s, %d replica(s) on %s", distribution.name, resolved["distribute"]["replicas"],
+                 ", ".join(distribution.devices))
+        if not distribution.is_chief:  # the same training, nothing written: the chief writes the run folder
+            ctx = RunContext(ctx.run_dir, ctx.meta, ctx.resume_checkpoint, writer=False)
     fit(setup, config, phases, ctx, _resume_path(config, ctx))
     return resolved

@@ -17,6 +17,7 @@ OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "onecycle", "step", "constant")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 AUGMENTS = ("none", "cifar", "imagenet", "flip")
+DISTRIBUTE = ("none", "mirrored", "multi-worker")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class RunConfig:
     precision: str = "auto"  # auto: bf16 on CPUs with native bf16 and on GPUs that have it, else fp32
     channels_last: str = "auto"  # auto: on for CUDA, off on CPU (measured slower here)
     device: str = "auto"
+    distribute: str = "none"  # Keras on TensorFlow: tf.distribute strategy (PyTorch runs use torchrun instead)
     strict: bool = False  # fail on the first unreadable image instead of skipping it
     recipe: str | None = None
     out: str = "runs/latest"
@@ -70,7 +72,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         for name, value, choices in (("strategy", self.strategy, STRATEGIES), ("optimizer", self.optimizer, OPTIMIZERS),
                                      ("schedule", self.schedule, SCHEDULES), ("precision", self.precision, PRECISIONS),
-                                     ("augment", self.augment, AUGMENTS), ("framework", self.framework, ("torch", "keras"))):
+                                     ("augment", self.augment, AUGMENTS), ("distribute", self.distribute, DISTRIBUTE),
+                                     ("framework", self.framework, ("torch", "keras"))):
             if value not in choices:
                 raise unknown_name_error(name, value, choices)
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr}
@@ -85,6 +88,10 @@ class RunConfig:
                                  "bvlc or a weight file (or use --strategy scratch).")
         if self.strategy == "two-phase" and self.head_epochs >= self.epochs:
             raise UserInputError(f"two-phase needs --epochs > --head-epochs; received {self.epochs} and {self.head_epochs}.")
+        if self.distribute != "none" and self.framework != "keras":
+            raise UserInputError(f"--distribute {self.distribute} is for --framework keras (tf.distribute); received "
+                                 f"--framework {self.framework}. For PyTorch, start the run with torchrun instead and "
+                                 "leave --distribute at none (see docs/distributed.md).")
         if self.unfreeze != "all" and not self.unfreeze.isdigit():
             raise UserInputError(f"--unfreeze takes 'all' or a number of layers; received '{self.unfreeze}'.")
 

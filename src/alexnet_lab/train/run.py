@@ -19,7 +19,7 @@ from alexnet_lab.data import load_split, save_split
 from alexnet_lab.train.config import RunConfig
 from alexnet_lab.train.datasets import AUGMENTS, DataSplits, decode_all, normalisation, resolve_data
 from alexnet_lab.train.runlog import RunContext
-from alexnet_lab.train.world import World
+from alexnet_lab.train.world import World, current_world
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +40,22 @@ def scratch_preprocess(variant: str, input_size: int) -> PreprocessSpec:
     return base
 
 
+def _saved_config(config: RunConfig) -> RunConfig:
+    """For --resume: the run's own settings, framework included, not the command line's defaults."""
+    run_dir = Path(config.out)
+    if not (run_dir / "config.json").is_file():
+        raise UserInputError(f"--resume: '{run_dir}' is not a run folder (no config.json); check --out.")
+    saved = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    return replace(saved, resume=True, out=config.out)
+
+
 def _run_folder(config: RunConfig, world: World) -> tuple[Path, Path | None]:
     run_dir = Path(config.out)
     last = run_dir / "checkpoints" / "last.pt"
-    if not world.is_main and not config.resume:
-        return run_dir, None  # the main process checks and creates the folder; it may already have
     if config.resume:
-        if not (run_dir / "config.json").is_file():
-            raise UserInputError(f"--resume: '{run_dir}' is not a run folder (no config.json); check --out.")
         return run_dir, last if last.is_file() else None
+    if not world.is_main:
+        return run_dir, None  # the main process checks and creates the folder; it may already have
     if (run_dir / "config.json").exists():
         raise UserInputError(f"run folder '{run_dir}' already holds a run; pass --resume to continue it or a new --out.")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -84,23 +91,23 @@ def _decode(ctx: RunContext, data: DataSplits, spec: PreprocessSpec, strict: boo
     return stores
 
 
-def run_training(config: RunConfig) -> Path:
-    """Train as configured; returns the run folder."""
+def run_training(config: RunConfig) -> Path | None:
+    """Train as configured; returns the run folder, or None in the processes of a distributed run
+    that do not write it (all but rank 0 / the chief)."""
     from alexnet_lab.frameworks import get_backend
     from alexnet_lab.weights import load_weights
 
     get_backend(config.framework)  # fail fast on a bad framework name
-    world = World.from_env()
+    if config.resume:
+        config = _saved_config(config)
+    world = current_world(config.distribute)
     if not world.is_main:  # one log for a distributed job, from rank 0
         logging.getLogger("alexnet_lab").setLevel(logging.WARNING)
     run_dir, checkpoint = _run_folder(config, world)
-    if config.resume:  # the run's own settings, framework included, not the command line's defaults
-        saved = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-        config = replace(saved, resume=True, out=config.out)
-    if world.distributed and config.framework != "torch":
+    if world.distributed and config.framework != "torch" and config.distribute == "none":
         raise UserInputError(f"torchrun starts PyTorch training only (this run is --framework {config.framework}); "
                              "for Keras use --distribute mirrored or multi-worker in a single process per machine.")
-    if config.batch_size % world.size:
+    if config.framework == "torch" and config.batch_size % world.size:
         raise UserInputError(f"--batch-size {config.batch_size} does not split evenly over {world.size} processes; "
                              f"use a multiple of {world.size} (it is the global batch).")
     backend = get_backend(config.framework)
@@ -123,7 +130,7 @@ def run_training(config: RunConfig) -> Path:
             finish_run(run_dir, config, stores["val"], stores["val_paths"])
     finally:
         ctx.close()
-    return run_dir
+    return run_dir if world.is_main else None
 
 
 def _write_resolved(run_dir: Path, resolved: dict, params: int) -> None:

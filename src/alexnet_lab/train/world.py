@@ -1,12 +1,14 @@
 """Which process of a distributed run this is, read from the launcher's environment.
 
 `torchrun` (and any launcher following its convention) sets RANK, WORLD_SIZE and LOCAL_RANK for
-every process it starts. Read here without importing a framework, so the framework-neutral run
-code can decide who writes the run folder: rank 0 alone writes; every rank computes.
+every process it starts; Keras' multi-worker training reads the cluster from TF_CONFIG. Both are
+read here without importing a framework, so the framework-neutral run code can decide who writes
+the run folder: rank 0 (the chief) alone writes; every process computes.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -40,3 +42,56 @@ class World:
         if size < 1 or not 0 <= rank < size:
             raise UserInputError(f"RANK={rank} does not fit WORLD_SIZE={size}; start distributed runs with torchrun.")
         return cls(rank, size, local_rank)
+
+
+TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                     '"task": {"type": "worker", "index": 0}}')
+
+
+@dataclass(frozen=True)
+class ClusterTask:
+    """This process's place in a TF_CONFIG cluster."""
+
+    task_type: str  # 'worker' or 'chief'
+    index: int
+    workers: int  # machines in the cluster, a separate chief included
+    is_chief: bool  # writes the run folder: the 'chief' task, else worker 0
+    rank: int = 0  # position among all tasks: the chief 0, then the workers in order
+
+
+def parse_tf_config(text: str | None) -> ClusterTask:
+    """Read and check TF_CONFIG (the JSON MultiWorkerMirroredStrategy reads).
+
+    Raises:
+        UserInputError: TF_CONFIG is missing, not JSON, or does not describe this task in a cluster.
+    """
+    hint = f"set it on every machine, e.g. TF_CONFIG='{TF_CONFIG_EXAMPLE}' (see docs/distributed.md)."
+    if not text or not text.strip():
+        raise UserInputError(f"--distribute multi-worker reads the cluster from TF_CONFIG, which is not set; {hint}")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"TF_CONFIG is not valid JSON ({exc.msg} at character {exc.pos}); {hint}") from None
+    cluster = doc.get("cluster") if isinstance(doc, dict) else None
+    task = doc.get("task") if isinstance(doc, dict) else None
+    jobs = {"chief", "worker"}
+    if (not isinstance(cluster, dict) or not cluster or set(cluster) - jobs
+            or not all(isinstance(v, list) and v and all(isinstance(a, str) and ":" in a for a in v)
+                       for v in cluster.values())):
+        raise UserInputError(f"TF_CONFIG needs 'cluster': {{'worker': ['host:port', ...]}} (optionally 'chief'); "
+                             f"received cluster={cluster!r}; {hint}")
+    if not isinstance(task, dict) or task.get("type") not in cluster or not isinstance(task.get("index"), int) \
+            or not 0 <= task["index"] < len(cluster[task["type"]]):
+        raise UserInputError(f"TF_CONFIG needs 'task': {{'type': one of {sorted(cluster)}, 'index': its position in "
+                             f"that list}}; received task={task!r}; {hint}")
+    is_chief = task["type"] == "chief" or ("chief" not in cluster and task["index"] == 0)
+    rank = 0 if task["type"] == "chief" else task["index"] + len(cluster.get("chief", []))
+    return ClusterTask(task["type"], task["index"], sum(len(v) for v in cluster.values()), is_chief, rank)
+
+
+def current_world(distribute: str = "none") -> World:
+    """This process's place: from TF_CONFIG for Keras multi-worker runs, else from torchrun's variables."""
+    if distribute != "multi-worker":
+        return World.from_env()
+    task = parse_tf_config(os.environ.get("TF_CONFIG"))
+    return World(task.rank, task.workers, 0)
