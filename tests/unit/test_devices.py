@@ -62,3 +62,41 @@ def test_checkpoints_are_written_from_cpu_tensors(tmp_path):
     assert load_checkpoint(path)["epoch"] == 3
     nested = _to_cpu({"a": [torch.zeros(1)], "b": (torch.ones(1),)})
     assert nested["a"][0].device.type == "cpu" and isinstance(nested["b"], tuple)
+
+
+def test_channels_last_setting():
+    from alexnet_lab.torch_backend.device import use_channels_last
+
+    cpu = torch.device("cpu")
+    assert use_channels_last("auto", cpu) and use_channels_last("on", cpu) and not use_channels_last("off", cpu)
+    assert not use_channels_last("auto", torch.device("mps"))
+    with pytest.raises(UserInputError, match="--channels-last takes auto, on or off"):
+        use_channels_last("yes", cpu)
+
+
+@pytest.mark.parametrize("variant, size", [("owt", 96), ("cifar", 32), ("original", 227)])
+def test_channels_last_keeps_predictions_and_updates(variant, size):
+    """The channels-last layout (the CPU default) against the contiguous one, from the same weights:
+    logits and one SGD step's weights agree to float32 rounding (tolerance 1e-5 of the scale)."""
+    import torch.nn.functional as F
+
+    from alexnet_lab.torch_backend.model import build_model
+
+    torch.manual_seed(0)
+    models = [build_model(variant, 10, dropout=0.0, input_size=size) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    models[1].to(memory_format=torch.channels_last)
+    x = torch.randn(4, 3, size, size)
+    y = torch.tensor([0, 1, 2, 3])
+    inputs = [x, x.contiguous(memory_format=torch.channels_last)]
+    with torch.no_grad():
+        logits = [m.eval()(i) for m, i in zip(models, inputs)]
+    scale = float(logits[0].abs().max())
+    torch.testing.assert_close(logits[1], logits[0], rtol=0, atol=1e-5 * scale)
+    for model, batch in zip(models, inputs):
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        model.train()
+        F.cross_entropy(model(batch), y).backward()
+        optimizer.step()
+    for (name, a), b in zip(models[0].state_dict().items(), models[1].state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5 * float(a.abs().max()) + 1e-7, msg=name)

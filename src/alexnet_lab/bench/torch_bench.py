@@ -15,13 +15,12 @@ def _model(impl: str, settings: BenchSettings, device: torch.device):
         import torchvision
 
         return torchvision.models.alexnet(num_classes=settings.classes), None, False
-    from alexnet_lab.torch_backend.device import resolve_precision
+    from alexnet_lab.torch_backend.device import resolve_precision, use_channels_last
     from alexnet_lab.torch_backend.model import build_model
 
     precision = resolve_precision("auto", device)
     model = build_model(settings.variant, settings.classes, input_size=settings.size)
-    channels_last = device.type == "cuda"  # measured slower on this CPU (see README, Performance)
-    return model, precision, channels_last
+    return model, precision, use_channels_last("auto", device)
 
 
 def _sync(device: torch.device) -> None:

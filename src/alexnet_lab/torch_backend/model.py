@@ -115,13 +115,20 @@ def build_model(variant: str | ArchSpec = "owt", num_classes: int = 1000, dropou
 
 @torch.no_grad()
 def predict_logits(model: AlexNet, batch_nhwc: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """Logits (float32 numpy) for a preprocessed N x H x W x 3 batch, in eval mode."""
+    """Logits (float32 numpy) for a preprocessed N x H x W x 3 batch, in eval mode, channels-last
+    where that is faster (see device.use_channels_last; the model is converted in place)."""
+    from alexnet_lab.torch_backend.device import memory_format, use_channels_last
+
     model.eval()
     device = next(model.parameters()).device
+    layout = memory_format(use_channels_last("auto", device))
+    model.to(memory_format=layout)
     outputs = []
-    for start in range(0, len(batch_nhwc), batch_size):
-        chunk = torch.from_numpy(np.ascontiguousarray(batch_nhwc[start : start + batch_size].transpose(0, 3, 1, 2)))
-        outputs.append(model(chunk.to(device)).float().cpu().numpy())
+    with torch.inference_mode():
+        for start in range(0, len(batch_nhwc), batch_size):
+            # NHWC in memory already: permuting the view gives a channels-last NCHW tensor
+            chunk = torch.from_numpy(np.ascontiguousarray(batch_nhwc[start : start + batch_size])).permute(0, 3, 1, 2)
+            outputs.append(model(chunk.to(device).contiguous(memory_format=layout)).float().cpu().numpy())
     return np.concatenate(outputs) if outputs else np.zeros((0, model.num_classes), np.float32)
 
 

@@ -25,7 +25,7 @@ from alexnet_lab.torch_backend import distributed
 from alexnet_lab.torch_backend.checkpoint import cpu_state, load_checkpoint, save_checkpoint
 from alexnet_lab.torch_backend.convert import to_canonical
 from alexnet_lab.torch_backend.data import Normaliser, StoreDataset, make_loader
-from alexnet_lab.torch_backend.device import resolve_device, resolve_precision
+from alexnet_lab.torch_backend.device import resolve_device, resolve_precision, use_channels_last
 from alexnet_lab.train.world import World
 
 log = logging.getLogger(__name__)
@@ -224,7 +224,7 @@ def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_
     world = World.from_env()
     device = distributed.start(world, resolve_device(config.device))
     precision = resolve_precision(config.precision, device)
-    channels_last = config.channels_last == "on" or (config.channels_last == "auto" and device.type == "cuda")
+    channels_last = use_channels_last(config.channels_last, device)
     meta = ctx.meta
     model = build_model(meta.variant, meta.num_classes, config.dropout, input_size=meta.input_size)
     reinit: list[str] = []
