@@ -71,9 +71,9 @@ def test_two_processes_make_the_one_process_update(tmp_path):
     resolved = json.loads((tmp_path / "two" / "config.json").read_text())["resolved"]
     assert resolved["world_size"] == 2 and resolved["dist_backend"] == "gloo"
     one, two = (load_weights(tmp_path / name / "last.safetensors") for name in ("one", "two"))
-    for key, value in one.tensors.items():
+    for key, value in one.tensors.items():  # float32 rounding: the 72 gradients are summed in another order
         scale = float(np.abs(value).max())
-        np.testing.assert_allclose(two.tensors[key], value, rtol=0, atol=1e-5 * scale, err_msg=key)
+        np.testing.assert_allclose(two.tensors[key], value, rtol=0, atol=1e-5 * scale + 1e-6, err_msg=key)
     rows_one, rows_two = metrics(tmp_path / "one"), metrics(tmp_path / "two")
     for a, b in zip(rows_one, rows_two, strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
