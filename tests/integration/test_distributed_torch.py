@@ -82,6 +82,7 @@ def test_two_processes_make_the_one_process_update(tmp_path):
     assert evals[0]["top1"] == evals[1]["top1"]
 
 
+@pytest.mark.slow
 def test_resume_a_two_process_run_with_one(tmp_path):
     """Kill -9 a 2-process run inside epoch 2; resume it as a single process."""
     run = tmp_path / "run"
@@ -114,7 +115,9 @@ def test_batch_must_split_over_the_processes(tmp_path):
 
 
 def test_torchrun_refuses_keras(tmp_path):
-    result = torchrun(2, "train", *TINY, "--framework", "keras", "--epochs", "1", "--out", str(tmp_path / "run"))
+    """What each process started by torchrun sees (no process group is formed before the check)."""
+    result = run_cli("train", *TINY, "--framework", "keras", "--epochs", "1", "--out", str(tmp_path / "run"),
+                     env={"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0"})
     assert result.returncode != 0
     assert "torchrun starts PyTorch training only" in result.stderr
 

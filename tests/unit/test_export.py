@@ -120,6 +120,7 @@ def test_onnx_of_torch_run_matches_torch_model(torch_run, image_paths, tmp_path)
     _assert_close(_run_onnx(out, batch[:1]), ours[:1], 1e-4)
 
 
+@pytest.mark.slow
 def test_onnx_owt_224_dynamic_batch(torchvision_pth, tmp_path):
     out = tmp_path / "owt.onnx"  # the format follows from the name
     assert "[batch, 3, 224, 224]" in _convert(str(torchvision_pth), str(out))

@@ -136,6 +136,7 @@ def test_fp16_overflow_is_skipped_on_every_replica(steps):
     assert steps["fp16"] == {"scale": 2.0**39, "iterations": 0, "unchanged": True}
 
 
+@pytest.mark.slow  # tests/integration/test_train_keras_distribute.py trains end to end too
 def test_train_cli_with_mirrored_on_two_logical_cpus(tmp_path):
     """2 epochs end to end with dropout and BatchNorm; 30 training images in batches of 29 (15 + 14
     per replica) and 1 (1 + 0: a replica with no image)."""
