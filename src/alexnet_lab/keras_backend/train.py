@@ -258,7 +258,7 @@ def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_
     if distribution is not None:
         log.info("tf.distribute: %s, %d replica(s) on %s", distribution.name, resolved["distribute"]["replicas"],
                  ", ".join(distribution.devices))
-        if not distribution.is_chief:  # the same training, nothing written: the chief writes the run folder
-            ctx = RunContext(ctx.run_dir, ctx.meta, ctx.resume_checkpoint, writer=False)
+        if distribution.is_chief != ctx.writer:  # both read TF_CONFIG (train.world); they cannot disagree
+            raise TrainingError("the chief in TF_CONFIG is not the process writing the run folder; check TF_CONFIG.")
     fit(setup, config, phases, ctx, _resume_path(config, ctx))
     return resolved
