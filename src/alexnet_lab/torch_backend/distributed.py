@@ -16,7 +16,6 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.train.world import World
 
 log = logging.getLogger(__name__)
@@ -42,13 +41,6 @@ def stop(world: World) -> None:
 
 def backend_name(world: World) -> str | None:
     return dist.get_backend() if world.distributed and dist.is_initialized() else None
-
-
-def per_process_batch(batch_size: int, world: World) -> int:
-    """The global --batch-size split over the processes (run_training checks it splits evenly)."""
-    if batch_size % world.size:
-        raise UserInputError(f"--batch-size {batch_size} does not split evenly over {world.size} processes.")
-    return batch_size // world.size
 
 
 def wrap(model: torch.nn.Module, world: World, device: torch.device) -> torch.nn.Module:

@@ -43,8 +43,7 @@ class Setup:
 
     def steps_per_epoch(self, batch_size: int) -> int:
         """Optimizer steps per epoch: the same for every process (the sampler pads the last share)."""
-        share = math.ceil(len(self.train_set) / self.world.size)
-        return math.ceil(share / distributed.per_process_batch(batch_size, self.world))
+        return math.ceil(self.world.share(len(self.train_set)) / self.world.split_batch(batch_size))
 
 
 def _set_trainable(model, phase: Phase) -> None:
@@ -85,13 +84,12 @@ def train_epoch(setup: Setup, net, optimizer, config: RunConfig, phase: Phase, p
     net.train()
     _frozen_bn_eval(model, phase)
     distributed.seed_epoch(config.seed, epoch, world)
-    loader = make_loader(setup.train_set, distributed.per_process_batch(config.batch_size, world), True, config.seed,
+    loader = make_loader(setup.train_set, world.split_batch(config.batch_size), True, config.seed,
                          epoch, config.num_workers, pin_memory=device.type == "cuda", world=world)
     total_steps = phase.epochs * steps_per_epoch
     warmup = int(config.warmup_epochs * steps_per_epoch)
     loss_sum, correct, seen = 0.0, 0, 0
-    share = math.ceil(len(setup.train_set) / world.size)
-    with ctx.progress(total=share, desc=f"epoch {epoch + 1}/{config.epochs} [{phase.name}]") as bar:
+    with ctx.progress(total=world.share(len(setup.train_set)), desc=f"epoch {epoch + 1}/{config.epochs} [{phase.name}]") as bar:
         for images, labels in loader:
             factor = lr_factor(phase_step, total_steps, config.schedule, warmup, config.step_epochs * steps_per_epoch)
             for group in optimizer.param_groups:

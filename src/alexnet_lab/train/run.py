@@ -107,9 +107,8 @@ def run_training(config: RunConfig) -> Path | None:
     if world.distributed and config.framework != "torch" and config.distribute == "none":
         raise UserInputError(f"torchrun starts PyTorch training only (this run is --framework {config.framework}); "
                              "for Keras use --distribute mirrored or multi-worker in a single process per machine.")
-    if config.framework == "torch" and config.batch_size % world.size:
-        raise UserInputError(f"--batch-size {config.batch_size} does not split evenly over {world.size} processes; "
-                             f"use a multiple of {world.size} (it is the global batch).")
+    if config.framework == "torch":
+        world.split_batch(config.batch_size)  # checked before the data is decoded
     backend = get_backend(config.framework)
     bundle = load_weights(config.weights) if config.weights != "none" else None
     variant = bundle.meta.variant if bundle is not None else config.variant

@@ -29,6 +29,17 @@ class World:
     def distributed(self) -> bool:
         return self.size > 1
 
+    def split_batch(self, batch_size: int) -> int:
+        """Each process's part of the global batch `batch_size` (PyTorch DDP needs an even split)."""
+        if batch_size % self.size:
+            raise UserInputError(f"--batch-size {batch_size} does not split evenly over {self.size} processes; "
+                                 f"use a multiple of {self.size} (it is the global batch).")
+        return batch_size // self.size
+
+    def share(self, count: int) -> int:
+        """Items of `count` each process gets from a padding DistributedSampler."""
+        return -(-count // self.size)
+
     @classmethod
     def from_env(cls, environ: dict | None = None) -> World:
         env = os.environ if environ is None else environ
