@@ -40,6 +40,9 @@ def _add_predict(sub) -> None:
     p.add_argument("--framework", default="torch", help="torch (default) or keras")
     p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to list (default 5)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
+    from alexnet_lab.cli_train import add_precision_flags
+
+    add_precision_flags(p, "int8 needs --calibration")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_predict)
 
@@ -79,6 +82,8 @@ def _add_benchmark(sub) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--size", type=int, default=224, help="input size (default 224)")
     p.add_argument("--steps", type=int, default=5, help="timed steps per measurement (default 5)")
+    p.add_argument("--repeats", type=int, default=3, help="rounds of ours then the reference, each in fresh processes; "
+                   "medians are reported (default 3)")
     p.add_argument("--no-jpeg", action="store_true", help="skip the JPEG input-pipeline measurement")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -100,7 +105,11 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
         resolve_device(args.device)
     settings = BenchSettings(size=args.size, batch=args.batch_size, train_steps=args.steps, infer_steps=args.steps,
-                             device=args.device)
+                             repeats=args.repeats, device=args.device)
+    if args.repeats < 1:
+        from alexnet_lab.core.errors import UserInputError
+
+        raise UserInputError(f"--repeats must be at least 1; received {args.repeats}.")
     doc = run_benchmark(settings, tuple(args.frameworks), jpeg=not args.no_jpeg)
     if args.json:
         print(json.dumps(doc, indent=2))
@@ -111,6 +120,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
               f"x{r['train_speedup']:.2f}) | inference {r['infer_img_s']:.1f} img/s (reference "
               f"{r['reference_infer_img_s']:.1f}, x{r['infer_speedup']:.2f}) | batch-1 {r['latency_ms']:.1f} ms | "
               f"peak {r['peak_rss_mb']:.0f} MB (reference {r['reference_peak_rss_mb']:.0f})")
+        if "int8_infer_img_s" in r:
+            print(f"{framework} int8: inference {r['int8_infer_img_s']:.1f} img/s (x{r['int8_infer_speedup']:.2f} the "
+                  f"reference) | batch-1 {r['int8_latency_ms']:.1f} ms")
     if "input_pipeline" in doc:
         print(f"JPEG input pipeline: {doc['input_pipeline']['jpeg_pipeline_img_s']:.0f} img/s")
     return 0
@@ -168,13 +180,24 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from alexnet_lab.data.images import read_image_rgb
     from alexnet_lab.frameworks import get_backend
-    from alexnet_lab.inference import predict_images
+    from alexnet_lab.inference import NEEDS_CALIBRATION, check_precision, predict_images
     from alexnet_lab.weights import load_weights
 
     get_backend(args.framework)  # a bad framework name fails before any heavy loading
+    check_precision(args.precision, args.framework, args.device)
+    if args.precision == "int8" and args.calibration is None:
+        from alexnet_lab.core.errors import UserInputError
+
+        raise UserInputError(NEEDS_CALIBRATION)
     images = [read_image_rgb(path) for path in args.images]
     bundle = load_weights(args.weights)
-    results = predict_images(bundle, images, framework=args.framework, k=args.top, device=args.device)
+    calibration = None
+    if args.precision == "int8":
+        from alexnet_lab.evaluate.run_eval import calibration_batch, read_calibration
+
+        calibration = calibration_batch(bundle, read_calibration(args.calibration), args.calibration_images)
+    results = predict_images(bundle, images, framework=args.framework, k=args.top, device=args.device,
+                             precision=args.precision, calibration=calibration)
     if args.json:
         doc = [{"image": path, "predictions": [p.to_dict() for p in preds]} for path, preds in zip(args.images, results)]
         print(json.dumps(doc))

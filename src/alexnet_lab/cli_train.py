@@ -77,16 +77,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_precision_flags(p, calibration_default: str) -> None:
+    p.add_argument("--precision", default="fp32", choices=("fp32", "int8"),
+                   help="fp32 (default, exact) or int8: PyTorch on the CPU, post-training quantized, several "
+                   "times faster, logits within about 1%% (docs/performance.md)")
+    p.add_argument("--calibration", metavar="DATA", help="int8: images that set the activation ranges (class folder, "
+                   f"list file or split.json); {calibration_default}")
+    p.add_argument("--calibration-images", type=int, default=256, metavar="N",
+                   help="int8: how many calibration images to draw (default 256)")
+
+
 def add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="top-1/top-5, loss, per-class accuracy and confusion matrix on a data set")
     p.add_argument("weights", help="weight file, registry name or run folder")
-    p.add_argument("--data", required=True, help="class folder (with train/val/test or not), list file or 'synthetic'")
+    p.add_argument("--data", required=True, help="class folder (with train/val/test or not), list file, a run folder's split.json or 'synthetic'")
     p.add_argument("--framework", default="torch", help="torch (default) or keras")
     p.add_argument("--split", default=None, help="split of a train/val/test folder (default: test, else val, else all)")
     p.add_argument("--seed", type=int, default=1, help="seed of the synthetic evaluation images (default 1)")
     p.add_argument("--data-dir", default=None, help="local copy of the CIFAR-10 python batches for --data cifar10")
     p.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping it")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
+    add_precision_flags(p, "default: the train split of --data if it has one, else the evaluated images")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)
 
@@ -95,11 +106,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from alexnet_lab.evaluate.run_eval import evaluate_source
 
     result, split = evaluate_source(args.weights, args.data, args.framework, args.split, args.seed, strict=args.strict,
-                                    device=args.device, data_dir=args.data_dir)
+                                    device=args.device, data_dir=args.data_dir, precision=args.precision,
+                                    calibration=args.calibration, calibration_images=args.calibration_images)
     if args.json:
-        print(json.dumps(result.to_json_dict()))
+        print(json.dumps({**result.to_json_dict(), "precision": args.precision}))
         return 0
-    print(f"{args.weights} on {args.data} [{split}], {result.num_images} images ({args.framework})")
+    print(f"{args.weights} on {args.data} [{split}], {result.num_images} images ({args.framework}, {args.precision})")
     print(f"top-1 {100 * result.top1:.2f}%   top-5 {100 * result.top5:.2f}%   loss {result.loss:.4f}")
     width = max(len(name) for name in result.class_names)
     for name, accuracy in result.per_class.items():

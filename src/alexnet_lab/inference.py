@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,19 +53,65 @@ def build_for(bundle: WeightBundle, framework: str, device: str = "auto"):
     return backend.to_device(model, device)
 
 
+PRECISIONS = ("fp32", "int8")
+NEEDS_CALIBRATION = ("--precision int8 needs calibration images: pass --calibration FOLDER (a few hundred images "
+                     "like the ones to classify).")
+
+
+def check_precision(precision: str, framework: str, device: str) -> None:
+    """Refuse a precision this framework or device cannot run, before any image is decoded.
+
+    Raises:
+        UserInputError: an unknown precision, or int8 with Keras or on a GPU.
+    """
+    if precision not in PRECISIONS:
+        raise UserInputError(f"--precision takes {' or '.join(PRECISIONS)}; received '{precision}'.")
+    if precision == "int8" and framework != "torch":
+        raise UserInputError("--precision int8 is PyTorch-only (Keras 3 quantizes dense layers only); "
+                             "use --framework torch.")
+    if precision == "int8" and device not in ("auto", "cpu"):
+        raise UserInputError(f"--precision int8 runs on the CPU's int8 kernels; pass --device cpu, not '{device}'.")
+
+
+def inference_model(bundle: WeightBundle, framework: str = "torch", device: str = "auto", precision: str = "fp32",
+                    calibration: np.ndarray | None = None) -> Callable[[np.ndarray, int], np.ndarray]:
+    """A function (preprocessed N x H x W x 3 batch, batch size) -> float32 logits for the bundle.
+
+    Args:
+        precision: fp32 (exact), or int8 (PyTorch on the CPU, post-training quantized).
+        calibration: preprocessed images that set the int8 activation ranges; needed for int8.
+
+    Raises:
+        UserInputError: an unknown precision, int8 with Keras, on a GPU or without calibration images.
+    """
+    check_precision(precision, framework, device)
+    backend = get_backend(framework)
+    if precision == "fp32":
+        model = build_for(bundle, framework, device)
+        return lambda batch, batch_size=32: backend.predict_logits(model, batch, batch_size=batch_size)
+    if calibration is None or len(calibration) == 0:
+        raise UserInputError(NEEDS_CALIBRATION)
+    from alexnet_lab.torch_backend.quantize import predict_logits_int8, quantize_int8
+
+    quantized = quantize_int8(build_for(bundle, "torch", "cpu"), calibration)
+    return lambda batch, batch_size=32: predict_logits_int8(quantized, batch, batch_size=batch_size)
+
+
 def logits_for_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework: str = "torch",
-                      device: str = "auto") -> np.ndarray:
-    """Logits for uint8 RGB images, preprocessed the way the weights expect."""
+                      device: str = "auto", precision: str = "fp32", calibration: np.ndarray | None = None) -> np.ndarray:
+    """Logits for uint8 RGB images, preprocessed the way the weights expect; `calibration` is a
+    preprocessed batch (evaluate.run_eval.calibration_batch) for int8."""
     if not images:
         raise UserInputError("no images given; pass at least one image file.")
     batch = np.stack([preprocess(image, bundle.meta.preprocess) for image in images])
-    model = build_for(bundle, framework, device)
-    return get_backend(framework).predict_logits(model, batch)
+    return inference_model(bundle, framework, device, precision, calibration)(batch, 32)
 
 
 def predict_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework: str = "torch",
-                   k: int = 5, device: str = "auto") -> list[list[Prediction]]:
+                   k: int = 5, device: str = "auto", precision: str = "fp32",
+                   calibration: np.ndarray | None = None) -> list[list[Prediction]]:
     """Top-k predictions for each image."""
     if k < 1:
         raise UserInputError(f"--top must be at least 1; received {k}.")
-    return top_k(softmax(logits_for_images(bundle, images, framework, device)), bundle.meta.categories, k)
+    logits = logits_for_images(bundle, images, framework, device, precision, calibration)
+    return top_k(softmax(logits), bundle.meta.categories, k)

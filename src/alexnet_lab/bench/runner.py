@@ -60,18 +60,39 @@ def machine_info() -> dict:
             "avx512": "avx512f" in cpu_flags(), "python": platform.python_version(), **versions}
 
 
+def _compare(framework: str, settings: BenchSettings) -> dict:
+    """`repeats` rounds of ours then the reference, each in a fresh process; the median of every
+    figure over the rounds (this machine's speed drifts by tens of percent between minutes, so
+    one pair of runs can mislead) with each round's speedups kept under details.rounds."""
+    rounds = []
+    for number in range(1, max(1, settings.repeats) + 1):
+        log.info("benchmark: %s round %d of %d (ours, then reference)", framework, number, settings.repeats)
+        rounds.append((_worker([framework, "ours", settings.to_json()]),
+                       _worker([framework, "reference", settings.to_json()])))
+    ours = {k: float(np.median([o[k] for o, _ in rounds])) for k in KEYS}
+    entry = {**ours, **{f"reference_{k}": float(np.median([r[k] for _, r in rounds])) for k in KEYS}}
+    entry["train_speedup"] = entry["train_img_s"] / entry["reference_train_img_s"]
+    entry["infer_speedup"] = entry["infer_img_s"] / entry["reference_infer_img_s"]
+    if "int8_infer_img_s" in rounds[0][0]:
+        for key in ("int8_infer_img_s", "int8_latency_ms"):
+            entry[key] = float(np.median([o[key] for o, _ in rounds]))
+        entry["int8_infer_speedup"] = entry["int8_infer_img_s"] / entry["reference_infer_img_s"]
+    first = rounds[0][0]
+    entry["details"] = {k: v for k, v in first.items() if k not in (*KEYS, "int8_infer_img_s", "int8_latency_ms")}
+    entry["details"]["rounds"] = [
+        {"train_speedup": o["train_img_s"] / r["train_img_s"], "infer_speedup": o["infer_img_s"] / r["infer_img_s"],
+         "train_img_s": o["train_img_s"], "reference_train_img_s": r["train_img_s"],
+         "infer_img_s": o["infer_img_s"], "reference_infer_img_s": r["infer_img_s"],
+         **({"int8_infer_img_s": o["int8_infer_img_s"]} if "int8_infer_img_s" in o else {})}
+        for o, r in rounds]
+    return entry
+
+
 def run_benchmark(settings: BenchSettings, frameworks: tuple[str, ...] = ("torch", "keras"), jpeg: bool = True) -> dict:
     """Measure ours and the reference for each framework; returns the JSON document."""
     doc: dict = {}
     for framework in frameworks:
-        log.info("benchmark: %s (ours, then reference)", framework)
-        ours = _worker([framework, "ours", settings.to_json()])
-        reference = _worker([framework, "reference", settings.to_json()])
-        entry = {**{k: ours[k] for k in KEYS}, **{f"reference_{k}": reference[k] for k in KEYS}}
-        entry["train_speedup"] = ours["train_img_s"] / reference["train_img_s"]
-        entry["infer_speedup"] = ours["infer_img_s"] / reference["infer_img_s"]
-        entry["details"] = {k: v for k, v in ours.items() if k not in KEYS}
-        doc[framework] = entry
+        doc[framework] = _compare(framework, settings)
     if jpeg:
         with tempfile.TemporaryDirectory(prefix="alexnet-bench-") as tmp:
             folder = _jpeg_folder(settings.jpeg_images, Path(tmp))

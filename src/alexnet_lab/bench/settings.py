@@ -21,6 +21,7 @@ class BenchSettings:
     infer_steps: int = 5
     latency_runs: int = 10
     jpeg_images: int = 256  # images in the JPEG input-pipeline measurement
+    repeats: int = 3  # rounds of (ours, reference), alternating; medians are reported
     threads: int = 0  # 0: the framework's default
     device: str = "auto"  # PyTorch: auto|cpu|cuda[:N]|mps; Keras: TensorFlow's placement, 'cpu' hides GPUs
 

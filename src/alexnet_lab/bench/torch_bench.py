@@ -67,10 +67,26 @@ def measure(impl: str, settings: BenchSettings) -> dict:
 
     infer_s = timed(lambda: infer(x), settings.warmup, settings.infer_steps)
     latency_s = timed(lambda: infer(one), settings.warmup, settings.latency_runs)
-    return {"train_img_s": settings.batch / train_s, "infer_img_s": settings.batch / infer_s,
-            "latency_ms": 1000 * latency_s, "peak_rss_mb": peak_rss_mb(),
-            "precision": precision.name if ours else "fp32", "channels_last": channels_last,
-            "threads": torch.get_num_threads(), "device": str(device)}
+    result = {"train_img_s": settings.batch / train_s, "infer_img_s": settings.batch / infer_s,
+              "latency_ms": 1000 * latency_s, "peak_rss_mb": peak_rss_mb(),
+              "precision": precision.name if ours else "fp32", "channels_last": channels_last,
+              "threads": torch.get_num_threads(), "device": str(device)}
+    if ours and device.type == "cpu":
+        result.update(_measure_int8(model, x, settings))
+    return result
+
+
+def _measure_int8(model, x: torch.Tensor, settings: BenchSettings) -> dict:
+    """Inference throughput and batch-1 latency of the int8 model (--precision int8), calibrated on
+    the benchmark batch itself: only its speed is measured here, its accuracy in the tests."""
+    from alexnet_lab.torch_backend.quantize import predict_logits_int8, quantize_int8
+
+    batch = x.permute(0, 2, 3, 1).contiguous().numpy()
+    quantized = quantize_int8(model, batch)
+    infer_s = timed(lambda: predict_logits_int8(quantized, batch, settings.batch), settings.warmup, settings.infer_steps)
+    latency_s = timed(lambda: predict_logits_int8(quantized, batch[:1], 1), settings.warmup, settings.latency_runs)
+    return {"int8_infer_img_s": settings.batch / infer_s, "int8_latency_ms": 1000 * latency_s,
+            "int8_engine": quantized.engine}
 
 
 def measure_jpeg_pipeline(settings: BenchSettings, folder: str) -> dict:

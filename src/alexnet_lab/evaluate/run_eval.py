@@ -26,23 +26,47 @@ def normalised_batch(images: np.ndarray, crop: int, norm) -> np.ndarray:
 
 
 def logits_for_store(bundle: WeightBundle, images: np.ndarray, framework: str = "torch", chunk: int = 256,
-                     progress: Callable[[int], None] | None = None, device: str = "auto") -> np.ndarray:
-    """Logits of the bundle's model for every image of a uint8 store."""
-    from alexnet_lab.frameworks import get_backend
-    from alexnet_lab.inference import build_for
+                     progress: Callable[[int], None] | None = None, device: str = "auto", precision: str = "fp32",
+                     calibration: np.ndarray | None = None) -> np.ndarray:
+    """Logits of the bundle's model for every image of a uint8 store (int8: see inference_model)."""
+    from alexnet_lab.inference import inference_model
     from alexnet_lab.train.datasets import normalisation
 
-    backend = get_backend(framework)
-    model = build_for(bundle, framework, device)
+    logits_of = inference_model(bundle, framework, device, precision, calibration)
     norm = normalisation(bundle.meta.preprocess)
     crop = bundle.meta.input_size or bundle.meta.preprocess.crop
     out = []
     for start in range(0, len(images), chunk):
         batch = normalised_batch(images[start : start + chunk], crop, norm)
-        out.append(backend.predict_logits(model, batch, batch_size=min(chunk, 128)))
+        out.append(logits_of(batch, min(chunk, 128)))
         if progress is not None:
             progress(len(batch))
     return np.concatenate(out)
+
+
+def calibration_batch(bundle: WeightBundle, index, count: int = 256, seed: int = 0) -> np.ndarray:
+    """`count` images drawn at random (seeded) from a dataset index, decoded and preprocessed the way
+    the weights expect: the network input that sets int8 activation ranges. Labels are not used."""
+    from alexnet_lab.train.datasets import decode_all, normalisation
+
+    if count < 1:
+        raise UserInputError(f"--calibration-images must be at least 1; received {count}.")
+    if len(index) == 0:
+        raise UserInputError("the calibration data has no images; pass a folder of images with --calibration.")
+    keep = np.sort(np.random.default_rng(seed).permutation(len(index))[:count])
+    images, _, bad = decode_all(index.subset([int(i) for i in keep]), bundle.meta.preprocess)
+    if bad:
+        log.warning("calibration: skipped %d unreadable image(s), e.g. %s", len(bad), bad[0])
+    crop = bundle.meta.input_size or bundle.meta.preprocess.crop
+    return normalised_batch(images, crop, normalisation(bundle.meta.preprocess))
+
+
+def read_calibration(source: str, data_dir: str | None = None):
+    """The images of a --calibration source: its train split if it has one, else all of it."""
+    from alexnet_lab.train.datasets import read_source
+
+    found = read_source(source, data_dir)
+    return found.get("train") or found.get("all") or next(iter(found.values()))
 
 
 def pick_split(found: dict, split: str | None, data: str) -> tuple[str, object]:
@@ -59,20 +83,39 @@ def pick_split(found: dict, split: str | None, data: str) -> tuple[str, object]:
 
 def evaluate_source(source: str, data: str, framework: str = "torch", split: str | None = None, seed: int = 1,
                     synthetic_per_class: int = 100, strict: bool = False, progress=None, device: str = "auto",
-                    data_dir: str | None = None):
-    """Evaluate weights (file, registry name or run folder) on --data; returns (EvalResult, split name)."""
+                    data_dir: str | None = None, precision: str = "fp32", calibration: str | None = None,
+                    calibration_images: int = 256):
+    """Evaluate weights (file, registry name or run folder) on --data; returns (EvalResult, split name).
+
+    int8 calibrates on `calibration` (a data source) when given, else on the train split of --data
+    when it has one and another split is evaluated, else on the evaluated images themselves (their
+    labels are never used; a warning says so)."""
     from alexnet_lab.data import align_to
     from alexnet_lab.evaluate.metrics import evaluate_logits
     from alexnet_lab.train.datasets import decode_all, read_source
+    from alexnet_lab.inference import check_precision
     from alexnet_lab.weights import load_weights
 
+    check_precision(precision, framework, device)
     bundle = load_weights(source)
     # synthetic: another seed than training's default 0, so images the model has not seen
     found = read_source(data, data_dir, seed, synthetic_per_class)
     name, index = pick_split(found, split, data)
     index = align_to(index, bundle.meta.categories)
+    calibration_set = None
+    if precision == "int8":
+        if calibration is not None:
+            calibration_index = read_calibration(calibration, data_dir)
+        elif "train" in found and name != "train":
+            calibration_index = found["train"]
+        else:
+            log.warning("int8: calibrating on the evaluated images (labels unused); pass --calibration FOLDER to "
+                        "calibrate on separate images")
+            calibration_index = index
+        calibration_set = calibration_batch(bundle, calibration_index, calibration_images)
     images, labels, bad = decode_all(index, bundle.meta.preprocess, strict, progress=progress)
     if bad:
         log.warning("skipped %d unreadable image(s), e.g. %s", len(bad), bad[0])
-    logits = logits_for_store(bundle, images, framework, device=device)
+    logits = logits_for_store(bundle, images, framework, device=device, precision=precision,
+                              calibration=calibration_set)
     return evaluate_logits(logits, labels, bundle.meta.categories), name

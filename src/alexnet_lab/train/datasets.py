@@ -60,7 +60,8 @@ def synthetic_index(per_class: int, seed: int, num_classes: int = SYNTHETIC_CLAS
 
 
 def read_source(data: str, data_dir: str | None = None, seed: int = 0, synthetic_per_class: int = 300) -> dict[str, DatasetIndex]:
-    """The splits a --data value names: 'synthetic', 'cifar10' (python batches), a folder or a list file.
+    """The splits a --data value names: 'synthetic', 'cifar10' (python batches), a folder, a list file or
+    a run folder's split.json.
     A source without its own train/val split comes back as {'all': ...} (plus 'test' if it has one)."""
     if data == "synthetic":
         return {"all": synthetic_index(synthetic_per_class, seed)}
@@ -72,6 +73,10 @@ def read_source(data: str, data_dir: str | None = None, seed: int = 0, synthetic
     if not path.exists():
         raise UserInputError(f"--data '{data}' not found; pass a class folder, a list file ('path label' lines), "
                              "'synthetic' or 'cifar10'.")
+    if path.is_file() and path.suffix == ".json":  # a run folder's split.json: the splits it trained on
+        from alexnet_lab.data.splits import load_split
+
+        return load_split(path)
     # a folder: train/ val/ test/ inside, or one class per sub-folder
     return read_folder_splits(path) if path.is_dir() else {"all": read_list_file(path)}
 
