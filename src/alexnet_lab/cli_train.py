@@ -90,7 +90,8 @@ def add_precision_flags(p, calibration_default: str) -> None:
 def add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="top-1/top-5, loss, per-class accuracy and confusion matrix on a data set")
     p.add_argument("weights", help="weight file, registry name or run folder")
-    p.add_argument("--data", required=True, help="class folder (with train/val/test or not), list file, a run folder's split.json or 'synthetic'")
+    p.add_argument("--data", required=True,
+                   help="class folder (with train/val/test or not), list file, a run folder's split.json or 'synthetic'")
     p.add_argument("--framework", default="torch", help="torch (default) or keras")
     p.add_argument("--split", default=None, help="split of a train/val/test folder (default: test, else val, else all)")
     p.add_argument("--seed", type=int, default=1, help="seed of the synthetic evaluation images (default 1)")

@@ -13,13 +13,15 @@ pytestmark = pytest.mark.slow
 
 def test_benchmark_json_shape():
     result = run_cli("benchmark", "--frameworks", "torch", "keras", "--batch-size", "2", "--size", "224", "--steps", "1",
-                     "--json")
+                     "--repeats", "2", "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     doc = json.loads(result.stdout)
     for framework in ("torch", "keras"):
         for key in ("train_img_s", "infer_img_s", "latency_ms", "peak_rss_mb", "reference_train_img_s",
                     "reference_infer_img_s", "train_speedup", "infer_speedup"):
             assert doc[framework][key] > 0, (framework, key)
+        assert len(doc[framework]["details"]["rounds"]) == 2
+    assert doc["torch"]["int8_infer_img_s"] > 0 and doc["torch"]["int8_infer_speedup"] > 0  # CPU here
     assert doc["input_pipeline"]["jpeg_pipeline_img_s"] > 0
     assert {"cpu", "cores", "native_bf16"} <= set(doc["machine"]) and doc["settings"]["batch"] == 2
     assert doc["machine"]["float32_matmul_gflops"] > 0 and doc["machine"]["bfloat16_matmul_gflops"] > 0
@@ -29,6 +31,7 @@ def test_benchmark_json_shape():
         assert 0 < roofline[framework]["train_utilisation"] and roofline[framework]["max_train_speedup_fp32"] > 0
 
 
-def test_unknown_framework_is_one_line():
-    result = run_cli("benchmark", "--frameworks", "tensorflow")
+@pytest.mark.parametrize("args", [["--frameworks", "tensorflow"], ["--repeats", "0"]])
+def test_bad_arguments_are_one_line(args):
+    result = run_cli("benchmark", *args)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
