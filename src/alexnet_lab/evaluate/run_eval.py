@@ -66,7 +66,7 @@ def read_calibration(source: str, data_dir: str | None = None):
     from alexnet_lab.train.datasets import read_source
 
     found = read_source(source, data_dir)
-    return found.get("train") or found.get("all") or next(iter(found.values()))
+    return next((found[name] for name in ("train", "all") if name in found), next(iter(found.values())))
 
 
 def pick_split(found: dict, split: str | None, data: str) -> tuple[str, object]:
@@ -92,8 +92,8 @@ def evaluate_source(source: str, data: str, framework: str = "torch", split: str
     labels are never used; a warning says so)."""
     from alexnet_lab.data import align_to
     from alexnet_lab.evaluate.metrics import evaluate_logits
-    from alexnet_lab.train.datasets import decode_all, read_source
     from alexnet_lab.inference import check_precision
+    from alexnet_lab.train.datasets import decode_all, read_source
     from alexnet_lab.weights import load_weights
 
     check_precision(precision, framework, device)
