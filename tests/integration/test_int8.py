@@ -60,6 +60,7 @@ def test_int8_predictions_agree_with_fp32_on_a_trained_model(trained, calibratio
     assert np.median(per_image) <= 0.02, np.percentile(per_image, [50, 90, 100])  # measured 0.003
 
 
+@pytest.mark.filterwarnings("ignore:Please use quant_min")  # PyTorch's own observers, copied for the reference
 @pytest.mark.parametrize("variant, size", [("owt", 96), ("original", 227), ("cifar", 32)])
 def test_int8_kernels_match_pytorch_reference_quantization(variant, size):
     """Every variant quantizes (owt: adaptive pool; original: LRN kept in float, grouped convs;
@@ -69,10 +70,10 @@ def test_int8_kernels_match_pytorch_reference_quantization(variant, size):
     torch.manual_seed(0)
     model = build_model(variant, 10).eval()
     rng = np.random.default_rng(0)
-    calibration = rng.standard_normal((16, size, size, 3)).astype(np.float32)
-    batch = rng.standard_normal((8, size, size, 3)).astype(np.float32)
+    calibration = rng.standard_normal((8, size, size, 3)).astype(np.float32)
+    batch = rng.standard_normal((4, size, size, 3)).astype(np.float32)
     quantized = quantize_int8(model, calibration, batch_size=8)
-    int8 = predict_logits_int8(quantized, batch, batch_size=8)
+    int8 = predict_logits_int8(quantized, batch, batch_size=4)
     reference = convert_to_reference_fx(copy.deepcopy(quantized._calibrated))
     with torch.no_grad():
         simulated = reference(torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()).numpy()
@@ -95,18 +96,13 @@ def test_every_batch_size_gives_the_same_logits():
     assert sorted(quantized._by_batch) == [1, 3, 7]
 
 
-def test_cli_evaluate_and_predict_int8(trained, calibration_folder, tmp_path):
-    fp32 = run_cli("evaluate", str(trained), "--data", "synthetic", "--json")
-    int8 = run_cli("evaluate", str(trained), "--data", "synthetic", "--precision", "int8", "--calibration",
-                   str(calibration_folder), "--json")
-    assert fp32.returncode == 0 and int8.returncode == 0, int8.stderr[-2000:]
-    fp32_doc, int8_doc = json.loads(fp32.stdout), json.loads(int8.stdout)
-    assert int8_doc["precision"] == "int8" and fp32_doc["precision"] == "fp32"
-    # the plumbing, on 1,000 images of the half-trained model (the tolerance test is above)
-    assert abs(fp32_doc["top1"] - int8_doc["top1"]) <= 0.05
+def test_cli_evaluate_and_predict_int8(trained, calibration_folder):
+    evaluated = run_cli("evaluate", str(trained), "--data", "synthetic", "--precision", "int8", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    doc = json.loads(evaluated.stdout)
+    assert doc["precision"] == "int8" and doc["top1"] > 0.3  # half-trained: about 0.55 in fp32 and int8
     # no --calibration and no train split in --data: calibrates on the evaluated images, and says so
-    implicit = run_cli("evaluate", str(trained), "--data", "synthetic", "--precision", "int8", "--json")
-    assert implicit.returncode == 0 and "calibrating on the evaluated images" in implicit.stderr
+    assert "calibrating on the evaluated images" in evaluated.stderr
     image = sorted(calibration_folder.rglob("*.png"))[0]
     predicted = run_cli("predict", str(image), "--weights", str(trained), "--precision", "int8", "--calibration",
                         str(calibration_folder), "--json")
@@ -119,8 +115,9 @@ def test_cli_evaluate_and_predict_int8(trained, calibration_folder, tmp_path):
     (["--framework", "keras", "--calibration", "."], "PyTorch-only"),
     (["--device", "cuda", "--calibration", "."], "--device cpu"),
 ])
-def test_int8_refusals_are_one_line(trained, extra, message, tmp_path):
-    image = tmp_path / "missing-is-fine.png"  # refused before any image is read
-    result = run_cli("predict", str(image), "--weights", str(trained), "--precision", "int8", *extra)
+def test_int8_refusals_are_one_line(extra, message, tmp_path):
+    # refused before the image or the weights are read
+    result = run_cli("predict", str(tmp_path / "a.png"), "--weights", str(tmp_path / "w.safetensors"),
+                     "--precision", "int8", *extra)
     assert result.returncode == 2 and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
