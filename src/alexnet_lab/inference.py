@@ -82,15 +82,14 @@ def inference_model(bundle: WeightBundle, framework: str = "torch", device: str 
         calibration: preprocessed images that set the int8 activation ranges; needed for int8.
 
     Raises:
-        UserInputError: an unknown precision, int8 with Keras, on a GPU or without calibration images.
+        UserInputError: an unknown precision, int8 with Keras, on a GPU or without calibration images
+            (that last from quantize_int8).
     """
     check_precision(precision, framework, device)
     backend = get_backend(framework)
     if precision == "fp32":
         model = build_for(bundle, framework, device)
         return lambda batch, batch_size=32: backend.predict_logits(model, batch, batch_size=batch_size)
-    if calibration is None or len(calibration) == 0:
-        raise UserInputError(NEEDS_CALIBRATION)
     from alexnet_lab.torch_backend.quantize import predict_logits_int8, quantize_int8
 
     quantized = quantize_int8(build_for(bundle, "torch", "cpu"), calibration)

@@ -25,40 +25,52 @@ def normalised_batch(images: np.ndarray, crop: int, norm) -> np.ndarray:
     return (views.astype(np.float32) * scale + offset).astype(np.float32)
 
 
+def network_input(bundle: WeightBundle, images: np.ndarray) -> np.ndarray:
+    """uint8 store slice -> the float32 input the bundle's model expects (its crop and normalisation)."""
+    from alexnet_lab.train.datasets import normalisation
+
+    crop = bundle.meta.input_size or bundle.meta.preprocess.crop
+    return normalised_batch(images, crop, normalisation(bundle.meta.preprocess))
+
+
 def logits_for_store(bundle: WeightBundle, images: np.ndarray, framework: str = "torch", chunk: int = 256,
                      progress: Callable[[int], None] | None = None, device: str = "auto", precision: str = "fp32",
                      calibration: np.ndarray | None = None) -> np.ndarray:
     """Logits of the bundle's model for every image of a uint8 store (int8: see inference_model)."""
     from alexnet_lab.inference import inference_model
-    from alexnet_lab.train.datasets import normalisation
 
     logits_of = inference_model(bundle, framework, device, precision, calibration)
-    norm = normalisation(bundle.meta.preprocess)
-    crop = bundle.meta.input_size or bundle.meta.preprocess.crop
     out = []
     for start in range(0, len(images), chunk):
-        batch = normalised_batch(images[start : start + chunk], crop, norm)
+        batch = network_input(bundle, images[start : start + chunk])
         out.append(logits_of(batch, min(chunk, 128)))
         if progress is not None:
             progress(len(batch))
     return np.concatenate(out)
 
 
-def calibration_batch(bundle: WeightBundle, index, count: int = 256, seed: int = 0) -> np.ndarray:
-    """`count` images drawn at random (seeded) from a dataset index, decoded and preprocessed the way
-    the weights expect: the network input that sets int8 activation ranges. Labels are not used."""
-    from alexnet_lab.train.datasets import decode_all, normalisation
+def calibration_draw(length: int, count: int, seed: int = 0) -> list[int]:
+    """Positions of `count` of `length` images drawn at random (seeded), in order.
 
+    Raises:
+        UserInputError: count below 1, or no images to draw from.
+    """
     if count < 1:
         raise UserInputError(f"--calibration-images must be at least 1; received {count}.")
-    if len(index) == 0:
+    if length == 0:
         raise UserInputError("the calibration data has no images; pass a folder of images with --calibration.")
-    keep = np.sort(np.random.default_rng(seed).permutation(len(index))[:count])
-    images, _, bad = decode_all(index.subset([int(i) for i in keep]), bundle.meta.preprocess)
+    return [int(i) for i in np.sort(np.random.default_rng(seed).permutation(length)[:count])]
+
+
+def calibration_batch(bundle: WeightBundle, index, count: int = 256, seed: int = 0) -> np.ndarray:
+    """`count` images drawn from a dataset index (calibration_draw), decoded and preprocessed the way
+    the weights expect: the network input that sets int8 activation ranges. Labels are not used."""
+    from alexnet_lab.train.datasets import decode_all
+
+    images, _, bad = decode_all(index.subset(calibration_draw(len(index), count, seed)), bundle.meta.preprocess)
     if bad:
         log.warning("calibration: skipped %d unreadable image(s), e.g. %s", len(bad), bad[0])
-    crop = bundle.meta.input_size or bundle.meta.preprocess.crop
-    return normalised_batch(images, crop, normalisation(bundle.meta.preprocess))
+    return network_input(bundle, images)
 
 
 def read_calibration(source: str, data_dir: str | None = None):
@@ -103,19 +115,17 @@ def evaluate_source(source: str, data: str, framework: str = "torch", split: str
     name, index = pick_split(found, split, data)
     index = align_to(index, bundle.meta.categories)
     calibration_set = None
-    if precision == "int8":
-        if calibration is not None:
-            calibration_index = read_calibration(calibration, data_dir)
-        elif "train" in found and name != "train":
-            calibration_index = found["train"]
-        else:
-            log.warning("int8: calibrating on the evaluated images (labels unused); pass --calibration FOLDER to "
-                        "calibrate on separate images")
-            calibration_index = index
-        calibration_set = calibration_batch(bundle, calibration_index, calibration_images)
+    if precision == "int8" and calibration is not None:
+        calibration_set = calibration_batch(bundle, read_calibration(calibration, data_dir), calibration_images)
+    elif precision == "int8" and "train" in found and name != "train":
+        calibration_set = calibration_batch(bundle, found["train"], calibration_images)
     images, labels, bad = decode_all(index, bundle.meta.preprocess, strict, progress=progress)
     if bad:
         log.warning("skipped %d unreadable image(s), e.g. %s", len(bad), bad[0])
+    if precision == "int8" and calibration_set is None:  # drawn from the images already decoded
+        log.warning("int8: calibrating on the evaluated images (labels unused); pass --calibration FOLDER to "
+                    "calibrate on separate images")
+        calibration_set = network_input(bundle, images[calibration_draw(len(images), calibration_images)])
     logits = logits_for_store(bundle, images, framework, device=device, precision=precision,
                               calibration=calibration_set)
     return evaluate_logits(logits, labels, bundle.meta.categories), name

@@ -55,7 +55,7 @@ def _nchw(batch_nhwc: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(batch_nhwc)).permute(0, 3, 1, 2).contiguous()
 
 
-def quantize_int8(model: torch.nn.Module, calibration_nhwc: np.ndarray, batch_size: int = 32) -> Int8Model:
+def quantize_int8(model: torch.nn.Module, calibration_nhwc: np.ndarray | None, batch_size: int = 32) -> Int8Model:
     """An int8 copy of `model` for CPU inference; `model` itself is left as it is.
 
     Args:
@@ -70,8 +70,10 @@ def quantize_int8(model: torch.nn.Module, calibration_nhwc: np.ndarray, batch_si
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import prepare_fx
 
-    if len(calibration_nhwc) == 0:
-        raise UserInputError("int8 needs calibration images; pass some with --calibration.")
+    from alexnet_lab.inference import NEEDS_CALIBRATION
+
+    if calibration_nhwc is None or len(calibration_nhwc) == 0:
+        raise UserInputError(NEEDS_CALIBRATION)
     engine = int8_engine()
     torch.backends.quantized.engine = engine
     num_classes = getattr(model, "num_classes", None)
