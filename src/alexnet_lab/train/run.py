@@ -117,7 +117,7 @@ def run_training(config: RunConfig) -> Path | None:
     meta = ModelMeta(variant, data.class_names, spec, source=f"run {run_dir.name}", input_size=spec.crop)
     config = replace(config, variant=variant)
     log.info("data: %s", data.description)
-    ctx = RunContext(run_dir, meta, checkpoint, writer=world.is_main)
+    ctx = RunContext(run_dir, meta, checkpoint, world=world)
     try:
         stores = _decode(ctx, data, spec, config.strict)
         if world.is_main:

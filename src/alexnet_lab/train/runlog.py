@@ -9,7 +9,7 @@ metrics.jsonl is rewritten atomically from the history every epoch, and the hist
 stored in each checkpoint, so after a kill (even kill -9) and --resume it is continuous.
 
 In a distributed run every process keeps the history (for best-epoch and early-stopping
-decisions, which must agree) but only the main one (`writer=True`) writes files or shows progress.
+decisions, which must agree) but only the main one (`world.is_main`) writes files or shows progress.
 """
 
 from __future__ import annotations
@@ -27,17 +27,19 @@ from alexnet_lab.core.bundle import ModelMeta, WeightBundle
 from alexnet_lab.core.fileio import atomic_path
 from alexnet_lab.core.formats.safetensors_io import write_safetensors
 from alexnet_lab.train.tensorboard_log import ScalarWriter
+from alexnet_lab.train.world import World
 
 log = logging.getLogger(__name__)
 
 
 class RunContext:
     def __init__(self, run_dir: Path, meta: ModelMeta, resume_checkpoint: Path | None, show_progress: bool | None = None,
-                 writer: bool = True):
+                 world: World = World()):
         self.run_dir = run_dir
         self.meta = meta
         self.resume_checkpoint = resume_checkpoint
-        self.writer = writer
+        self.world = world  # which process of a distributed job this is; the backends train with it
+        writer = self.writer = world.is_main
         self.history: list[dict] = []
         self.best = -1.0
         self.show_progress = writer and (sys.stderr.isatty() if show_progress is None else show_progress)
