@@ -20,6 +20,7 @@ HELP = {
     "recipe": "named recipe (explicit flags override it): cifar10-scratch, cifar10-finetune, synthetic-demo",
     "out": "run folder", "resume": "continue the run in --out from its last checkpoint",
     "channels_last": "auto, on or off", "precision": "auto, fp32, bf16 or fp16",
+    "compile": "PyTorch: torch.compile the training step: auto (on for CUDA only; slower on the CPU), on or off",
     "distribute": "Keras on TensorFlow only: none, mirrored (all GPUs of this machine) or multi-worker (machines "
                   "listed in TF_CONFIG); --batch-size stays the global batch. PyTorch: start with torchrun instead",
 }

@@ -61,3 +61,23 @@ def four_classes(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("strategy, extra, trained", FINETUNE_CASES)
 def test_finetune_freezes_what_it_should(tmp_path, pretrained, four_classes, strategy, extra, trained):
     finetune_and_check(["train"], tmp_path / "ft", pretrained, four_classes, strategy, extra, trained)
+
+
+@pytest.mark.slow
+def test_compiled_training_follows_eager_training(tmp_path):
+    """`--compile on` (torch.compile) trains like eager PyTorch from the same seed with --deterministic
+    (which makes compiled dropout draw torch's masks): per-epoch losses within 2% (one step agrees to
+    1e-5, tests/unit/test_devices.py; 24 steps at lr 0.05 spread float rounding to 0.2-0.6%; without
+    --deterministic, inductor's own dropout masks moved epoch 1 by 1.2%), and config.json records
+    what was used."""
+    runs = {}
+    for setting in ("on", "off"):
+        run = tmp_path / setting
+        result = run_cli("train", *TINY, "--epochs", "2", "--deterministic", "--compile", setting, "--out", str(run))
+        assert result.returncode == 0, result.stderr[-3000:]
+        config = json.loads((run / "config.json").read_text())
+        assert config["compile"] == setting and config["resolved"]["compile"] is (setting == "on")
+        runs[setting] = metrics(run)
+    for compiled, eager in zip(runs["on"], runs["off"]):
+        for key in ("train_loss", "val_loss"):
+            assert compiled[key] == pytest.approx(eager[key], rel=2e-2), (compiled["epoch"], key)

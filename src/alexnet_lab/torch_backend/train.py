@@ -25,7 +25,7 @@ from alexnet_lab.torch_backend import distributed
 from alexnet_lab.torch_backend.checkpoint import cpu_state, load_checkpoint, save_checkpoint
 from alexnet_lab.torch_backend.convert import to_canonical
 from alexnet_lab.torch_backend.data import Normaliser, StoreDataset, make_loader
-from alexnet_lab.torch_backend.device import resolve_device, resolve_precision, use_channels_last
+from alexnet_lab.torch_backend.device import resolve_device, resolve_precision, use_channels_last, use_compile
 from alexnet_lab.train.world import World
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ class Setup:
     train_set: StoreDataset
     val_set: StoreDataset
     world: World = World()
+    compile: bool = False  # torch.compile the training forward (the model itself stays eager for saving)
 
     def steps_per_epoch(self, batch_size: int) -> int:
         """Optimizer steps per epoch: the same for every process (the sampler pads the last share)."""
@@ -151,6 +152,17 @@ def _val_logits(setup: Setup, batch_size: int) -> np.ndarray:
     return distributed.gather_rows(predict_store(setup, mine, batch_size), setup.world)
 
 
+def _compiled(net, deterministic: bool):
+    """torch.compile around the training forward. Compiled dropout draws its masks from inductor's
+    own generator unless told to use torch's: --deterministic does, so a seeded compiled run draws
+    the same masks as an eager one."""
+    if deterministic:
+        import torch._inductor.config as inductor_config
+
+        inductor_config.fallback_random = True
+    return torch.compile(net)
+
+
 def fit(setup: Setup, config: RunConfig, phases: list[Phase], ctx: RunContext) -> None:
     """Train through all phases, resuming from ctx's last checkpoint when there is one.
 
@@ -178,6 +190,8 @@ def fit(setup: Setup, config: RunConfig, phases: list[Phase], ctx: RunContext) -
             if resume_state is not None and int(resume_state["phase"]) == phase_index and epoch == start_epoch:
                 optimizer.load_state_dict(resume_state["optimizer"])
             net = distributed.wrap(model, world, setup.device)
+            if setup.compile:  # compiles on the first batch; a new phase's trainable set recompiles anyway
+                net = _compiled(net, config.deterministic)
             current = phase_index
         phase_step = (epoch - sum(p.epochs for p in phases[:phase_index])) * steps_per_epoch
         started = time.perf_counter()
@@ -233,11 +247,13 @@ def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_
     crop = meta.input_size
     setup = Setup(model, device, precision, Normaliser(*normalisation, device, channels_last),
                   StoreDataset(*stores["train"], crop, augment_spec, config.seed), StoreDataset(*stores["val"], crop, None),
-                  world)
+                  world, use_compile(config.compile, device))
     resolved = {"device": str(device), "precision": precision.name, "channels_last": channels_last,
+                "compile": setup.compile,
                 "reinitialised_layers": reinit, "phases": [p.name for p in phases],
                 "world_size": world.size, "dist_backend": distributed.backend_name(world)}
-    log.info("training on %s (%s), phases %s", device, precision.name, ", ".join(f"{p.name}x{p.epochs}" for p in phases))
+    log.info("training on %s (%s%s), phases %s", device, precision.name, ", torch.compile" if setup.compile else "",
+             ", ".join(f"{p.name}x{p.epochs}" for p in phases))
     try:
         fit(setup, config, phases, ctx)
     finally:

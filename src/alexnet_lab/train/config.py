@@ -17,6 +17,7 @@ OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "onecycle", "step", "constant")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 AUGMENTS = ("none", "cifar", "imagenet", "flip")
+SWITCHES = ("auto", "on", "off")
 DISTRIBUTE = ("none", "mirrored", "multi-worker")
 
 
@@ -61,6 +62,7 @@ class RunConfig:
     num_workers: int = 0
     precision: str = "auto"  # auto: bf16 on CPUs with native bf16 and on GPUs that have it, else fp32
     channels_last: str = "auto"  # auto: on for CUDA and the CPU (faster with oneDNN), off for MPS
+    compile: str = "auto"  # PyTorch: torch.compile the training forward; auto: on for CUDA only (slower on the CPU)
     device: str = "auto"
     distribute: str = "none"  # Keras on TensorFlow: tf.distribute strategy (PyTorch runs use torchrun instead)
     strict: bool = False  # fail on the first unreadable image instead of skipping it
@@ -73,7 +75,8 @@ class RunConfig:
         for name, value, choices in (("strategy", self.strategy, STRATEGIES), ("optimizer", self.optimizer, OPTIMIZERS),
                                      ("schedule", self.schedule, SCHEDULES), ("precision", self.precision, PRECISIONS),
                                      ("augment", self.augment, AUGMENTS), ("distribute", self.distribute, DISTRIBUTE),
-                                     ("framework", self.framework, ("torch", "keras"))):
+                                     ("framework", self.framework, ("torch", "keras")),
+                                     ("channels-last", self.channels_last, SWITCHES), ("compile", self.compile, SWITCHES)):
             if value not in choices:
                 raise unknown_name_error(name, value, choices)
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr}
@@ -92,6 +95,9 @@ class RunConfig:
             raise UserInputError(f"--distribute {self.distribute} is for --framework keras (tf.distribute); received "
                                  f"--framework {self.framework}. For PyTorch, start the run with torchrun instead and "
                                  "leave --distribute at none (see docs/distributed.md).")
+        if self.compile == "on" and self.framework != "torch":
+            raise UserInputError("--compile is torch.compile, for --framework torch; Keras compiles its steps itself "
+                                 "(tf.function). Leave --compile at auto.")
         if self.unfreeze != "all" and not self.unfreeze.isdigit():
             raise UserInputError(f"--unfreeze takes 'all' or a number of layers; received '{self.unfreeze}'.")
 
