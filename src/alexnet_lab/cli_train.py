@@ -80,8 +80,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def add_precision_flags(p, calibration_default: str) -> None:
     p.add_argument("--precision", default="fp32", choices=("fp32", "int8"),
-                   help="fp32 (default, exact) or int8: PyTorch on the CPU, post-training quantized, about 4x "
-                   "faster here, top-1 within a fraction of a point (docs/performance.md)")
+                   help="fp32 (default, exact) or int8: on the CPU, post-training quantized (PyTorch's int8 "
+                   "kernels; TensorFlow Lite for Keras, about a minute to convert owt), 2-4x faster here, top-1 "
+                   "within a fraction of a point (docs/performance.md)")
     p.add_argument("--calibration", metavar="DATA", help="int8: images that set the activation ranges (class folder, "
                    f"list file or split.json); {calibration_default}")
     p.add_argument("--calibration-images", type=int, default=256, metavar="N",

@@ -62,15 +62,16 @@ def check_precision(precision: str, framework: str, device: str) -> None:
     """Refuse a precision this framework or device cannot run, before any image is decoded.
 
     Raises:
-        UserInputError: an unknown precision, or int8 with Keras or on a GPU.
+        UserInputError: an unknown precision, int8 on a GPU, or int8 with Keras off TensorFlow.
     """
     if precision not in PRECISIONS:
         raise UserInputError(f"--precision takes {' or '.join(PRECISIONS)}; received '{precision}'.")
-    if precision == "int8" and framework != "torch":
-        raise UserInputError("--precision int8 is PyTorch-only (Keras 3 quantizes dense layers only); "
-                             "use --framework torch.")
     if precision == "int8" and device not in ("auto", "cpu"):
         raise UserInputError(f"--precision int8 runs on the CPU's int8 kernels; pass --device cpu, not '{device}'.")
+    if precision == "int8" and framework == "keras":
+        from alexnet_lab.keras_backend.quantize import check_backend
+
+        check_backend()
 
 
 def inference_model(bundle: WeightBundle, framework: str = "torch", device: str = "auto", precision: str = "fp32",
@@ -78,21 +79,24 @@ def inference_model(bundle: WeightBundle, framework: str = "torch", device: str 
     """A function (preprocessed N x H x W x 3 batch, batch size) -> float32 logits for the bundle.
 
     Args:
-        precision: fp32 (exact), or int8 (PyTorch on the CPU, post-training quantized).
+        precision: fp32 (exact), or int8 (on the CPU, post-training quantized: PyTorch's int8
+            kernels, or TensorFlow Lite's for Keras).
         calibration: preprocessed images that set the int8 activation ranges; needed for int8.
 
     Raises:
-        UserInputError: an unknown precision, int8 with Keras, on a GPU or without calibration images
-            (that last from quantize_int8).
+        UserInputError: an unknown precision, int8 on a GPU, with Keras off TensorFlow or without
+            calibration images (that last from quantize_int8).
     """
     check_precision(precision, framework, device)
     backend = get_backend(framework)
     if precision == "fp32":
         model = build_for(bundle, framework, device)
         return lambda batch, batch_size=32: backend.predict_logits(model, batch, batch_size=batch_size)
-    from alexnet_lab.torch_backend.quantize import predict_logits_int8, quantize_int8
-
-    quantized = quantize_int8(build_for(bundle, "torch", "cpu"), calibration)
+    if framework == "keras":
+        from alexnet_lab.keras_backend.quantize import predict_logits_int8, quantize_int8
+    else:
+        from alexnet_lab.torch_backend.quantize import predict_logits_int8, quantize_int8
+    quantized = quantize_int8(build_for(bundle, framework, "cpu"), calibration)
     return lambda batch, batch_size=32: predict_logits_int8(quantized, batch, batch_size=batch_size)
 
 

@@ -21,7 +21,9 @@ def test_benchmark_json_shape():
                     "reference_infer_img_s", "train_speedup", "infer_speedup"):
             assert doc[framework][key] > 0, (framework, key)
         assert len(doc[framework]["details"]["rounds"]) == 2
-    assert doc["torch"]["int8_infer_img_s"] > 0 and doc["torch"]["int8_infer_speedup"] > 0  # CPU here
+    for framework in ("torch", "keras"):  # int8 on the CPU here: PyTorch's kernels, TensorFlow Lite for Keras
+        assert doc[framework]["int8_infer_img_s"] > 0 and doc[framework]["int8_infer_speedup"] > 0, framework
+    assert doc["keras"]["details"]["int8_engine"] == "tflite-xnnpack"
     assert doc["input_pipeline"]["jpeg_pipeline_img_s"] > 0
     assert {"cpu", "cores", "native_bf16"} <= set(doc["machine"]) and doc["settings"]["batch"] == 2
     assert doc["machine"]["float32_matmul_gflops"] > 0 and doc["machine"]["bfloat16_matmul_gflops"] > 0

@@ -1,4 +1,4 @@
-"""--precision int8: post-training quantized PyTorch inference on the CPU.
+"""--precision int8: post-training quantized inference on the CPU, PyTorch and Keras (TensorFlow Lite).
 
 Tolerances: on a small, half-trained model the int8 predictions agree with fp32 on >= 90% of
 held-out images (measured 94.5%; near-ties flip) and top-1 accuracy moves by <= 2 points. On the
@@ -110,14 +110,63 @@ def test_cli_evaluate_and_predict_int8(trained, calibration_folder):
     assert len(json.loads(predicted.stdout)[0]["predictions"]) == 5
 
 
-@pytest.mark.parametrize("extra, message", [
-    ([], "needs calibration images"),
-    (["--framework", "keras", "--calibration", "."], "PyTorch-only"),
-    (["--device", "cuda", "--calibration", "."], "--device cpu"),
+def test_keras_int8_predictions_agree_with_fp32_on_a_trained_model(trained, calibration_folder):
+    """Keras int8 (TensorFlow Lite) on the same trained model: the same tolerances as PyTorch's."""
+    bundle = load_weights(str(trained))
+    images, labels, _ = decode_all(read_source("synthetic", seed=1, synthetic_per_class=40)["all"],
+                                   bundle.meta.preprocess)
+    calibration = calibration_batch(bundle, read_calibration(str(calibration_folder)), 96)
+    fp32 = logits_for_store(bundle, images, "keras", device="cpu")
+    int8 = logits_for_store(bundle, images, "keras", device="cpu", precision="int8", calibration=calibration)
+    agreement = float(np.mean(fp32.argmax(1) == int8.argmax(1)))
+    accuracy = {name: float(np.mean(logits.argmax(1) == labels)) for name, logits in (("fp32", fp32), ("int8", int8))}
+    assert accuracy["fp32"] > 0.4, accuracy
+    assert agreement >= 0.90, (agreement, accuracy)
+    assert abs(accuracy["fp32"] - accuracy["int8"]) <= 0.02, accuracy
+    per_image = np.abs(fp32 - int8).max(axis=1) / np.abs(fp32).max()
+    assert np.median(per_image) <= 0.02, np.percentile(per_image, [50, 90, 100])
+
+
+@pytest.mark.parametrize("variant, size", [pytest.param("owt", 96, marks=pytest.mark.slow),
+                                           pytest.param("original", 227, marks=pytest.mark.slow), ("cifar", 32)])
+def test_keras_int8_converts_every_variant(variant, size):
+    """Every Keras variant converts to int8 TensorFlow Lite (owt: adaptive pool with a free batch
+    size; original: LRN kept in float; cifar: BatchNorm folded), its logits point the same way as
+    the float model's (cosine >= 0.99 on an untrained model) and batch sizes do not change them.
+    owt and original take about a minute each to convert (230 MB of weights), hence slow."""
+    from alexnet_lab.keras_backend.model import build_model as build_keras
+    from alexnet_lab.keras_backend.quantize import predict_logits_int8 as keras_int8
+    from alexnet_lab.keras_backend.quantize import quantize_int8 as keras_quantize
+
+    model = build_keras(variant, 10, input_size=size)
+    rng = np.random.default_rng(0)
+    calibration = rng.standard_normal((8, size, size, 3)).astype(np.float32)
+    batch = rng.standard_normal((5, size, size, 3)).astype(np.float32)
+    quantized = keras_quantize(model, calibration, batch_size=8)
+    whole, pieces = keras_int8(quantized, batch, batch_size=5), keras_int8(quantized, batch, batch_size=2)
+    exact = np.asarray(model.predict_on_batch(batch))
+    cosine = (whole * exact).sum(1) / np.linalg.norm(whole, axis=1) / np.linalg.norm(exact, axis=1)
+    assert cosine.min() >= 0.99, cosine
+    assert np.allclose(whole, pieces, atol=1e-5 * np.abs(whole).max())
+    assert sorted(quantized._by_batch) == [1, 2, 5]
+
+
+def test_cli_evaluate_keras_int8(trained):
+    evaluated = run_cli("evaluate", str(trained), "--data", "synthetic", "--framework", "keras", "--precision", "int8",
+                        "--json")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    doc = json.loads(evaluated.stdout)
+    assert doc["precision"] == "int8" and doc["top1"] > 0.3
+
+
+@pytest.mark.parametrize("extra, env, message", [
+    ([], None, "needs calibration images"),
+    (["--framework", "keras", "--calibration", "."], {"KERAS_BACKEND": "torch"}, "needs the TensorFlow backend"),
+    (["--device", "cuda", "--calibration", "."], None, "--device cpu"),
 ])
-def test_int8_refusals_are_one_line(extra, message, tmp_path):
+def test_int8_refusals_are_one_line(extra, env, message, tmp_path):
     # refused before the image or the weights are read
     result = run_cli("predict", str(tmp_path / "a.png"), "--weights", str(tmp_path / "w.safetensors"),
-                     "--precision", "int8", *extra)
+                     "--precision", "int8", *extra, env=env)
     assert result.returncode == 2 and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr

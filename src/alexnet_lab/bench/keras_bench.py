@@ -74,6 +74,24 @@ def measure(impl: str, settings: BenchSettings) -> dict:
     predict = model.predict_on_batch
     infer_s = timed(lambda: predict(x), settings.warmup, settings.infer_steps)
     latency_s = timed(lambda: predict(x[:1]), settings.warmup, settings.latency_runs)
-    return {"train_img_s": settings.batch / train_s, "infer_img_s": settings.batch / infer_s,
-            "latency_ms": 1000 * latency_s, "peak_rss_mb": peak_rss_mb(), "backend": keras.backend.backend(),
-            "jit_compile": jit, "device": device}
+    result = {"train_img_s": settings.batch / train_s, "infer_img_s": settings.batch / infer_s,
+              "latency_ms": 1000 * latency_s, "peak_rss_mb": peak_rss_mb(), "backend": keras.backend.backend(),
+              "jit_compile": jit, "device": device}
+    if impl == "ours" and device == "cpu" and keras.backend.backend() == "tensorflow":
+        result.update(_measure_int8(model, x, settings))
+    return result
+
+
+def _measure_int8(model, x: np.ndarray, settings: BenchSettings) -> dict:
+    """Inference throughput and batch-1 latency of the int8 TensorFlow Lite model (--precision int8),
+    calibrated on the benchmark batch itself: only its speed is measured here, its accuracy in the
+    tests. Converting takes about a minute for owt and is not timed; peak RSS is read before it."""
+    from alexnet_lab.keras_backend.quantize import predict_logits_int8, quantize_int8
+
+    start = time.perf_counter()
+    quantized = quantize_int8(model, x)
+    convert_s = time.perf_counter() - start
+    infer_s = timed(lambda: predict_logits_int8(quantized, x, settings.batch), settings.warmup, settings.infer_steps)
+    latency_s = timed(lambda: predict_logits_int8(quantized, x[:1], 1), settings.warmup, settings.latency_runs)
+    return {"int8_infer_img_s": settings.batch / infer_s, "int8_latency_ms": 1000 * latency_s,
+            "int8_engine": "tflite-xnnpack", "int8_convert_s": convert_s}

@@ -61,8 +61,11 @@ class AdaptiveAveragePooling2D(layers.Layer):
             return inputs
         rows = ops.convert_to_tensor(adaptive_pool_matrix(height, self.output_size), dtype=inputs.dtype)
         cols = ops.convert_to_tensor(adaptive_pool_matrix(width, self.output_size), dtype=inputs.dtype)
-        pooled = ops.einsum("oh,nhwc->nowc", rows, inputs)
-        return ops.einsum("pw,nowc->nopc", cols, pooled)
+        # transposes and batched products with a 2-D right-hand side: no reshape that needs the batch
+        # size, so the layer also converts to TensorFlow Lite (int8) with a free batch dimension
+        pooled = ops.matmul(ops.transpose(inputs, (0, 2, 3, 1)), ops.transpose(rows))  # n, w, c, o
+        pooled = ops.matmul(ops.transpose(pooled, (0, 3, 2, 1)), ops.transpose(cols))  # n, o, c, p
+        return ops.transpose(pooled, (0, 1, 3, 2))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.output_size, self.output_size, input_shape[3])

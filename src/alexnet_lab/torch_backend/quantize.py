@@ -1,4 +1,4 @@
-"""Post-training int8 quantization for CPU inference (PyTorch only).
+"""Post-training int8 quantization for CPU inference, PyTorch (keras_backend/quantize.py is the Keras one).
 
 Convolutions and fully connected layers run as int8 kernels (fbgemm / oneDNN through PyTorch's
 `x86` engine, VNNI instructions where the CPU has them): weights per output channel, activations
