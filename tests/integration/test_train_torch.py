@@ -67,7 +67,7 @@ def test_finetune_freezes_what_it_should(tmp_path, pretrained, four_classes, str
 def test_compiled_training_follows_eager_training(tmp_path):
     """`--compile on` (torch.compile) trains like eager PyTorch from the same seed with --deterministic
     (which makes compiled dropout draw torch's masks): per-epoch losses within 2% (one step agrees to
-    1e-5, tests/unit/test_devices.py; 24 steps at lr 0.05 spread float rounding to 0.2-0.6%; without
+    1e-5, tests/unit/test_devices.py; 24 steps at lr 0.05 spread float rounding to under 0.6%; without
     --deterministic, inductor's own dropout masks moved epoch 1 by 1.2%), and config.json records
     what was used."""
     runs = {}
