@@ -73,7 +73,7 @@ def use_channels_last(setting: str, device: torch.device) -> bool:
 def use_compile(setting: str, device: torch.device) -> bool:
     """--compile on|off|auto: torch.compile the training forward. auto: on for CUDA only. On this
     project's 2-core CPU machine, compiled owt ran at 0.89x of eager in training and 0.95x in
-    inference, after 40-50 s of compiling with a cold cache (benchmarks/torch_compile.py)."""
+    inference, after 40-52 s of compiling with a cold cache (benchmarks/torch_compile.py)."""
     if setting not in ("auto", "on", "off"):
         raise UserInputError(f"--compile takes auto, on or off; received '{setting}'.")
     return setting == "on" or (setting == "auto" and device.type == "cuda")
