@@ -65,18 +65,21 @@ def use_channels_last(setting: str, device: torch.device) -> bool:
     """--channels-last on|off|auto. auto: on for CUDA and the CPU, where oneDNN's convolutions run
     faster on NHWC (benchmarks/channels_last.py on this project's 2-core machine: cifar training
     1.23x and inference 1.46x, owt inference 1.19x, owt training level), off for MPS."""
-    if setting not in ("auto", "on", "off"):
-        raise UserInputError(f"--channels-last takes auto, on or off; received '{setting}'.")
-    return setting == "on" or (setting == "auto" and device.type in ("cuda", "cpu"))
+    return _switch("--channels-last", setting, device.type in ("cuda", "cpu"))
 
 
 def use_compile(setting: str, device: torch.device) -> bool:
     """--compile on|off|auto: torch.compile the training forward. auto: on for CUDA only. On this
     project's 2-core CPU machine, compiled owt ran at 0.89x of eager in training and 0.95x in
     inference, after 40-52 s of compiling with a cold cache (benchmarks/torch_compile.py)."""
+    return _switch("--compile", setting, device.type == "cuda")
+
+
+def _switch(flag: str, setting: str, auto: bool) -> bool:
+    """An auto|on|off flag: on, off, or `auto` (what auto means on this device)."""
     if setting not in ("auto", "on", "off"):
-        raise UserInputError(f"--compile takes auto, on or off; received '{setting}'.")
-    return setting == "on" or (setting == "auto" and device.type == "cuda")
+        raise UserInputError(f"{flag} takes auto, on or off; received '{setting}'.")
+    return setting == "on" or (setting == "auto" and auto)
 
 
 def memory_format(channels_last: bool) -> torch.memory_format:
