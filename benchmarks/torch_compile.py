@@ -14,26 +14,22 @@ import argparse
 import copy
 import json
 import statistics
-import time
 
 import torch
 import torch._inductor.config as inductor_config
 import torch.nn.functional as F
 
+from alexnet_lab.bench.settings import timed
 from alexnet_lab.torch_backend.model import build_model
 
 
 def images_per_second(step, batch: int, runs: int) -> float:
-    start = time.perf_counter()
-    for _ in range(runs):
-        step()
-    return batch * runs / (time.perf_counter() - start)
+    return batch / timed(step, 0, runs)
 
 
 def seconds(step) -> float:
-    start = time.perf_counter()
-    step()
-    return time.perf_counter() - start
+    """How long one call takes (the first call of a compiled model: its compile time)."""
+    return timed(step, 0, 1)
 
 
 def main() -> None:
