@@ -8,7 +8,7 @@ import time
 import keras
 import numpy as np
 
-from alexnet_lab.bench.settings import BenchSettings, peak_rss_mb, timed
+from alexnet_lab.bench.settings import BenchSettings, int8_speed, peak_rss_mb, timed
 
 
 def reference_model(settings: BenchSettings):
@@ -91,7 +91,5 @@ def _measure_int8(model, x: np.ndarray, settings: BenchSettings) -> dict:
     start = time.perf_counter()
     quantized = quantize_int8(model, x)
     convert_s = time.perf_counter() - start
-    infer_s = timed(lambda: predict_logits_int8(quantized, x, settings.batch), settings.warmup, settings.infer_steps)
-    latency_s = timed(lambda: predict_logits_int8(quantized, x[:1], 1), settings.warmup, settings.latency_runs)
-    return {"int8_infer_img_s": settings.batch / infer_s, "int8_latency_ms": 1000 * latency_s,
-            "int8_engine": "tflite-xnnpack", "int8_convert_s": convert_s}
+    return {**int8_speed(predict_logits_int8, quantized, x, settings), "int8_engine": "tflite-xnnpack",
+            "int8_convert_s": convert_s}

@@ -43,6 +43,15 @@ def timed(step: Callable[[], object], warmup: int, runs: int) -> float:
     return (time.perf_counter() - start) / runs
 
 
+def int8_speed(predict_logits_int8: Callable, quantized, batch_nhwc, settings: BenchSettings) -> dict:
+    """Inference images/s and batch-1 latency of a quantized model, through its backend's
+    predict_logits_int8(model, batch, batch_size)."""
+    infer_s = timed(lambda: predict_logits_int8(quantized, batch_nhwc, settings.batch), settings.warmup,
+                    settings.infer_steps)
+    latency_s = timed(lambda: predict_logits_int8(quantized, batch_nhwc[:1], 1), settings.warmup, settings.latency_runs)
+    return {"int8_infer_img_s": settings.batch / infer_s, "int8_latency_ms": 1000 * latency_s}
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (ru_maxrss is KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

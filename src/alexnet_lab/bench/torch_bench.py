@@ -7,7 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from alexnet_lab.bench.settings import BenchSettings, peak_rss_mb, timed
+from alexnet_lab.bench.settings import BenchSettings, int8_speed, peak_rss_mb, timed
 
 
 def _model(impl: str, settings: BenchSettings, device: torch.device):
@@ -83,10 +83,7 @@ def _measure_int8(model, x: torch.Tensor, settings: BenchSettings) -> dict:
 
     batch = x.permute(0, 2, 3, 1).contiguous().numpy()
     quantized = quantize_int8(model, batch)
-    infer_s = timed(lambda: predict_logits_int8(quantized, batch, settings.batch), settings.warmup, settings.infer_steps)
-    latency_s = timed(lambda: predict_logits_int8(quantized, batch[:1], 1), settings.warmup, settings.latency_runs)
-    return {"int8_infer_img_s": settings.batch / infer_s, "int8_latency_ms": 1000 * latency_s,
-            "int8_engine": quantized.engine}
+    return {**int8_speed(predict_logits_int8, quantized, batch, settings), "int8_engine": quantized.engine}
 
 
 def measure_jpeg_pipeline(settings: BenchSettings, folder: str) -> dict:
