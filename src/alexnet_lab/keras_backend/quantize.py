@@ -88,10 +88,9 @@ class Int8Model:
     """A quantized TensorFlow Lite AlexNet with one interpreter per batch size (each one sizes its
     buffers for one input shape; resizing them on every call would cost more than the copy)."""
 
-    def __init__(self, flatbuffer: bytes, num_classes: int, threads: int | None = None) -> None:
+    def __init__(self, flatbuffer: bytes, num_classes: int) -> None:
         self.flatbuffer = flatbuffer
         self.num_classes = num_classes
-        self.threads = threads
         self._by_batch: dict[int, object] = {}
 
     def interpreter(self, batch: int):
@@ -103,7 +102,7 @@ class Int8Model:
         if batch not in self._by_batch:
             with _quiet():
                 interpreter = tf.lite.Interpreter(model_content=self.flatbuffer,
-                                                  num_threads=self.threads or os.cpu_count() or 1)
+                                                  num_threads=os.cpu_count() or 1)
             entry = interpreter.get_input_details()[0]
             interpreter.resize_tensor_input(entry["index"], [batch, *entry["shape"][1:]])
             interpreter.allocate_tensors()
