@@ -10,6 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# With the pinned versions, importing TensorFlow before torchvision segfaults (the other order
+# works). Importing torchvision here, before any test module, makes the suite independent of which
+# test file is collected first; the commands themselves keep to one framework per process.
+import torchvision  # noqa: F401, E402
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parents[1]
 

@@ -81,7 +81,7 @@ def _add_benchmark(sub) -> None:
     p.add_argument("--frameworks", nargs="+", default=["torch", "keras"], help="torch and/or keras (default both)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--size", type=int, default=224, help="input size (default 224)")
-    p.add_argument("--steps", type=int, default=5, help="timed steps per measurement (default 5)")
+    p.add_argument("--steps", type=int, default=10, help="timed steps per measurement and round (default 10)")
     p.add_argument("--repeats", type=int, default=3, help="rounds of ours then the reference, each in fresh processes; "
                    "medians are reported (default 3)")
     p.add_argument("--no-jpeg", action="store_true", help="skip the JPEG input-pipeline measurement")
@@ -119,14 +119,19 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
         return 0
     for framework in args.frameworks:
-        r = doc[framework]
-        print(f"{framework}: train {r['train_img_s']:.1f} img/s (reference {r['reference_train_img_s']:.1f}, "
-              f"x{r['train_speedup']:.2f}) | inference {r['infer_img_s']:.1f} img/s (reference "
-              f"{r['reference_infer_img_s']:.1f}, x{r['infer_speedup']:.2f}) | batch-1 {r['latency_ms']:.1f} ms | "
-              f"peak {r['peak_rss_mb']:.0f} MB (reference {r['reference_peak_rss_mb']:.0f})")
-        if "int8_infer_img_s" in r:
-            print(f"{framework} int8: inference {r['int8_infer_img_s']:.1f} img/s (x{r['int8_infer_speedup']:.2f} the "
-                  f"reference) | batch-1 {r['int8_latency_ms']:.1f} ms")
+        r, spread = doc[framework], doc[framework]["spread"]
+        ours, ref = r["ours"], r["reference"]
+        print(f"{framework}: train {r['train_img_s']:.1f} img/s in {ours['train_precision']} (reference "
+              f"{r['reference_train_img_s']:.1f} in fp32, x{r['train_speedup']:.2f}, rounds "
+              f"x{spread['train_speedup'][0]:.2f}-{spread['train_speedup'][1]:.2f}) | inference "
+              f"{r['infer_img_s']:.1f} img/s in {ours['infer_precision']} (reference {r['reference_infer_img_s']:.1f}, "
+              f"x{r['infer_speedup']:.2f}) | batch-1 {r['latency_ms']:.1f} ms (reference "
+              f"{r['reference_latency_ms']:.1f}) | peak {r['peak_rss_mb']:.0f} MB (reference "
+              f"{r['reference_peak_rss_mb']:.0f}) | layout {ours['layout']} vs {ref['layout']}")
+        for kind in ("bf16", "int8"):
+            if f"{kind}_infer_img_s" in r:
+                print(f"{framework} {kind} inference (--precision {kind}): {r[f'{kind}_infer_img_s']:.1f} img/s "
+                      f"(x{r[f'{kind}_infer_speedup']:.2f} the reference) | batch-1 {r[f'{kind}_latency_ms']:.1f} ms")
     if "input_pipeline" in doc:
         print(f"JPEG input pipeline: {doc['input_pipeline']['jpeg_pipeline_img_s']:.0f} img/s")
     return 0

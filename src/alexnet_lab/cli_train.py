@@ -79,10 +79,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def add_precision_flags(p, calibration_default: str) -> None:
-    p.add_argument("--precision", default="fp32", choices=("fp32", "int8"),
-                   help="fp32 (default, exact) or int8: on the CPU, post-training quantized (PyTorch's int8 "
-                   "kernels; TensorFlow Lite for Keras, about a minute to convert owt), 2-4x faster here, top-1 "
-                   "within a fraction of a point (docs/performance.md)")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8", "auto"),
+                   help="fp32 (default, exact); bf16: weights held in bfloat16, native and faster on CPUs with "
+                   "AVX512-BF16 or AMX and on recent GPUs, emulated and slower elsewhere; auto: bf16 where native, "
+                   "else fp32; int8: on the CPU, post-training quantized (PyTorch's int8 kernels; TensorFlow Lite for "
+                   "Keras, about a minute to convert owt), top-1 within a fraction of a point (docs/performance.md)")
     p.add_argument("--calibration", metavar="DATA", help="int8: images that set the activation ranges (class folder, "
                    f"list file or split.json); {calibration_default}")
     p.add_argument("--calibration-images", type=int, default=256, metavar="N",
@@ -107,7 +108,9 @@ def add_evaluate(sub) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from alexnet_lab.evaluate.run_eval import evaluate_source
+    from alexnet_lab.inference import resolve_precision
 
+    args.precision = resolve_precision(args.precision, args.framework, args.device)  # auto -> what runs here
     result, split = evaluate_source(args.weights, args.data, args.framework, args.split, args.seed, strict=args.strict,
                                     device=args.device, data_dir=args.data_dir, precision=args.precision,
                                     calibration=args.calibration, calibration_images=args.calibration_images)

@@ -53,7 +53,7 @@ def build_for(bundle: WeightBundle, framework: str, device: str = "auto"):
     return backend.to_device(model, device)
 
 
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "bf16", "int8", "auto")
 NEEDS_CALIBRATION = ("--precision int8 needs calibration images: pass --calibration FOLDER (a few hundred images "
                      "like the ones to classify).")
 
@@ -65,7 +65,7 @@ def check_precision(precision: str, framework: str, device: str) -> None:
         UserInputError: an unknown precision, int8 on a GPU, or int8 with Keras off TensorFlow.
     """
     if precision not in PRECISIONS:
-        raise UserInputError(f"--precision takes {' or '.join(PRECISIONS)}; received '{precision}'.")
+        raise UserInputError(f"--precision takes {', '.join(PRECISIONS)}; received '{precision}'.")
     if precision == "int8" and device not in ("auto", "cpu"):
         raise UserInputError(f"--precision int8 runs on the CPU's int8 kernels; pass --device cpu, not '{device}'.")
     if precision == "int8" and framework == "keras":
@@ -74,12 +74,23 @@ def check_precision(precision: str, framework: str, device: str) -> None:
         check_backend()
 
 
+def resolve_precision(precision: str, framework: str, device: str = "auto") -> str:
+    """The inference precision that runs: `auto` becomes bf16 where the device computes it natively
+    (the backend's auto_inference_precision), else fp32; the others are returned as they are."""
+    check_precision(precision, framework, device)
+    if precision != "auto":
+        return precision
+    return get_backend(framework).auto_inference_precision(device)
+
+
 def inference_model(bundle: WeightBundle, framework: str = "torch", device: str = "auto", precision: str = "fp32",
                     calibration: np.ndarray | None = None) -> Callable[[np.ndarray, int], np.ndarray]:
     """A function (preprocessed N x H x W x 3 batch, batch size) -> float32 logits for the bundle.
 
     Args:
-        precision: fp32 (exact), or int8 (on the CPU, post-training quantized: PyTorch's int8
+        precision: fp32 (exact), bf16 (the weights held in bfloat16; native and faster on CPUs
+            with AVX512-BF16 or AMX and on recent GPUs, emulated and slower elsewhere), auto (bf16
+            where native, else fp32), or int8 (on the CPU, post-training quantized: PyTorch's int8
             kernels, or TensorFlow Lite's for Keras).
         calibration: preprocessed images that set the int8 activation ranges; needed for int8.
 
@@ -87,10 +98,10 @@ def inference_model(bundle: WeightBundle, framework: str = "torch", device: str 
         UserInputError: an unknown precision, int8 on a GPU, with Keras off TensorFlow or without
             calibration images (that last from quantize_int8).
     """
-    check_precision(precision, framework, device)
+    precision = resolve_precision(precision, framework, device)
     backend = get_backend(framework)
-    if precision == "fp32":
-        model = build_for(bundle, framework, device)
+    if precision in ("fp32", "bf16"):
+        model = backend.cast_for_inference(build_for(bundle, framework, device), precision)
         return lambda batch, batch_size=32: backend.predict_logits(model, batch, batch_size=batch_size)
     if framework == "keras":
         from alexnet_lab.keras_backend.quantize import predict_logits_int8, quantize_int8

@@ -50,14 +50,31 @@ class StepClock(keras.callbacks.Callback):
         return (self.end - self.start) / self.steps
 
 
-def measure(impl: str, settings: BenchSettings) -> dict:
+def _build(impl: str, settings: BenchSettings, precision):
+    """The reference (float32), or ours built under the dtype policy `alexnet train` uses here."""
     from alexnet_lab import keras_backend
+    from alexnet_lab.keras_backend.precision import dtype_policy
+
+    if impl == "reference":
+        return reference_model(settings)
+    with dtype_policy(precision):
+        return keras_backend.build_model(settings.variant, settings.classes, input_size=settings.size)
+
+
+def measure(impl: str, settings: BenchSettings) -> dict:
+    """Train and inference throughput, batch-1 latency and peak RSS of one implementation.
+
+    Ours trains as `alexnet train --framework keras` does by default here (the mixed-precision
+    policy `--precision auto` picks) and infers as `alexnet predict --framework keras` does by
+    default (float32); where `--precision auto` picks bf16 for inference, that path (the model
+    rebuilt with bfloat16 weights) is measured too, under the `bf16_` keys.
+    """
     from alexnet_lab.keras_backend.device import resolve_device
+    from alexnet_lab.keras_backend.precision import KerasPrecision, resolve_precision
 
     device = resolve_device(settings.device)
-
-    model = reference_model(settings) if impl == "reference" else keras_backend.build_model(
-        settings.variant, settings.classes, input_size=settings.size)
+    precision = resolve_precision("auto", device) if impl == "ours" else KerasPrecision("fp32")
+    model = _build(impl, settings, precision)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     # XLA measured slower on this CPU (inference 46-64 img/s with jit_compile=True, 76-93 without);
     # "auto" leaves the choice to Keras, which does not XLA-compile on the CPU here
@@ -71,15 +88,42 @@ def measure(impl: str, settings: BenchSettings) -> dict:
     model.fit(np.repeat(x, steps, axis=0), np.repeat(y, steps), batch_size=settings.batch, epochs=1, verbose=0,
               shuffle=False, callbacks=[clock])
     train_s = clock.seconds_per_step()
-    predict = model.predict_on_batch
-    infer_s = timed(lambda: predict(x), settings.warmup, settings.infer_steps)
-    latency_s = timed(lambda: predict(x[:1]), settings.warmup, settings.latency_runs)
-    result = {"train_img_s": settings.batch / train_s, "infer_img_s": settings.batch / infer_s,
-              "latency_ms": 1000 * latency_s, "peak_rss_mb": peak_rss_mb(), "backend": keras.backend.backend(),
-              "jit_compile": jit, "device": device}
+    if precision.name != "fp32":  # predict's default is float32: the trained weights in a float32 model
+        model = _float32_copy(model, settings)
+    result = {"train_img_s": settings.batch / train_s, **_inference_speed(model, x, settings),
+              "peak_rss_mb": peak_rss_mb(), "backend": keras.backend.backend(), "jit_compile": jit,
+              "device": device, "train_precision": precision.name, "train_policy": precision.policy,
+              "infer_precision": "fp32", "layout": "nhwc"}
+    if impl == "ours":
+        result.update(_measure_bf16_inference(model, x, settings, device))
     if impl == "ours" and device == "cpu" and keras.backend.backend() == "tensorflow":
         result.update(_measure_int8(model, x, settings))
     return result
+
+
+def _float32_copy(model: keras.Model, settings: BenchSettings) -> keras.Model:
+    from alexnet_lab import keras_backend
+
+    copy = keras_backend.build_model(settings.variant, settings.classes, input_size=settings.size)
+    copy.set_weights([np.asarray(w, np.float32) for w in model.get_weights()])
+    return copy
+
+
+def _inference_speed(model: keras.Model, x: np.ndarray, settings: BenchSettings) -> dict:
+    predict = model.predict_on_batch
+    infer_s = timed(lambda: predict(x), settings.warmup, settings.infer_steps)
+    latency_s = timed(lambda: predict(x[:1]), settings.warmup, settings.latency_runs)
+    return {"infer_img_s": settings.batch / infer_s, "latency_ms": 1000 * latency_s}
+
+
+def _measure_bf16_inference(model: keras.Model, x: np.ndarray, settings: BenchSettings, device: str) -> dict:
+    """`predict --framework keras --precision auto` where it picks bf16: bfloat16 weights."""
+    from alexnet_lab.keras_backend.model import auto_inference_precision, cast_for_inference
+
+    if auto_inference_precision(device) != "bf16":
+        return {}
+    speed = _inference_speed(cast_for_inference(model, "bf16"), x, settings)
+    return {"bf16_infer_img_s": speed["infer_img_s"], "bf16_latency_ms": speed["latency_ms"]}
 
 
 def _measure_int8(model, x: np.ndarray, settings: BenchSettings) -> dict:

@@ -15,7 +15,7 @@ import numpy as np
 
 from alexnet_lab.bench.settings import BenchSettings
 from alexnet_lab.core.errors import AlexnetLabError
-from alexnet_lab.hardware import cpu_flags, cpu_has_native_bf16
+from alexnet_lab.hardware import cpu_flags, cpu_has_native_bf16, cpu_kind, flags_overridden
 
 log = logging.getLogger(__name__)
 KEYS = ("train_img_s", "infer_img_s", "latency_ms", "peak_rss_mb")
@@ -56,35 +56,52 @@ def machine_info() -> dict:
             pass
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return {"cpu": model, "cores": os.cpu_count(), "native_bf16": cpu_has_native_bf16(),
+    return {"cpu": model, "cores": os.cpu_count(), "cpu_kind": cpu_kind(), "native_bf16": cpu_has_native_bf16(),
+            "cpu_flags_overridden": flags_overridden(),
             "avx512": "avx512f" in cpu_flags(), "python": platform.python_version(), **versions}
+
+
+OPTIONAL_KEYS = ("bf16_infer_img_s", "bf16_latency_ms", "int8_infer_img_s", "int8_latency_ms")
+ROW_KEYS = ("train_precision", "infer_precision", "layout", "train_policy")
+
+
+def _median_and_spread(values: list[float]) -> tuple[float, list[float]]:
+    return float(np.median(values)), [float(min(values)), float(max(values))]
 
 
 def _compare(framework: str, settings: BenchSettings) -> dict:
     """`repeats` rounds of ours then the reference, each in a fresh process; the median of every
-    figure over the rounds (this machine's speed drifts by tens of percent between minutes, so
-    one pair of runs can mislead) with each round's speedups kept under details.rounds."""
+    figure over the rounds (a shared machine's speed drifts by tens of percent between minutes, so
+    one pair of runs can mislead), its [min, max] under `spread`, each round's figures under
+    details.rounds, and what each row ran (precision, layout) under `ours` and `reference`."""
     rounds = []
     for number in range(1, max(1, settings.repeats) + 1):
         log.info("benchmark: %s round %d of %d (ours, then reference)", framework, number, settings.repeats)
         rounds.append((_worker([framework, "ours", settings.to_json()]),
                        _worker([framework, "reference", settings.to_json()])))
-    ours = {k: float(np.median([o[k] for o, _ in rounds])) for k in KEYS}
-    entry = {**ours, **{f"reference_{k}": float(np.median([r[k] for _, r in rounds])) for k in KEYS}}
+    entry: dict = {"spread": {}}
+    for side, prefix in ((0, ""), (1, "reference_")):
+        for key in KEYS + OPTIONAL_KEYS:
+            if key in rounds[0][side]:
+                entry[prefix + key], entry["spread"][prefix + key] = _median_and_spread([r[side][key] for r in rounds])
     entry["train_speedup"] = entry["train_img_s"] / entry["reference_train_img_s"]
     entry["infer_speedup"] = entry["infer_img_s"] / entry["reference_infer_img_s"]
-    if "int8_infer_img_s" in rounds[0][0]:
-        for key in ("int8_infer_img_s", "int8_latency_ms"):
-            entry[key] = float(np.median([o[key] for o, _ in rounds]))
-        entry["int8_infer_speedup"] = entry["int8_infer_img_s"] / entry["reference_infer_img_s"]
+    for kind in ("bf16", "int8"):
+        if f"{kind}_infer_img_s" in entry:
+            entry[f"{kind}_infer_speedup"] = entry[f"{kind}_infer_img_s"] / entry["reference_infer_img_s"]
+    speedups = {key: [o[num] / r[den] for o, r in rounds] for key, num, den in (
+        ("train_speedup", "train_img_s", "train_img_s"), ("infer_speedup", "infer_img_s", "infer_img_s"),
+        ("bf16_infer_speedup", "bf16_infer_img_s", "infer_img_s")) if num in rounds[0][0]}
+    entry["spread"].update({key: [min(v), max(v)] for key, v in speedups.items()})
+    entry["ours"] = {k: rounds[0][0][k] for k in ROW_KEYS if k in rounds[0][0]}
+    entry["reference"] = {k: rounds[0][1][k] for k in ROW_KEYS if k in rounds[0][1]}
     first = rounds[0][0]
-    entry["details"] = {k: v for k, v in first.items() if k not in (*KEYS, "int8_infer_img_s", "int8_latency_ms")}
+    entry["details"] = {k: v for k, v in first.items() if k not in (*KEYS, *OPTIONAL_KEYS, *ROW_KEYS)}
     entry["details"]["rounds"] = [
-        {"train_speedup": o["train_img_s"] / r["train_img_s"], "infer_speedup": o["infer_img_s"] / r["infer_img_s"],
-         "train_img_s": o["train_img_s"], "reference_train_img_s": r["train_img_s"],
-         "infer_img_s": o["infer_img_s"], "reference_infer_img_s": r["infer_img_s"],
-         **({"int8_infer_img_s": o["int8_infer_img_s"]} if "int8_infer_img_s" in o else {})}
-        for o, r in rounds]
+        {**{key: values[i] for key, values in speedups.items()},
+         **{k: o[k] for k in ("train_img_s", "infer_img_s", *OPTIONAL_KEYS) if k in o},
+         "reference_train_img_s": r["train_img_s"], "reference_infer_img_s": r["infer_img_s"]}
+        for i, (o, r) in enumerate(rounds)]
     return entry
 
 
@@ -104,23 +121,40 @@ def run_benchmark(settings: BenchSettings, frameworks: tuple[str, ...] = ("torch
 
 
 def roofline(doc: dict, settings: BenchSettings) -> dict:
-    """How close each path runs to the fp32 matrix-product peak, and the throughput that peak allows.
+    """How close each row runs to the matrix-product peak of the precision it computes in (fp32 or
+    bf16, both measured), and the throughput each peak allows.
 
     Training is counted as three forward passes (forward, input gradients, weight gradients).
-    A speedup target above `train_ceiling_img_s / reference_train_img_s` cannot be reached in fp32.
+    A speedup target above `ceilings[p].train_img_s / reference_train_img_s` cannot be reached in
+    precision p. int8 rows are left out: the matmul peak measured is a float one.
     """
     from alexnet_lab.core.spec import get_arch
 
     gflop = 2 * get_arch(settings.variant).macs(settings.size, settings.classes) / 1e9
-    peak = doc["machine"]["float32_matmul_gflops"]
+    peaks = {"fp32": doc["machine"]["float32_matmul_gflops"], "bf16": doc["machine"]["bfloat16_matmul_gflops"]}
     out: dict = {"forward_gflop_per_image": gflop, "train_gflop_per_image": 3 * gflop,
-                 "fp32_peak_gflops": peak, "infer_ceiling_img_s": peak / gflop, "train_ceiling_img_s": peak / (3 * gflop)}
+                 "peak_gflops": peaks,
+                 "ceilings": {p: {"infer_img_s": peak / gflop, "train_img_s": peak / (3 * gflop)}
+                              for p, peak in peaks.items()},
+                 # the earlier keys, kept for scripts that read them
+                 "fp32_peak_gflops": peaks["fp32"], "infer_ceiling_img_s": peaks["fp32"] / gflop,
+                 "train_ceiling_img_s": peaks["fp32"] / (3 * gflop)}
     for framework in ("torch", "keras"):
-        if framework in doc:
-            entry = doc[framework]
-            out[framework] = {
-                "train_utilisation": entry["train_img_s"] * 3 * gflop / peak,
-                "infer_utilisation": entry["infer_img_s"] * gflop / peak,
-                "max_train_speedup_fp32": out["train_ceiling_img_s"] / entry["reference_train_img_s"],
-                "max_infer_speedup_fp32": out["infer_ceiling_img_s"] / entry["reference_infer_img_s"]}
+        if framework not in doc:
+            continue
+        entry, rows = doc[framework], {}
+        for side, prefix in (("ours", ""), ("reference", "reference_")):
+            train_p = entry[side].get("train_precision", "fp32")
+            train_p = train_p if train_p in peaks else "fp32"  # fp16 on a GPU: no fp16 peak measured
+            rows[side] = {"train_precision": train_p,
+                          "train_utilisation": entry[prefix + "train_img_s"] * 3 * gflop / peaks[train_p],
+                          "infer_utilisation": entry[prefix + "infer_img_s"] * gflop / peaks["fp32"]}
+        if "bf16_infer_img_s" in entry:
+            rows["ours"]["bf16_infer_utilisation"] = entry["bf16_infer_img_s"] * gflop / peaks["bf16"]
+        reference = entry["reference_train_img_s"], entry["reference_infer_img_s"]
+        out[framework] = {
+            **rows, "train_utilisation": rows["ours"]["train_utilisation"],
+            "infer_utilisation": rows["ours"]["infer_utilisation"],
+            **{f"max_train_speedup_{p}": c["train_img_s"] / reference[0] for p, c in out["ceilings"].items()},
+            **{f"max_infer_speedup_{p}": c["infer_img_s"] / reference[1] for p, c in out["ceilings"].items()}}
     return out

@@ -17,9 +17,9 @@ class BenchSettings:
     batch: int = 64
     classes: int = 1000
     warmup: int = 2  # untimed steps first (allocations, XLA compilation, oneDNN primitive caches)
-    train_steps: int = 5
-    infer_steps: int = 5
-    latency_runs: int = 10
+    train_steps: int = 10  # per round; 5 left the figure to chance on a shared machine
+    infer_steps: int = 10
+    latency_runs: int = 20
     jpeg_images: int = 256  # images in the JPEG input-pipeline measurement
     repeats: int = 3  # rounds of (ours, reference), alternating; medians are reported
     threads: int = 0  # 0: the framework's default

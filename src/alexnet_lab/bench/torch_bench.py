@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -11,16 +13,18 @@ from alexnet_lab.bench.settings import BenchSettings, int8_speed, peak_rss_mb, t
 
 
 def _model(impl: str, settings: BenchSettings, device: torch.device):
+    """The model, its training precision and its layout: the plain reference in fp32 NCHW, ours
+    with what `alexnet train` resolves by default on this device (--precision auto, channels-last)."""
+    from alexnet_lab.torch_backend.device import Precision, resolve_precision, use_channels_last
+
     if impl == "reference":
         import torchvision
 
-        return torchvision.models.alexnet(num_classes=settings.classes), None, False
-    from alexnet_lab.torch_backend.device import resolve_precision, use_channels_last
+        return torchvision.models.alexnet(num_classes=settings.classes), Precision("fp32", None), False
     from alexnet_lab.torch_backend.model import build_model
 
-    precision = resolve_precision("auto", device)
     model = build_model(settings.variant, settings.classes, input_size=settings.size)
-    return model, precision, use_channels_last("auto", device)
+    return model, resolve_precision("auto", device), use_channels_last("auto", device)
 
 
 def _sync(device: torch.device) -> None:
@@ -29,7 +33,13 @@ def _sync(device: torch.device) -> None:
 
 
 def measure(impl: str, settings: BenchSettings) -> dict:
-    """Train and inference throughput, batch-1 latency and peak RSS of one implementation."""
+    """Train and inference throughput, batch-1 latency and peak RSS of one implementation.
+
+    Ours trains as `alexnet train` does by default here (autocast in the precision `auto` picks,
+    channels-last, foreach SGD) and infers as `alexnet predict` does by default (fp32, exact,
+    channels-last, inference mode). Where `--precision auto` picks bf16 for inference, that path
+    (weights held in bf16) is measured too, under the `bf16_` keys.
+    """
     if settings.threads:
         torch.set_num_threads(settings.threads)
     from alexnet_lab.torch_backend.device import resolve_device
@@ -43,10 +53,9 @@ def measure(impl: str, settings: BenchSettings) -> dict:
     y = torch.randint(0, settings.classes, (settings.batch,), device=device)
     ours = impl == "ours"
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, foreach=True if ours else None)
-    autocast = precision.autocast(device) if ours else torch.autocast(device.type, enabled=False)
 
     def train_step():
-        with autocast:
+        with precision.autocast(device):
             loss = F.cross_entropy(model(x), y)
         optimizer.zero_grad(set_to_none=ours)
         loss.backward()
@@ -56,24 +65,43 @@ def measure(impl: str, settings: BenchSettings) -> dict:
     model.train()
     train_s = timed(train_step, settings.warmup, settings.train_steps)
     model.eval()
-    guard = torch.inference_mode if ours else torch.no_grad
+    result = {"train_img_s": settings.batch / train_s, "peak_rss_mb": 0.0,
+              **_inference_speed(model, x, settings, torch.inference_mode if ours else torch.no_grad, device),
+              "train_precision": precision.name, "infer_precision": "fp32",
+              "layout": "channels_last" if channels_last else "nchw",
+              "threads": torch.get_num_threads(), "device": str(device)}
+    result["peak_rss_mb"] = peak_rss_mb()
+    if ours:
+        result.update(_measure_bf16_inference(model, x, settings, device))
+    if ours and device.type == "cpu":
+        result.update(_measure_int8(model, x, settings))
+    return result
+
+
+def _inference_speed(model, x: torch.Tensor, settings: BenchSettings, guard, device: torch.device) -> dict:
+    """Images/s at the benchmark batch and batch-1 latency of `model` on `x` (its dtype and layout)."""
     one = x[:1].clone()
 
     def infer(batch):
-        with guard(), autocast:
+        with guard():
             out = model(batch)
         _sync(device)
         return out
 
     infer_s = timed(lambda: infer(x), settings.warmup, settings.infer_steps)
     latency_s = timed(lambda: infer(one), settings.warmup, settings.latency_runs)
-    result = {"train_img_s": settings.batch / train_s, "infer_img_s": settings.batch / infer_s,
-              "latency_ms": 1000 * latency_s, "peak_rss_mb": peak_rss_mb(),
-              "precision": precision.name if ours else "fp32", "channels_last": channels_last,
-              "threads": torch.get_num_threads(), "device": str(device)}
-    if ours and device.type == "cpu":
-        result.update(_measure_int8(model, x, settings))
-    return result
+    return {"infer_img_s": settings.batch / infer_s, "latency_ms": 1000 * latency_s}
+
+
+def _measure_bf16_inference(model, x: torch.Tensor, settings: BenchSettings, device: torch.device) -> dict:
+    """`predict --precision auto` where it picks bf16: the weights cast to bfloat16 once."""
+    from alexnet_lab.torch_backend.model import auto_inference_precision, cast_for_inference
+
+    if auto_inference_precision(str(device)) != "bf16":
+        return {}
+    cast = cast_for_inference(copy.deepcopy(model), "bf16")
+    speed = _inference_speed(cast, x.to(torch.bfloat16), settings, torch.inference_mode, device)
+    return {"bf16_infer_img_s": speed["infer_img_s"], "bf16_latency_ms": speed["latency_ms"]}
 
 
 def _measure_int8(model, x: torch.Tensor, settings: BenchSettings) -> dict:

@@ -37,7 +37,14 @@ with _native_stderr_hushed():
 
 from alexnet_lab.keras_backend.convert import from_canonical, load_into, to_canonical
 from alexnet_lab.keras_backend.layers import AdaptiveAveragePooling2D, LocalResponseNormalization
-from alexnet_lab.keras_backend.model import AlexNet, build_model, predict_logits, to_device
+from alexnet_lab.keras_backend.model import (
+    AlexNet,
+    auto_inference_precision,
+    build_model,
+    cast_for_inference,
+    predict_logits,
+    to_device,
+)
 
 FRAMEWORK = "keras"
 
@@ -51,6 +58,8 @@ def __getattr__(name: str):
 __all__ = [
     "AdaptiveAveragePooling2D",
     "AlexNet",
+    "auto_inference_precision",
+    "cast_for_inference",
     "FRAMEWORK",
     "LocalResponseNormalization",
     "build_model",

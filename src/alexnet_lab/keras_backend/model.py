@@ -145,3 +145,28 @@ def to_device(model: keras.Model, device: str = "auto") -> keras.Model:
 
     resolve_device(device)
     return model
+
+
+def cast_for_inference(model: keras.Model, precision: str) -> keras.Model:
+    """Hold the weights in the inference precision, once: fp32 returns the model; bf16 rebuilds it
+    under Keras' "bfloat16" dtype policy (variables and computation in bfloat16, not the mixed
+    policy, which re-casts float32 variables on every call) and copies the weights across."""
+    if precision != "bf16":
+        return model
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("bfloat16")
+    try:
+        cast = build_model(model.alexnet_variant, int(model.output_shape[-1]), input_size=int(model.input_shape[1]))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    cast.set_weights(model.get_weights())
+    return cast
+
+
+def auto_inference_precision(device: str = "auto") -> str:
+    """What `--precision auto` means for inference: bf16 where it is native (CPUs with AVX512-BF16
+    or AMX, GPUs of compute capability 8.0+), otherwise fp32."""
+    from alexnet_lab.keras_backend.device import resolve_device
+    from alexnet_lab.keras_backend.precision import resolve_precision
+
+    return "bf16" if resolve_precision("auto", resolve_device(device)).name == "bf16" else "fp32"

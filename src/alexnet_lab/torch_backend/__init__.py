@@ -7,7 +7,14 @@ import importlib
 
 from alexnet_lab.torch_backend import convert
 from alexnet_lab.torch_backend.convert import from_canonical, state_dict_keys, to_canonical
-from alexnet_lab.torch_backend.model import AlexNet, build_model, predict_logits, to_device
+from alexnet_lab.torch_backend.model import (
+    AlexNet,
+    auto_inference_precision,
+    build_model,
+    cast_for_inference,
+    predict_logits,
+    to_device,
+)
 
 FRAMEWORK = "torch"
 
@@ -18,5 +25,5 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-__all__ = ["AlexNet", "FRAMEWORK", "build_model", "convert", "from_canonical", "predict_logits", "state_dict_keys", "to_device",
+__all__ = ["AlexNet", "auto_inference_precision", "cast_for_inference", "FRAMEWORK", "build_model", "convert", "from_canonical", "predict_logits", "state_dict_keys", "to_device",
            "to_canonical"]

@@ -120,7 +120,8 @@ def predict_logits(model: AlexNet, batch_nhwc: np.ndarray, batch_size: int = 32)
     from alexnet_lab.torch_backend.device import memory_format, use_channels_last
 
     model.eval()
-    device = next(model.parameters()).device
+    first = next(model.parameters())
+    device, dtype = first.device, first.dtype  # bfloat16 after cast_for_inference(model, "bf16")
     layout = memory_format(use_channels_last("auto", device))
     model.to(memory_format=layout)
     outputs = []
@@ -128,7 +129,8 @@ def predict_logits(model: AlexNet, batch_nhwc: np.ndarray, batch_size: int = 32)
         for start in range(0, len(batch_nhwc), batch_size):
             # NHWC in memory already: permuting the view gives a channels-last NCHW tensor
             chunk = torch.from_numpy(np.ascontiguousarray(batch_nhwc[start : start + batch_size])).permute(0, 3, 1, 2)
-            outputs.append(model(chunk.to(device).contiguous(memory_format=layout)).float().cpu().numpy())
+            chunk = chunk.to(device, dtype).contiguous(memory_format=layout)
+            outputs.append(model(chunk).float().cpu().numpy())
     return np.concatenate(outputs) if outputs else np.zeros((0, model.num_classes), np.float32)
 
 
@@ -137,3 +139,22 @@ def to_device(model: AlexNet, device: str = "auto") -> AlexNet:
     from alexnet_lab.torch_backend.device import resolve_device
 
     return model.to(resolve_device(device))
+
+
+def cast_for_inference(model: AlexNet, precision: str) -> AlexNet:
+    """Hold the weights in the inference precision, once: fp32 leaves the model as it is; bf16
+    casts parameters and buffers to bfloat16 and predict_logits feeds it bfloat16 input.
+
+    Casting once is what makes bf16 pay at every batch size. Autocast instead re-casts the 58 M
+    fully connected weights on every call: on a 2-core AMX Xeon one image took 498 ms under bf16
+    autocast against 266 ms in fp32, and 245 ms with the weights held in bf16.
+    """
+    return model.to(torch.bfloat16) if precision == "bf16" else model
+
+
+def auto_inference_precision(device: str = "auto") -> str:
+    """What `--precision auto` means for inference on `device`: bf16 where it is native (CPUs with
+    AVX512-BF16 or AMX, GPUs with bf16), otherwise fp32."""
+    from alexnet_lab.torch_backend.device import resolve_device, resolve_precision
+
+    return "bf16" if resolve_precision("auto", resolve_device(device)).name == "bf16" else "fp32"
