@@ -105,6 +105,32 @@ def test_keras_lrn_matches_torch_and_tf(size):
         np.testing.assert_allclose(ours, tf_ref.numpy(), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("size", [5, 3, 4])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_torch_lrn_matches_torch_nn(size, channels_last):
+    """Our LocalResponseNorm (a banded matrix product over channels, bf16-capable) against
+    torch.nn.LocalResponseNorm: forward and input gradient within 1e-6 relative in float32."""
+    from alexnet_lab.torch_backend.layers import LocalResponseNorm
+
+    alpha, beta, k = 1e-4, 0.75, 1.0
+    generator = torch.Generator().manual_seed(size)
+    x = (torch.rand(2, 96, 7, 9, generator=generator) * 600 - 300)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    grad = torch.randn(2, 96, 7, 9, generator=generator)
+    results = []
+    for layer in (LocalResponseNorm(size, alpha, beta, k), torch.nn.LocalResponseNorm(size, alpha, beta, k)):
+        leaf = x.clone().requires_grad_()
+        out = layer(leaf)
+        results.append((out.detach(), torch.autograd.grad(out, leaf, grad)[0]))
+    (ours, our_grad), (ref, ref_grad) = results
+    torch.testing.assert_close(ours, ref, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(our_grad, ref_grad, rtol=1e-6, atol=1e-6 * ref_grad.abs().max().item())
+    in_bf16 = LocalResponseNorm(size, alpha, beta, k)(x.to(torch.bfloat16))  # torch.nn's has no bf16 CPU kernel
+    assert in_bf16.dtype == torch.bfloat16
+    torch.testing.assert_close(in_bf16.float(), ref, rtol=1e-2, atol=1e-2 * ref.abs().max().item())
+
+
 def test_round_trips_are_bit_exact():
     torch.manual_seed(2)
     for variant in ("owt", "original"):

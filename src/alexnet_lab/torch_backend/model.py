@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from alexnet_lab.core.spec import BN_EPSILON, ArchSpec, get_arch
+from alexnet_lab.torch_backend.layers import LocalResponseNorm
 
 
 def _feature_modules(spec: ArchSpec) -> list[tuple[str, nn.Module]]:
@@ -27,7 +28,7 @@ def _feature_modules(spec: ArchSpec) -> list[tuple[str, nn.Module]]:
         modules.append((f"relu{i}", nn.ReLU(inplace=True)))
         if conv.lrn:
             lrn = spec.lrn
-            modules.append((f"lrn{i}", nn.LocalResponseNorm(lrn.size, alpha=lrn.alpha, beta=lrn.beta, k=lrn.k)))
+            modules.append((f"lrn{i}", LocalResponseNorm(lrn.size, alpha=lrn.alpha, beta=lrn.beta, k=lrn.k)))
         if conv.pool:
             modules.append((f"pool{i}", nn.MaxPool2d(spec.pool_kernel, spec.pool_stride)))
         in_ch = conv.out_channels
