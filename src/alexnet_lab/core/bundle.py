@@ -15,6 +15,7 @@ from importlib import resources
 import numpy as np
 
 from alexnet_lab.core.errors import WeightFormatError
+from alexnet_lab.core.fingerprint import DIGEST_KEY, FINGERPRINT_KEY
 from alexnet_lab.core.layout import as_canonical, infer_num_classes
 from alexnet_lab.core.preprocessing import PreprocessSpec
 from alexnet_lab.core.spec import ArchSpec, get_arch
@@ -47,6 +48,10 @@ class ModelMeta:
     source: str = ""  # registry name, file name or run folder the weights came from
     source_sha256: str = ""  # hash of the original file, when known
     input_size: int = 0  # 0: the preprocessing crop size
+    # what a read file recorded about its tensors (core.fingerprint); writers compute fresh ones,
+    # so these never travel into another file, and they do not take part in comparisons
+    tensors_sha256: str = field(default="", compare=False)
+    fingerprint: str = field(default="", compare=False, repr=False)
 
     @property
     def num_classes(self) -> int:
@@ -85,6 +90,8 @@ class ModelMeta:
                 source=data.get("source", ""),
                 source_sha256=data.get("source_sha256", ""),
                 input_size=int(data.get("input_size", "0") or 0),
+                tensors_sha256=str(data.get(DIGEST_KEY, "")),
+                fingerprint=str(data.get(FINGERPRINT_KEY, "")),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise WeightFormatError(f"{where} has damaged alexnet-lab metadata ({exc}); re-create the file.") from None
@@ -116,6 +123,26 @@ class WeightBundle:
 
     def param_count(self) -> int:
         return int(sum(t.size for t in self.tensors.values()))
+
+    @property
+    def input_size(self) -> int:
+        """The square input the model is fed: the metadata's, else the preprocessing's crop."""
+        return self.meta.input_size or self.meta.preprocess.crop
+
+    def metadata(self) -> dict[str, str]:
+        """What a written file stores: the metadata plus the digest and fingerprint of these
+        tensors (core.fingerprint); the fingerprint is left out when the input size does not
+        fit the classifier, as no forward pass exists then."""
+        from alexnet_lab.core.errors import UserInputError
+        from alexnet_lab.core.fingerprint import DIGEST_KEY, integrity_records, tensors_digest
+
+        try:
+            self.arch.check_input_size(self.input_size)
+        except UserInputError:
+            return {**self.meta.to_metadata(), DIGEST_KEY: tensors_digest(self.tensors, self.arch, self.num_classes)}
+        records = integrity_records(self.tensors, self.meta.variant, self.num_classes, self.meta.preprocess,
+                                    self.input_size)
+        return {**self.meta.to_metadata(), **records}
 
     def with_meta(self, **changes: object) -> WeightBundle:
         return WeightBundle(self.tensors, replace(self.meta, **changes))
