@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from alexnet_lab.core.bundle import ModelMeta, WeightBundle, generic_categories, imagenet_categories
-from alexnet_lab.core.errors import UserInputError, unknown_name_error
+from alexnet_lab.core.errors import UserInputError, WeightFormatError, unknown_name_error
 from alexnet_lab.core.fileio import regular_file, sha256_file
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
 
@@ -108,7 +108,8 @@ def load_weights(source: str | os.PathLike[str]) -> WeightBundle:
     refuse_export_input(path)  # .onnx, .pt2, .torchscript.pt, SavedModel: write-only
     if path.is_dir():
         path = run_weights_file(path)
-    regular_file(path, "weights")  # a device, FIFO or symlink to one is never opened
+    if regular_file(path, "weights").stat().st_size == 0:  # a device, FIFO or symlink to one is never opened
+        raise WeightFormatError(f"weights file '{path}' is empty (0 bytes); re-create or re-download it.")
     return _read_file(path)
 
 
