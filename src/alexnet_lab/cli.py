@@ -177,12 +177,12 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     output = Path(args.output)
     fmt = output_format(output, args.to)  # check the target before reading a large file
-    check_output(output, source_files(args.weights), force=args.force)
     if fmt in EXPORT_FORMATS:
         return _export(args, output, fmt)
     if args.framework is not None:
         raise UserInputError(f"--framework chooses the model of an export (--to {', '.join(EXPORT_FORMATS)}); "
                              f"--to {fmt} writes weights for both frameworks. Drop --framework.")
+    check_output(output, source_files(args.weights), force=args.force)  # never destroy what was not asked for
     bundle = load_weights(args.weights)
     save_weights(bundle, output, fmt)
     print(f"wrote {output} ({fmt}, variant {bundle.meta.variant}, {bundle.num_classes} classes)")
@@ -190,12 +190,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace, output: Path, fmt: str) -> int:
+    from alexnet_lab.core.fileio import check_output
     from alexnet_lab.export import (INPUT_LAYOUTS, check_output_path, export_framework, export_model, input_shape,
                                     weights_digest)
-    from alexnet_lab.weights import load_weights
+    from alexnet_lab.weights import load_weights, source_files
 
     framework = export_framework(fmt, args.framework)
     check_output_path(output, fmt)
+    check_output(output, source_files(args.weights), force=args.force)
     bundle = load_weights(args.weights)
     export_model(bundle, output, fmt, framework, weights_sha256=weights_digest(args.weights, bundle.meta))
     shape = ", ".join(str(d) for d in input_shape(bundle.meta, framework))
