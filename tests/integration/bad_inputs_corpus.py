@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import time
+import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -283,6 +284,21 @@ def _(name, folder, good):
         array.view(np.uint32)[len(array) // 2] ^= 1  # the lowest mantissa bit of one fc6 weight
         return array
     return Case(name, _verify(_edit_tensor(good["cifar"], folder / name, "fc6.weight", flip)), "verify-fail", "digest")
+
+
+@case("bit-flip.pth")
+def _(name, folder, good):
+    """A project-written .pth (converted in a subprocess) with one bit of its largest tensor flipped."""
+    written = folder / "written.pth"
+    result = run_cli_measured(("convert", str(good["cifar"]), str(written)))
+    assert result["returncode"] == 0, result["stderr"]
+    with zipfile.ZipFile(written) as archive:
+        largest = max(archive.infolist(), key=lambda info: info.file_size)  # stored, not deflated, by torch.save
+    data = bytearray(written.read_bytes())
+    name_len, extra_len = struct.unpack("<2H", data[largest.header_offset + 26:largest.header_offset + 30])
+    data[largest.header_offset + 30 + name_len + extra_len + largest.file_size // 2] ^= 0x01
+    (folder / name).write_bytes(bytes(data))
+    return Case(name, _verify(folder / name), "verify-fail", "digest")
 
 
 @case("fc6-permuted-hwc.safetensors")

@@ -18,8 +18,9 @@ import pytest
 
 from tests.integration.bad_inputs_corpus import BUILDERS, judge, run_cli_measured, write_good_files
 
-# imports torch (~10 s on a shared CPU), whose unpickler is what refuses it; the rest refuse without a framework
-SLOW = {"pickle-with-code.pth"}
+# these import torch (~10 s each on a shared CPU): its unpickler refuses the pickle, and it reads the
+# .pth; every other case is refused before any framework is imported
+SLOW = {"pickle-with-code.pth", "bit-flip.pth"}
 
 
 @pytest.fixture(scope="module")
