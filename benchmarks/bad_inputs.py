@@ -1,6 +1,6 @@
 """Figures for the bad-input corpus: how many hostile inputs, tracebacks, and peak memory.
 
-Builds every case of tests/integration/bad_inputs_corpus.py in a temporary folder, runs each
+Builds every case of tests/integration/bad_inputs/ in a temporary folder, runs each
 through `python -m alexnet_lab` in a fresh process, and prints one JSON object:
   inputs_tried, as_expected, tracebacks, problems (case -> what went wrong),
   worst_refusal: the refusal with the highest peak RSS of the CLI process (os.wait4's ru_maxrss
@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package, for the corpus
 
-from tests.integration.bad_inputs_corpus import build_corpus, judge, run_cli_measured  # noqa: E402
+from tests.integration.bad_inputs import build_corpus, judge, run_cli_measured  # noqa: E402
 
 NEEDS_TORCH = {"pickle-with-code.pth", "bit-flip.pth", "batch-with-one-bad-image"}
 

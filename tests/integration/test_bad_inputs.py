@@ -1,6 +1,6 @@
 """Hostile and damaged inputs through the real CLI: every one is refused or reported cleanly.
 
-Each case of tests/integration/bad_inputs_corpus.py (truncated and empty files, wrong magic,
+Each case of tests/integration/bad_inputs/ (truncated and empty files, wrong magic,
 huge or overflowing safetensors headers, overlapping offsets, pickles with code, zip and
 HDF5 bombs, symlinks to /dev/zero, FIFOs, folders, a decompression-bomb PNG, a truncated JPEG,
 files that load but lie, conversions that would destroy or lose something) runs `python -m
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.bad_inputs_corpus import BUILDERS, judge, run_cli_measured, write_good_files
+from tests.integration.bad_inputs import BUILDERS, judge, run_cli_measured, write_good_files
 
 # these import torch (~10 s each on a shared CPU): its unpickler refuses the pickle, and it reads the
 # .pth; every other case is refused before any framework is imported
