@@ -16,6 +16,7 @@ bounds what the reader can allocate.
 
 from __future__ import annotations
 
+import io
 import os
 import zipfile
 from collections.abc import Iterable
@@ -141,9 +142,48 @@ def check_keras_archive(path: str | os.PathLike[str], meta_member: str, weights_
     info = next((m for m in members if m.filename == weights_member), None)
     if info is None:
         return
-    with zipfile.ZipFile(path) as archive, archive.open(info) as member:
-        declared = h5_declared_bytes(member)
+    if info.compress_type == zipfile.ZIP_STORED:  # what Keras writes: read the bytes in place
+        with open(path, "rb") as fh:
+            declared = h5_declared_bytes(_StoredMember(fh, info))
+    else:  # a deflated member: zipfile re-inflates from the start on every backward seek (slow, bounded)
+        with zipfile.ZipFile(path) as archive, archive.open(info) as member:
+            declared = h5_declared_bytes(member)
     check_declared(f"{os.fspath(path)}:{weights_member}", declared, info.file_size, arch_limit)
+
+
+class _StoredMember(io.RawIOBase):
+    """A read-only, seekable window onto an uncompressed zip member, for h5py: zipfile's own
+    member file re-reads from the member's start on every backward seek, and h5py seeks a lot."""
+
+    def __init__(self, fh, info: zipfile.ZipInfo) -> None:
+        super().__init__()
+        fh.seek(info.header_offset)
+        local = fh.read(30)
+        if len(local) != 30 or local[:4] != b"PK\x03\x04":
+            raise WeightFormatError(f"{fh.name}: the zip entry of '{info.filename}' is damaged; re-create the file.")
+        name_len, extra_len = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
+        self._fh, self._start, self._size, self._pos = fh, info.header_offset + 30 + name_len + extra_len, info.file_size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        count = max(0, min(len(buffer), self._size - self._pos))
+        self._fh.seek(self._start + self._pos)
+        got = self._fh.readinto(memoryview(buffer)[:count])
+        self._pos += got
+        return got
 
 
 def check_h5(path: str | os.PathLike[str], meta_attr: str) -> None:
