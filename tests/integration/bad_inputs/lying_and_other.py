@@ -105,6 +105,13 @@ def _(name, folder, good):
                 words="contradicts")
 
 
+@case("report-over-existing-report")
+def _(name, folder, good):
+    (folder / "old-report").mkdir()
+    (folder / "old-report" / "report.md").write_text("someone's notes")
+    return Case(name, ("report", str(folder / "some-run"), "--out", str(folder / "old-report")), words="--force")
+
+
 @case("convert-batchnorm-to-npy")
 def _(name, folder, good):
     return Case(name, ("convert", str(good["cifar"]), str(folder / "cifar.npy")), words="BatchNorm")
