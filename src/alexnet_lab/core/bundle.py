@@ -16,7 +16,7 @@ import numpy as np
 
 from alexnet_lab.core.errors import WeightFormatError
 from alexnet_lab.core.fingerprint import DIGEST_KEY, FINGERPRINT_KEY
-from alexnet_lab.core.layout import as_canonical, infer_num_classes
+from alexnet_lab.core.layout import as_canonical, check_layout, infer_num_classes
 from alexnet_lab.core.preprocessing import PreprocessSpec
 from alexnet_lab.core.spec import ArchSpec, get_arch
 
@@ -97,6 +97,22 @@ class ModelMeta:
             raise WeightFormatError(f"{where} has damaged alexnet-lab metadata ({exc}); re-create the file.") from None
 
 
+def check_fits(tensors: Mapping[str, object], meta: ModelMeta) -> None:
+    """Raise unless the tensors (arrays, or anything with a .shape) fit the metadata's variant
+    and class count; readers call it on a header's shapes before reading any data.
+
+    Raises:
+        WeightFormatError: fc8 and the class names disagree.
+        LayoutError: every missing, extra and mis-shaped tensor, listed at once.
+    """
+    n = infer_num_classes(tensors)
+    if n != meta.num_classes:
+        raise WeightFormatError(
+            f"the weights have {n} classes but their metadata names {meta.num_classes}; pass class names that match fc8."
+        )
+    check_layout(tensors, meta.variant, n)
+
+
 @dataclass(frozen=True)
 class WeightBundle:
     """Canonical float32 tensors (validated) and their metadata."""
@@ -105,13 +121,8 @@ class WeightBundle:
     meta: ModelMeta = field(repr=False)
 
     def __post_init__(self) -> None:
-        n = infer_num_classes(self.tensors)
-        if n != self.meta.num_classes:
-            raise WeightFormatError(
-                f"the weights have {n} classes but their metadata names {self.meta.num_classes}; "
-                "pass class names that match fc8."
-            )
-        object.__setattr__(self, "tensors", as_canonical(self.tensors, self.meta.variant, n))
+        check_fits(self.tensors, self.meta)
+        object.__setattr__(self, "tensors", as_canonical(self.tensors, self.meta.variant, self.meta.num_classes))
 
     @property
     def arch(self) -> ArchSpec:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import save_file
 
-from alexnet_lab.core.bundle import ModelMeta, WeightBundle
+from alexnet_lab.core.bundle import ModelMeta, WeightBundle, check_fits
 from alexnet_lab.core.errors import WeightFormatError
 from alexnet_lab.core.fileio import atomic_path
 
@@ -154,5 +154,7 @@ def read_safetensors(path: str | os.PathLike[str]) -> WeightBundle:
         header, data_start = _read_header(fh, path, file_size)
         entries = validate_header(header, path, file_size - data_start)
         meta = ModelMeta.from_metadata(_metadata(header, path), where=str(path))
+        # names and shapes against the variant before any data is read (zero-stride stand-ins: no memory)
+        check_fits({entry.name: np.broadcast_to(np.float32(0), entry.shape) for entry in entries}, meta)
         tensors = {entry.name: _read_tensor(fh, path, entry, data_start) for entry in entries}
     return WeightBundle(tensors, meta)
