@@ -33,20 +33,6 @@ def _add_info(sub) -> None:
     p.set_defaults(func=cmd_info)
 
 
-def _add_predict(sub) -> None:
-    p = sub.add_parser("predict", help="classify images with the weights' own preprocessing and labels")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--weights", required=True, help="registry name or weight file / run folder")
-    p.add_argument("--framework", default="torch", help="torch (default) or keras")
-    p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to list (default 5)")
-    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
-    from alexnet_lab.cli_train import add_precision_flags
-
-    add_precision_flags(p, "int8 needs --calibration")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_predict)
-
-
 def _add_convert(sub) -> None:
     p = sub.add_parser("convert", help="convert weights between formats, or export a model for serving",
                        description="Weight formats: torch (.pth/.pt), keras (.weights.h5/.keras), safetensors, "
@@ -58,6 +44,7 @@ def _add_convert(sub) -> None:
     p.add_argument("--to", help="torch, keras, safetensors, caffe-npy, onnx, torchscript, torch-export or savedmodel")
     p.add_argument("--framework", help="export formats only: which model is exported, torch (NCHW input) or keras "
                    "(NHWC input); default torch, keras for savedmodel")
+    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists (never when it is the input)")
     p.set_defaults(func=cmd_convert)
 
 
@@ -149,9 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"alexnet-lab {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    from alexnet_lab.cli_predict import add_predict
     from alexnet_lab.cli_train import add_evaluate, add_report, add_train
 
-    for add in (_add_info, _add_predict, _add_convert, _add_verify, add_train, add_evaluate, add_report, _add_benchmark, _add_demo):
+    for add in (_add_info, add_predict, _add_convert, _add_verify, add_train, add_evaluate, add_report, _add_benchmark, _add_demo):
         add(sub)
     return parser
 
@@ -186,42 +174,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
-    from alexnet_lab.data.images import read_image_rgb
-    from alexnet_lab.frameworks import get_backend
-    from alexnet_lab.inference import NEEDS_CALIBRATION, check_precision, predict_images
-    from alexnet_lab.weights import load_weights
-
-    get_backend(args.framework)  # a bad framework name fails before any heavy loading
-    check_precision(args.precision, args.framework, args.device)
-    if args.precision == "int8" and args.calibration is None:
-        from alexnet_lab.core.errors import UserInputError
-
-        raise UserInputError(NEEDS_CALIBRATION)
-    images = [read_image_rgb(path) for path in args.images]
-    bundle = load_weights(args.weights)
-    calibration = None
-    if args.precision == "int8":
-        from alexnet_lab.evaluate.run_eval import calibration_batch, read_calibration
-
-        calibration = calibration_batch(bundle, read_calibration(args.calibration), args.calibration_images)
-    results = predict_images(bundle, images, framework=args.framework, k=args.top, device=args.device,
-                             precision=args.precision, calibration=calibration)
-    if args.json:
-        doc = [{"image": path, "predictions": [p.to_dict() for p in preds]} for path, preds in zip(args.images, results)]
-        print(json.dumps(doc))
-        return 0
-    for path, preds in zip(args.images, results):
-        print(path)
-        for p in preds:
-            print(f"  {p.rank}. {p.label} ({p.index})  {100 * p.probability:.2f}%")
-    return 0
-
-
 def cmd_convert(args: argparse.Namespace) -> int:
     from alexnet_lab.core.errors import UserInputError
+    from alexnet_lab.core.fileio import check_output
     from alexnet_lab.export import EXPORT_FORMATS, output_format
-    from alexnet_lab.weights import load_weights, save_weights
+    from alexnet_lab.weights import load_weights, save_weights, source_files
 
     output = Path(args.output)
     fmt = output_format(output, args.to)  # check the target before reading a large file
@@ -230,6 +187,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if args.framework is not None:
         raise UserInputError(f"--framework chooses the model of an export (--to {', '.join(EXPORT_FORMATS)}); "
                              f"--to {fmt} writes weights for both frameworks. Drop --framework.")
+    check_output(output, source_files(args.weights), force=args.force)  # never destroy what was not asked for
     bundle = load_weights(args.weights)
     save_weights(bundle, output, fmt)
     print(f"wrote {output} ({fmt}, variant {bundle.meta.variant}, {bundle.num_classes} classes)")
@@ -237,12 +195,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace, output: Path, fmt: str) -> int:
+    from alexnet_lab.core.fileio import check_output
     from alexnet_lab.export import (INPUT_LAYOUTS, check_output_path, export_framework, export_model, input_shape,
                                     weights_digest)
-    from alexnet_lab.weights import load_weights
+    from alexnet_lab.weights import load_weights, source_files
 
     framework = export_framework(fmt, args.framework)
     check_output_path(output, fmt)
+    check_output(output, source_files(args.weights), force=args.force)
     bundle = load_weights(args.weights)
     export_model(bundle, output, fmt, framework, weights_sha256=weights_digest(args.weights, bundle.meta))
     shape = ", ".join(str(d) for d in input_shape(bundle.meta, framework))

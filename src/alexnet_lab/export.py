@@ -64,17 +64,24 @@ def output_format(path: Path, to: str | None = None) -> str:
     Returns a weight format (weights.FORMAT_SUFFIXES) or an export format (EXPORT_FORMATS).
     """
     valid = [*FORMAT_SUFFIXES, *EXPORT_FORMATS]
+    implied = _format_of_name(path)
     if to is not None:
         if to not in valid:
             raise unknown_name_error("output format (--to)", to, valid)
+        if implied is not None and implied != to:  # x.safetensors --to torch: a .pth under another name
+            raise UserInputError(f"--to {to} contradicts the output name '{path.name}', which names a {implied} file; "
+                                 f"give the output a {to} name or drop --to.")
         return to
+    if implied is None:
+        raise UserInputError(f"cannot tell the output format from '{path.name}'; add --to ({', '.join(valid)}).")
+    return implied
+
+
+def _format_of_name(path: Path) -> str | None:
     name = path.name.lower()
     # export endings first: '.torchscript.pt' also ends in the weight format's '.pt'
     endings = [*((f.name, f.suffixes) for f in EXPORT_FORMATS.values()), *FORMAT_SUFFIXES.items()]
-    for fmt, suffixes in endings:
-        if suffixes and name.endswith(suffixes):
-            return fmt
-    raise UserInputError(f"cannot tell the output format from '{path.name}'; add --to ({', '.join(valid)}).")
+    return next((fmt for fmt, suffixes in endings if suffixes and name.endswith(suffixes)), None)
 
 
 def export_framework(fmt: str, framework: str | None) -> str:

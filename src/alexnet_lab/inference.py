@@ -117,6 +117,10 @@ def logits_for_images(bundle: WeightBundle, images: Sequence[np.ndarray], framew
     preprocessed batch (evaluate.run_eval.calibration_batch) for int8."""
     if not images:
         raise UserInputError("no images given; pass at least one image file.")
+    meta = bundle.meta
+    if meta.input_size and meta.input_size != meta.preprocess.crop:  # the model would be fed another size
+        raise UserInputError(f"the weights' metadata contradicts itself: input size {meta.input_size} but a "
+                             f"preprocessing crop of {meta.preprocess.crop}; re-create the file with matching values.")
     batch = np.stack([preprocess(image, bundle.meta.preprocess) for image in images])
     return inference_model(bundle, framework, device, precision, calibration)(batch, 32)
 

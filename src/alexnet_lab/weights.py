@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from alexnet_lab.core.bundle import ModelMeta, WeightBundle, generic_categories, imagenet_categories
-from alexnet_lab.core.errors import UserInputError, unknown_name_error
-from alexnet_lab.core.fileio import sha256_file
+from alexnet_lab.core.errors import UserInputError, WeightFormatError, unknown_name_error
+from alexnet_lab.core.fileio import regular_file, sha256_file
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
 
 # output format name -> file name endings it is chosen by
@@ -35,8 +35,7 @@ def meta_for_file(path: Path) -> Callable[[str, int], ModelMeta]:
     """Metadata for a file that carries none: ImageNet names when it has 1000 classes."""
 
     def make(variant: str, num_classes: int) -> ModelMeta:
-        categories = imagenet_categories() if num_classes == 1000 else generic_categories(num_classes)
-        return ModelMeta(variant, categories, default_preprocess(variant), source=path.name, source_sha256=sha256_file(path))
+        return ModelMeta(variant, default_categories(num_classes), default_preprocess(variant), source=path.name, source_sha256=sha256_file(path))
 
     return make
 
@@ -51,12 +50,15 @@ def _suffix_of(path: Path) -> str:
 
 
 def _read_file(path: Path) -> WeightBundle:
+    from alexnet_lab.core.formats import limits  # containers are checked against size limits first
+
     suffix = _suffix_of(path)
     if suffix == ".safetensors":
         from alexnet_lab.core.formats.safetensors_io import read_safetensors
 
         return read_safetensors(path)
     if suffix in (".pth", ".pt"):
+        limits.check_pth(path)  # before torch is imported: a refusal costs no framework
         from alexnet_lab.torch_backend.io import read_pth
 
         return read_pth(path, meta_for_file(path))
@@ -66,10 +68,12 @@ def _read_file(path: Path) -> WeightBundle:
         tensors = read_caffe_npy(path)
         return WeightBundle(tensors, meta_for_file(path)("original", len(tensors["fc8.bias"])))
     if suffix in (".weights.h5", ".h5"):
+        limits.check_h5(path, "alexnet_lab")  # before Keras is imported: a refusal costs no TensorFlow
         from alexnet_lab.keras_backend.io import read_weights_h5
 
         return read_weights_h5(path, meta_for_file(path))
     if suffix == ".keras":
+        limits.check_keras_archive(path, "alexnet_lab.json")
         from alexnet_lab.keras_backend.io import read_keras_archive
 
         return read_keras_archive(path, meta_for_file(path))
@@ -103,7 +107,9 @@ def load_weights(source: str | os.PathLike[str]) -> WeightBundle:
 
     refuse_export_input(path)  # .onnx, .pt2, .torchscript.pt, SavedModel: write-only
     if path.is_dir():
-        return _read_file(run_weights_file(path))
+        path = run_weights_file(path)
+    if regular_file(path, "weights").stat().st_size == 0:  # a device, FIFO or symlink to one is never opened
+        raise WeightFormatError(f"weights file '{path}' is empty (0 bytes); re-create or re-download it.")
     return _read_file(path)
 
 
@@ -115,23 +121,87 @@ def run_weights_file(run_dir: Path) -> Path:
     raise UserInputError(f"'{run_dir}' is a folder without best.safetensors or last.safetensors; pass a run folder or a file.")
 
 
+def format_of_name(path: Path) -> str | None:
+    """The weight format a file name implies ('torch' for `x.pth`), or None for other names."""
+    suffix = _suffix_of(path)
+    return next((fmt for fmt, suffixes in FORMAT_SUFFIXES.items() if suffix in suffixes), None)
+
+
 def format_for_path(path: Path, to: str | None = None) -> str:
-    """The output format: `to` when given, else from the file name."""
+    """The output format: `to` when given (it must agree with the file name), else from the name.
+
+    Raises:
+        UserInputError: an unknown `to`, a `to` the name contradicts (`x.safetensors --to torch`
+            would leave a .pth under a .safetensors name), or a name that implies no format.
+    """
+    implied = format_of_name(path)
     if to is not None:
         if to not in FORMAT_SUFFIXES:
             raise unknown_name_error("output format", to, FORMAT_SUFFIXES)
+        if implied is not None and implied != to:
+            raise UserInputError(f"--to {to} contradicts the output name '{path.name}', which is a {implied} file name; "
+                                 f"name it *{FORMAT_SUFFIXES[to][0]} or drop --to.")
         return to
-    suffix = _suffix_of(path)
-    for fmt, suffixes in FORMAT_SUFFIXES.items():
-        if suffix in suffixes:
-            return fmt
-    raise UserInputError(f"cannot tell the output format from '{path.name}'; add --to ({', '.join(FORMAT_SUFFIXES)}).")
+    if implied is None:
+        raise UserInputError(f"cannot tell the output format from '{path.name}'; add --to ({', '.join(FORMAT_SUFFIXES)}).")
+    return implied
+
+
+def source_files(source: str | os.PathLike[str]) -> list[Path]:
+    """The files `load_weights(source)` reads (a run folder's model file, a cached registry
+    file), so a writer can refuse to overwrite its own input."""
+    path = Path(str(source)).expanduser()
+    if path.is_dir():
+        return [path, *(path / name for name in ("best.safetensors", "last.safetensors") if (path / name).exists())]
+    if path.exists() or path.is_symlink():
+        return [path]
+    from alexnet_lab.core.registry import get_entry, is_registry_name
+
+    if is_registry_name(str(source)):
+        from alexnet_lab.core.download import cache_path
+
+        return [cache_path(get_entry(str(source)))]
+    return []
+
+
+def check_lossless(bundle: WeightBundle, fmt: str) -> None:
+    """Refuse a conversion the target format cannot hold without changing predictions.
+
+    Only caffe-npy is limited: it is a bare dict of conv/dense [weights, biases] with no place
+    for BatchNorm tensors or any metadata, so a reader can only assume the 'original' variant
+    with the bvlc preprocessing and ImageNet (or class_<i>) names.
+
+    Raises:
+        UserInputError: naming everything the target would lose.
+    """
+    if fmt != "caffe-npy":
+        return
+    meta, lost = bundle.meta, []
+    if meta.arch.bn_names:
+        lost.append(f"BatchNorm layers ({', '.join(meta.arch.bn_names)})")
+    if meta.variant != "original":
+        lost.append(f"the variant record ('{meta.variant}'; a .npy is always read back as 'original')")
+    if meta.preprocess != BVLC_CAFFE:
+        lost.append(f"the preprocessing ({meta.preprocess.describe()}; a .npy is read with bvlc's)")
+    if meta.variant == "original" and tuple(meta.categories) != default_categories(meta.num_classes):
+        lost.append("the class names")
+    if meta.input_size and meta.input_size != meta.arch.input_size:
+        lost.append(f"the input size {meta.input_size}")
+    if lost:
+        raise UserInputError(f"caffe-npy cannot hold {'; '.join(lost)}; converting would not be lossless. Write "
+                             ".safetensors, .pth or .weights.h5 instead, which keep everything.")
+
+
+def default_categories(num_classes: int) -> tuple[str, ...]:
+    """The class names a file without metadata is read with (ImageNet's for 1000 classes)."""
+    return imagenet_categories() if num_classes == 1000 else generic_categories(num_classes)
 
 
 def save_weights(bundle: WeightBundle, path: str | os.PathLike[str], to: str | None = None) -> Path:
     """Write the bundle in the format `to` (or the one the file name implies), atomically."""
     path = Path(path)
     fmt = format_for_path(path, to)
+    check_lossless(bundle, fmt)
     if fmt == "safetensors":
         from alexnet_lab.core.formats.safetensors_io import write_safetensors
 

@@ -92,7 +92,7 @@ def test_good_file_passes_every_check_including_framework_parity(files, image_pa
     report = run_verify(files["good"], VerifyOptions(images=str(folder)))
     assert report.passed, render_table(report)
     assert _statuses(report) == {"structure": "PASS", "finite": "PASS", "degenerate": "PASS", "scale": "PASS",
-                                 "hash": "SKIP", "framework-parity": "PASS"}
+                                 "digest": "PASS", "hash": "SKIP", "framework-parity": "PASS", "fingerprint": "PASS"}
     parity = next(c for c in report.checks if c.name == "framework-parity").figures
     assert parity["num_images"] == 2 and parity["top1_agreement"] == 1.0
     assert parity["max_abs_logit_diff"] <= 1e-4 * parity["logit_scale"]

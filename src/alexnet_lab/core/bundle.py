@@ -15,7 +15,8 @@ from importlib import resources
 import numpy as np
 
 from alexnet_lab.core.errors import WeightFormatError
-from alexnet_lab.core.layout import as_canonical, infer_num_classes
+from alexnet_lab.core.fingerprint import DIGEST_KEY, FINGERPRINT_KEY
+from alexnet_lab.core.layout import as_canonical, check_layout, infer_num_classes
 from alexnet_lab.core.preprocessing import PreprocessSpec
 from alexnet_lab.core.spec import ArchSpec, get_arch
 
@@ -47,6 +48,10 @@ class ModelMeta:
     source: str = ""  # registry name, file name or run folder the weights came from
     source_sha256: str = ""  # hash of the original file, when known
     input_size: int = 0  # 0: the preprocessing crop size
+    # what a read file recorded about its tensors (core.fingerprint); writers compute fresh ones,
+    # so these never travel into another file, and they do not take part in comparisons
+    tensors_sha256: str = field(default="", compare=False)
+    fingerprint: str = field(default="", compare=False, repr=False)
 
     @property
     def num_classes(self) -> int:
@@ -85,9 +90,27 @@ class ModelMeta:
                 source=data.get("source", ""),
                 source_sha256=data.get("source_sha256", ""),
                 input_size=int(data.get("input_size", "0") or 0),
+                tensors_sha256=str(data.get(DIGEST_KEY, "")),
+                fingerprint=str(data.get(FINGERPRINT_KEY, "")),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise WeightFormatError(f"{where} has damaged alexnet-lab metadata ({exc}); re-create the file.") from None
+
+
+def check_fits(tensors: Mapping[str, object], meta: ModelMeta) -> None:
+    """Raise unless the tensors (arrays, or anything with a .shape) fit the metadata's variant
+    and class count; readers call it on a header's shapes before reading any data.
+
+    Raises:
+        WeightFormatError: fc8 and the class names disagree.
+        LayoutError: every missing, extra and mis-shaped tensor, listed at once.
+    """
+    n = infer_num_classes(tensors)
+    if n != meta.num_classes:
+        raise WeightFormatError(
+            f"the weights have {n} classes but their metadata names {meta.num_classes}; pass class names that match fc8."
+        )
+    check_layout(tensors, meta.variant, n)
 
 
 @dataclass(frozen=True)
@@ -98,13 +121,8 @@ class WeightBundle:
     meta: ModelMeta = field(repr=False)
 
     def __post_init__(self) -> None:
-        n = infer_num_classes(self.tensors)
-        if n != self.meta.num_classes:
-            raise WeightFormatError(
-                f"the weights have {n} classes but their metadata names {self.meta.num_classes}; "
-                "pass class names that match fc8."
-            )
-        object.__setattr__(self, "tensors", as_canonical(self.tensors, self.meta.variant, n))
+        check_fits(self.tensors, self.meta)
+        object.__setattr__(self, "tensors", as_canonical(self.tensors, self.meta.variant, self.meta.num_classes))
 
     @property
     def arch(self) -> ArchSpec:
@@ -116,6 +134,26 @@ class WeightBundle:
 
     def param_count(self) -> int:
         return int(sum(t.size for t in self.tensors.values()))
+
+    @property
+    def input_size(self) -> int:
+        """The square input the model is fed: the metadata's, else the preprocessing's crop."""
+        return self.meta.input_size or self.meta.preprocess.crop
+
+    def metadata(self) -> dict[str, str]:
+        """What a written file stores: the metadata plus the digest and fingerprint of these
+        tensors (core.fingerprint); the fingerprint is left out when the input size does not
+        fit the classifier, as no forward pass exists then."""
+        from alexnet_lab.core.errors import UserInputError
+        from alexnet_lab.core.fingerprint import DIGEST_KEY, integrity_records, tensors_digest
+
+        try:
+            self.arch.check_input_size(self.input_size)
+        except UserInputError:
+            return {**self.meta.to_metadata(), DIGEST_KEY: tensors_digest(self.tensors, self.arch, self.num_classes)}
+        records = integrity_records(self.tensors, self.meta.variant, self.num_classes, self.meta.preprocess,
+                                    self.input_size)
+        return {**self.meta.to_metadata(), **records}
 
     def with_meta(self, **changes: object) -> WeightBundle:
         return WeightBundle(self.tensors, replace(self.meta, **changes))

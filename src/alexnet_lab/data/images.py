@@ -14,6 +14,7 @@ torchvision's ``ImageFolder`` loader do.
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -25,6 +26,10 @@ from alexnet_lab.core.errors import AlexnetLabError, UserInputError
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
 WHITE = (255, 255, 255)
+# Decoding needs 3 bytes a pixel and more for conversions; the header's size is checked first.
+# 100 MP (a 10000x10000 picture, 300 MB decoded) is far above any photo AlexNet is fed.
+DEFAULT_MAX_PIXELS = 100_000_000
+MAX_PIXELS_ENV = "ALEXNET_LAB_MAX_IMAGE_PIXELS"
 
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
@@ -51,12 +56,43 @@ def _corrupt(path: str | os.PathLike[str], exc: Exception) -> ImageReadError:
     )
 
 
+def max_image_pixels() -> int:
+    """The pixel budget: ALEXNET_LAB_MAX_IMAGE_PIXELS, else DEFAULT_MAX_PIXELS."""
+    raw = os.environ.get(MAX_PIXELS_ENV, "")
+    try:
+        return int(raw) if raw else DEFAULT_MAX_PIXELS
+    except ValueError:
+        raise UserInputError(f"{MAX_PIXELS_ENV} must be a whole number of pixels; received '{raw}'.") from None
+
+
+def _check_regular(path: str | os.PathLike[str]) -> None:
+    """Refuse what is not a regular file before opening it: a FIFO would block, a device never end."""
+    try:
+        mode = os.stat(path).st_mode  # follows symlinks: their target is what would be read
+    except FileNotFoundError:
+        raise _error(path, "no such file", "expected an existing image file; check the path.") from None
+    except OSError as exc:
+        raise _error(path, exc.strerror or str(exc), "check the path and its permissions.") from None
+    if stat.S_ISDIR(mode):
+        raise _error(path, "it is a folder", "expected an image file; pass a file path.")
+    if not stat.S_ISREG(mode):
+        raise _error(path, "it is not a regular file (a device, FIFO or socket)", "pass an image file.")
+
+
+def _check_pixels(path: str | os.PathLike[str], image: Image.Image) -> None:
+    """Refuse an image above the pixel budget from its header, before any pixel is decoded."""
+    width, height = image.size
+    budget = max_image_pixels()
+    if width * height > budget:
+        image.close()
+        raise _error(path, f"{width}x{height} = {width * height:,} pixels is over the {budget:,}-pixel budget "
+                     f"(about {3 * width * height / 1e9:.1f} GB decoded)",
+                     f"downscale the file, or raise {MAX_PIXELS_ENV} if it is trusted.")
+
+
 def _open_decoded(path: str | os.PathLike[str]) -> Image.Image:
     """Open `path` and decode all its pixels (first frame of animations), mapping failures."""
-    if not os.path.exists(path):
-        raise _error(path, "no such file", "expected an existing image file; check the path.")
-    if os.path.isdir(path):
-        raise _error(path, "it is a folder", "expected an image file; pass a file path.")
+    _check_regular(path)
     try:
         with warnings.catch_warnings():
             # PIL warns (does not raise) about huge images at open; its hard limit still raises.
@@ -73,6 +109,7 @@ def _open_decoded(path: str | os.PathLike[str]) -> Image.Image:
         raise _error(path, f"it is too large to decode safely ({exc})", "downscale the file.") from None
     except Exception as exc:  # noqa: BLE001 - e.g. WebP builds its decoder, and fails, at open
         raise _corrupt(path, exc) from None
+    _check_pixels(path, image)
     try:
         image.load()
     # PIL's format plugins report corrupt data with many exception types (OSError, SyntaxError,

@@ -122,7 +122,8 @@ def unique_run_names(run_dirs: Sequence[Path]) -> list[str]:
     return [name if names.count(name) == 1 else f"{name} ({names[:i].count(name) + 1})" for i, name in enumerate(names)]
 
 
-def _output_paths(out: Path) -> tuple[Path, Path]:
+def output_paths(out: Path) -> tuple[Path, Path]:
+    """(report.md, report.html) for --out: a .md/.html name names both, anything else is a folder."""
     stem = out.with_suffix("") if out.suffix.lower() in (".md", ".html", ".htm") else out / "report"
     return stem.with_suffix(".md"), stem.with_suffix(".html")
 
@@ -164,7 +165,7 @@ def write_report(
     if not run_dirs:
         raise UserInputError("expected at least one run folder to report on; received none.")
     folders = [Path(folder) for folder in run_dirs]
-    md_path, html_path = _output_paths(Path(out))
+    md_path, html_path = output_paths(Path(out))
     assets = md_path.parent / f"{md_path.stem}_assets"
     runs = [load_run(folder, name) for folder, name in zip(folders, unique_run_names(folders))]
     runs = [ensure_plots(run, assets / f"{i:02d}-{_slug(run.name)}") for i, run in enumerate(runs, 1)]

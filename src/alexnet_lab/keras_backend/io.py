@@ -73,7 +73,7 @@ def write_weights_h5(bundle: WeightBundle, path: str | os.PathLike[str]) -> Path
         try:
             model.save_weights(str(keras_tmp))
             with h5py.File(keras_tmp, "a") as fh:
-                fh.attrs[META_ATTR] = json.dumps(bundle.meta.to_metadata())
+                fh.attrs[META_ATTR] = json.dumps(bundle.metadata())
             os.replace(keras_tmp, tmp)
         finally:
             keras_tmp.unlink(missing_ok=True)
@@ -106,7 +106,7 @@ def write_keras_archive(bundle: WeightBundle, path: str | os.PathLike[str]) -> P
         try:
             model.save(str(keras_tmp))
             with zipfile.ZipFile(keras_tmp, "a") as archive:
-                archive.writestr(META_MEMBER, json.dumps(bundle.meta.to_metadata()))
+                archive.writestr(META_MEMBER, json.dumps(bundle.metadata()))
             os.replace(keras_tmp, tmp)
         finally:
             keras_tmp.unlink(missing_ok=True)

@@ -106,7 +106,7 @@ def bundle_state_dict(bundle: WeightBundle) -> dict[str, torch.Tensor]:
     state = type(torch.nn.Module().state_dict())()  # an OrderedDict with a _metadata attribute
     for key, sd_key in keys.items():
         state[sd_key] = torch.from_numpy(bundle.tensors[key].copy())
-    state._metadata = {"": {"version": 1, META_KEY: json.dumps(bundle.meta.to_metadata())}}
+    state._metadata = {"": {"version": 1, META_KEY: json.dumps(bundle.metadata())}}
     return state
 
 

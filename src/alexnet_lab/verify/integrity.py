@@ -10,9 +10,11 @@ dense layer). Common initialisers sit at 0.2-1 x He (PyTorch's default is 0.41 x
 Glorot 0.2-1 x He depending on fan_out), and training moves a layer by a few times at most.
   * WARN outside [0.02, 50] x He: unusual, but a file can be legitimate (a head scaled on
     purpose, a layer barely trained) — worth a look, not proof of damage.
-  * FAIL outside [1e-3, 1e3] x He: the layer either passes almost nothing on (its outputs are
-    1000x smaller than its inputs) or blows activations up a thousandfold — the signature of
-    weights saved in the wrong units or corrupted, not of any training run.
+  * FAIL below 1e-3 x He or above 150 x He: the layer either passes almost nothing on or blows
+    activations up by two orders of magnitude — the signature of weights saved in the wrong
+    units or corrupted, not of any training run. The upper bound is 150, not 1e3: a kernel
+    scaled 1000x from any common initialiser (>= 0.2 x He) lands at >= 200 x He and must FAIL,
+    while a head scaled a few hundred times from PyTorch's default (0.41 x He) stays a WARN.
 Biases have no natural unit; only |bias| > 1e3 is flagged (WARN): AlexNet biases stay near 0-1.
 """
 
@@ -28,7 +30,7 @@ from alexnet_lab.core.spec import ArchSpec
 from alexnet_lab.verify.checks import FAIL, PASS, WARN, Check, preview, worst
 
 WARN_RATIO = (0.02, 50.0)  # x He std, see the module docstring
-FAIL_RATIO = (1e-3, 1e3)
+FAIL_RATIO = (1e-3, 150.0)
 BIAS_LIMIT = 1e3
 
 

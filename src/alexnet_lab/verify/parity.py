@@ -10,7 +10,7 @@ must agree on every image; top-5 agreement is reported.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -74,18 +74,41 @@ def parity_figures(reference: np.ndarray, other: np.ndarray) -> dict[str, float 
     }
 
 
-def check_framework_parity(bundle: WeightBundle, images: Sequence[np.ndarray]) -> Check:
-    """Compare PyTorch and Keras logits of the bundle on `images` (uint8 RGB arrays)."""
-    from alexnet_lab.inference import logits_for_images
+FRAMEWORK_ORDER = ("torch", "keras")  # PyTorch first: TensorFlow is then imported into a process that has torch
 
-    try:
-        torch_logits = logits_for_images(bundle, images, "torch")
-        keras_logits = logits_for_images(bundle, images, "keras")
-    except ImportError as exc:
-        return Check(NAME, SKIP, f"a framework is not installed ({exc}); install torch and keras to run it")
+
+def framework_logits(bundle: WeightBundle, batches: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """framework -> batch name -> fp32 logits, each framework's model built once for all batches
+    (preprocessed N x H x W x 3 float32 inputs).
+
+    Raises:
+        ImportError: a framework is not installed.
+    """
+    from alexnet_lab.inference import inference_model
+
+    logits = {}
+    for framework in FRAMEWORK_ORDER:
+        run = inference_model(bundle, framework, precision="fp32")
+        logits[framework] = {name: run(batch, 32) for name, batch in batches.items()}
+    return logits
+
+
+def parity_check(torch_logits: np.ndarray, keras_logits: np.ndarray) -> Check:
+    """The framework-parity verdict on the two frameworks' logits of the same images."""
     figures = parity_figures(torch_logits, keras_logits)
     summary = (f"{figures['num_images']} images: max |logit diff| {figures['max_abs_logit_diff']:.2e} "
                f"(tolerance {figures['tolerance']:.2e} = 1e-4 x scale {figures['logit_scale']:.3g}), "
                f"top-1 agreement {figures['top1_agreement']:.0%}, top-5 {figures['top5_agreement']:.0%}")
     ok = figures["max_abs_logit_diff"] <= figures["tolerance"] and figures["top1_agreement"] == 1.0
     return Check(NAME, PASS if ok else FAIL, summary, figures)
+
+
+def check_framework_parity(bundle: WeightBundle, images: Sequence[np.ndarray]) -> Check:
+    """Compare PyTorch and Keras logits of the bundle on `images` (uint8 RGB arrays)."""
+    from alexnet_lab.core.preprocessing import preprocess_batch
+
+    try:
+        logits = framework_logits(bundle, {"images": preprocess_batch(list(images), bundle.meta.preprocess)})
+    except ImportError as exc:
+        return Check(NAME, SKIP, f"a framework is not installed ({exc}); install torch and keras to run it")
+    return parity_check(logits["torch"]["images"], logits["keras"]["images"])

@@ -1,6 +1,7 @@
 """`alexnet verify`: run every check on one weight source and collect a VerifyReport.
 
-Order: structure, finite, degenerate, scale, hash, framework-parity, against, against-metadata.
+Order: structure, finite, degenerate, scale, digest, hash, framework-parity, fingerprint, against,
+against-metadata.
 A file whose shapes fit no variant gets a FAILed structure check and the rest SKIP; a file that
 cannot be read at all (missing, truncated, unsafe) raises, like every other command.
 """
@@ -13,19 +14,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from alexnet_lab.core.bundle import WeightBundle
+from alexnet_lab.core.preprocessing import preprocess_batch
 from alexnet_lab.core.errors import LayoutError, UserInputError
 from alexnet_lab.core.registry import WeightEntry
 from alexnet_lab.verify.checks import FAIL, SKIP, Check, VerifyReport, skipped
 from alexnet_lab.verify.compare import check_against, check_against_metadata
 from alexnet_lab.verify.integrity import integrity_checks
 from alexnet_lab.verify.parity import NAME as PARITY
-from alexnet_lab.verify.parity import check_framework_parity, folder_images, generated_images, image_files
+from alexnet_lab.verify.parity import folder_images, framework_logits, generated_images, image_files, parity_check
 from alexnet_lab.verify.provenance import check_hash
+from alexnet_lab.verify.records import DIGEST, FINGERPRINT, check_digest, check_fingerprint, fingerprint_batch
 from alexnet_lab.verify.structure import check_structure, structure_failure
 
 log = logging.getLogger(__name__)
 
-AFTER_STRUCTURE = ("finite", "degenerate", "scale", "hash", PARITY)
+AFTER_STRUCTURE = ("finite", "degenerate", "scale", DIGEST, "hash", PARITY, FINGERPRINT)
 
 
 @dataclass(frozen=True)
@@ -53,13 +56,25 @@ class VerifyOptions:
             raise UserInputError(f"the number of generated images must be at least 1; received {self.num_images}.")
 
 
-def _parity(bundle: WeightBundle, options: VerifyOptions, finite: bool) -> Check:
-    if not options.framework_parity:
-        return Check(PARITY, SKIP, "turned off (--no-framework-parity)")
+def _framework_checks(bundle: WeightBundle, options: VerifyOptions, finite: bool) -> list[Check]:
+    """framework-parity and fingerprint: both need the models run, so each model is built once."""
     if not finite:
-        return Check(PARITY, SKIP, "the weights hold NaN/Inf (see 'finite'); logits would be meaningless")
+        reason = "the weights hold NaN/Inf (see 'finite'); logits would be meaningless"
+        return [Check(PARITY, SKIP, reason), Check(FINGERPRINT, SKIP, reason)]
+    if not options.framework_parity:  # the fingerprint is then checked with numpy's forward pass
+        return [Check(PARITY, SKIP, "turned off (--no-framework-parity)"), check_fingerprint(bundle, None)]
     images = folder_images(options.images) if options.images else generated_images(options.num_images)
-    return check_framework_parity(bundle, images)
+    batches = {"images": preprocess_batch(images, bundle.meta.preprocess)}
+    recorded = fingerprint_batch(bundle)
+    if recorded is not None:
+        batches[FINGERPRINT] = recorded
+    try:
+        logits = framework_logits(bundle, batches)
+    except ImportError as exc:
+        return [Check(PARITY, SKIP, f"a framework is not installed ({exc}); install torch and keras to run it"),
+                check_fingerprint(bundle, None)]
+    computed = {fw: found[FINGERPRINT] for fw, found in logits.items()} if recorded is not None else None
+    return [parity_check(logits["torch"]["images"], logits["keras"]["images"]), check_fingerprint(bundle, computed)]
 
 
 def _against(bundle: WeightBundle, options: VerifyOptions) -> list[Check]:
@@ -96,8 +111,8 @@ def run_verify(weights: str | os.PathLike[str], options: VerifyOptions = VerifyO
         return VerifyReport(str(weights), (structure_failure(exc), *rest))
     integrity = integrity_checks(bundle.tensors, bundle.arch)  # finite, degenerate, scale
     finite = integrity[0].status != FAIL
-    checks = [check_structure(bundle), *integrity, check_hash(bundle, weights, entries),
-              _parity(bundle, options, finite), *_against(bundle, options)]
+    checks = [check_structure(bundle), *integrity, check_digest(bundle), check_hash(bundle, weights, entries),
+              *_framework_checks(bundle, options, finite), *_against(bundle, options)]
     for check in checks:
         log.info("verify %s: %s %s", check.name, check.status, check.detail)
     return VerifyReport(str(weights), tuple(checks))
