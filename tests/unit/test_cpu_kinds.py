@@ -68,16 +68,19 @@ def test_benchmark_names_the_kind(cpu_kind):
     assert info["cpu_flags_overridden"] is True
 
 
+@pytest.mark.parametrize("variant, count", [("cifar", 16), ("original", 4)])  # original: LRN and grouped convs
 @pytest.mark.parametrize("framework", ["torch", "keras"])
-def test_bf16_inference_holds_bf16_weights_and_returns_float32(framework):
+def test_bf16_inference_holds_bf16_weights_and_returns_float32(framework, variant, count):
     """--precision bf16 casts the weights once (no per-call re-cast of fc6-fc8) and still returns
     float32 logits close to fp32's: within 3% of the logit scale, same top-1 on most rows."""
+    from alexnet_lab.core.spec import get_arch
     from alexnet_lab.frameworks import get_backend
 
     backend = get_backend(framework)
     torch.manual_seed(0)
-    model = backend.build_model("cifar", 10)
-    batch = np.random.default_rng(0).standard_normal((16, 32, 32, 3)).astype(np.float32)
+    model = backend.build_model(variant, 10)
+    size = get_arch(variant).input_size
+    batch = np.random.default_rng(0).uniform(-2, 2, (count, size, size, 3)).astype(np.float32)
     exact = backend.predict_logits(model, batch)
     cast = backend.cast_for_inference(model, "bf16")
     if framework == "torch":
