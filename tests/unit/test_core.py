@@ -79,4 +79,18 @@ def test_macs_match_torch_flop_counter(variant, size):
     model = build_model(variant, 1000, input_size=size).eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.zeros(1, 3, size, size))
-    assert get_arch(variant).macs(size, 1000) == counter.get_total_flops() // 2
+    assert get_arch(variant).macs(size, 1000) + _lrn_band_macs(variant, size) == counter.get_total_flops() // 2
+
+
+def _lrn_band_macs(variant: str, size: int) -> int:
+    """Our PyTorch LRN sums its channel window as a banded C x C matrix product (torch_backend/
+    layers.py), which the FLOP counter counts and ArchSpec.macs (the network's own MACs) does not:
+    H * W * C * C per LRN layer, 76 M on the original variant at 227 (10% of its 724 M)."""
+    spec, total = get_arch(variant), 0
+    for conv in spec.convs:
+        size = (size + 2 * conv.padding - conv.kernel) // conv.stride + 1
+        if conv.lrn:
+            total += size * size * conv.out_channels**2
+        if conv.pool:
+            size = (size - spec.pool_kernel) // spec.pool_stride + 1
+    return total
