@@ -66,7 +66,7 @@ def resolve_weights_name(weights: Any, variant: str) -> Any:
 
 
 def model_cfg(variant: str, weights_name: str | None, num_classes: int,
-              preprocess: PreprocessSpec | None = None) -> dict[str, Any]:
+              preprocess: PreprocessSpec | None = None, in_chans: int = 3) -> dict[str, Any]:
     """timm's pretrained_cfg for a model of `variant`: input size, interpolation, mean / std on
     the 0-1 scale, crop_pct, and where the weights came from (None for random weights)."""
     spec = get_arch(variant)
@@ -82,7 +82,7 @@ def model_cfg(variant: str, weights_name: str | None, num_classes: int,
         "tag": tag,
         "weights": weights_name,
         "num_classes": num_classes,
-        "input_size": (spec.in_channels, spec.input_size, spec.input_size),
+        "input_size": (in_chans, spec.input_size, spec.input_size),
         "interpolation": pre.interpolation,
         "crop_pct": pre.crop / pre.resize if pre.resize_mode != "none" else 1.0,
         "crop_mode": "center" if pre.resize_mode == "shorter" else "squash",

@@ -46,6 +46,11 @@ def canonical_to_state_dict(model: AlexNet, tensors: Mapping[str, np.ndarray]) -
     return {**state, **_batch_counters(model)}
 
 
+def model_variant(model: AlexNet) -> str:
+    """The variant the model was built as ('owt', 'original', 'cifar')."""
+    return model.spec.name
+
+
 def weight_layers(model: AlexNet) -> tuple[str, ...]:
     """The stable names of the model's weight layers: conv1 ... fc8, without fc8 when the model
     was built with num_classes=0 (its fc8 is an Identity)."""

@@ -9,7 +9,11 @@ must agree on every image; top-5 agreement is reported.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +22,7 @@ import numpy as np
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.verify.checks import FAIL, PASS, SKIP, Check
+from alexnet_lab.verify.worker import IMPORT_ERROR
 
 NAME = "framework-parity"
 RELATIVE_TOLERANCE = 1e-4
@@ -74,16 +79,47 @@ def parity_figures(reference: np.ndarray, other: np.ndarray) -> dict[str, float 
     }
 
 
-def check_framework_parity(bundle: WeightBundle, images: Sequence[np.ndarray]) -> Check:
-    """Compare PyTorch and Keras logits of the bundle on `images` (uint8 RGB arrays)."""
-    from alexnet_lab.inference import logits_for_images
+def framework_logits(bundle: WeightBundle, batch: np.ndarray, framework: str) -> tuple[np.ndarray, list[str]]:
+    """Logits of `framework` for a preprocessed batch, computed in a fresh process (see
+    verify.worker), and the frameworks that process loaded.
 
+    Raises:
+        ImportError: the framework is not installed.
+        RuntimeError: the worker failed (its last stderr lines are in the message).
+    """
+    import alexnet_lab
+    from alexnet_lab.core.formats.safetensors_io import write_safetensors
+
+    package_root = str(Path(alexnet_lab.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    with tempfile.TemporaryDirectory(prefix="alexnet-parity-") as tmp:
+        weights, batch_path, out = Path(tmp, "w.safetensors"), Path(tmp, "batch.npy"), Path(tmp, "logits.npy")
+        write_safetensors(bundle, weights)
+        np.save(batch_path, batch)
+        proc = subprocess.run([sys.executable, "-m", "alexnet_lab.verify.worker", framework, str(weights),
+                               str(batch_path), str(out)], capture_output=True, text=True, env=env)
+        report = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
+        if proc.returncode == IMPORT_ERROR:
+            raise ImportError(report.get("error", framework))
+        if proc.returncode != 0:
+            raise RuntimeError(f"the {framework} logits process failed (exit {proc.returncode}): "
+                               + " | ".join(proc.stderr.strip().splitlines()[-3:]))
+        return np.load(out), report["modules"]
+
+
+def check_framework_parity(bundle: WeightBundle, images: Sequence[np.ndarray]) -> Check:
+    """Compare PyTorch and Keras logits of the bundle on `images` (uint8 RGB arrays), each
+    framework in a process of its own."""
+    from alexnet_lab.core.preprocessing import preprocess_batch
+
+    batch = preprocess_batch(list(images), bundle.meta.preprocess)
     try:
-        torch_logits = logits_for_images(bundle, images, "torch")
-        keras_logits = logits_for_images(bundle, images, "keras")
+        torch_logits, torch_modules = framework_logits(bundle, batch, "torch")
+        keras_logits, keras_modules = framework_logits(bundle, batch, "keras")
     except ImportError as exc:
         return Check(NAME, SKIP, f"a framework is not installed ({exc}); install torch and keras to run it")
-    figures = parity_figures(torch_logits, keras_logits)
+    figures = {**parity_figures(torch_logits, keras_logits),
+               "processes": {"torch": torch_modules, "keras": keras_modules}}
     summary = (f"{figures['num_images']} images: max |logit diff| {figures['max_abs_logit_diff']:.2e} "
                f"(tolerance {figures['tolerance']:.2e} = 1e-4 x scale {figures['logit_scale']:.3g}), "
                f"top-1 agreement {figures['top1_agreement']:.0%}, top-5 {figures['top5_agreement']:.0%}")
