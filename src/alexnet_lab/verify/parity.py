@@ -22,7 +22,7 @@ import numpy as np
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.verify.checks import FAIL, PASS, SKIP, Check
-from alexnet_lab.verify.worker import IMPORT_ERROR
+from alexnet_lab.verify.worker import IMPORT_ERROR, WATCHED
 
 NAME = "framework-parity"
 RELATIVE_TOLERANCE = 1e-4
@@ -119,7 +119,8 @@ def check_framework_parity(bundle: WeightBundle, images: Sequence[np.ndarray]) -
     except ImportError as exc:
         return Check(NAME, SKIP, f"a framework is not installed ({exc}); install torch and keras to run it")
     figures = {**parity_figures(torch_logits, keras_logits),
-               "processes": {"torch": torch_modules, "keras": keras_modules}}
+               "processes": {"torch": torch_modules, "keras": keras_modules,
+                             "verify": sorted(name for name in WATCHED if name in sys.modules)}}
     summary = (f"{figures['num_images']} images: max |logit diff| {figures['max_abs_logit_diff']:.2e} "
                f"(tolerance {figures['tolerance']:.2e} = 1e-4 x scale {figures['logit_scale']:.3g}), "
                f"top-1 agreement {figures['top1_agreement']:.0%}, top-5 {figures['top5_agreement']:.0%}")
