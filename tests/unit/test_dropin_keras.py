@@ -183,3 +183,22 @@ def test_head_swap_then_one_training_step():
     assert np.isfinite(loss)
     assert np.array_equal(base.get_layer("conv1").get_weights()[0], conv1)
     assert not np.array_equal(model.get_layer("new_fc8").get_weights()[0], before)
+
+
+def test_archives_with_the_registered_layers_of_older_versions_still_load(tmp_path, monkeypatch):
+    from alexnet_lab.keras_backend import blocks
+    from alexnet_lab.keras_backend import layers as registered
+
+    new = _small_lrn_model(classifier_activation=None)
+    monkeypatch.setattr(blocks, "lrn", lambda x, spec, name: registered.LocalResponseNormalization(
+        spec.size, spec.alpha, spec.beta, spec.k, name=name)(x))
+    monkeypatch.setattr(blocks, "adaptive_avgpool", lambda x, size, name: registered.AdaptiveAveragePooling2D(size, name=name)(x))
+    old = _small_lrn_model(classifier_activation=None)  # built as before: our registered classes
+    monkeypatch.undo()
+    assert isinstance(old.get_layer("lrn1"), registered.LocalResponseNormalization)
+    old.set_weights(new.get_weights())
+    old.save(tmp_path / "old.keras")
+    loaded = keras.saving.load_model(tmp_path / "old.keras")  # alexnet_lab imported: the names resolve
+    x = _images((2, 99, 99, 3))
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(old(x)))
+    np.testing.assert_allclose(np.asarray(new(x)), np.asarray(old(x)), rtol=1e-6, atol=1e-6)  # same arithmetic

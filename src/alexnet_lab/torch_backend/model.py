@@ -3,7 +3,12 @@
 The `owt` variant reproduces torchvision's module tree (`features.0`, ..., `classifier.6`) so
 torchvision state dicts load unchanged; other variants use readable names (`features.conv1`,
 `features.lrn1`, `classifier.fc6`). Either way `model.layer("conv1")` finds a layer by its
-stable name.
+stable name. timm's model interface (forward_features, forward_head, reset_classifier,
+pretrained_cfg, forward_intermediates) sits on the module; the builders with torchvision's and
+timm's signatures are in torch_backend.hub.
+
+No `from __future__ import annotations` here: fx copies forward's annotations into the code it
+generates, and TorchScript cannot resolve them as strings (torch.jit.script(fx.symbolic_trace(m))).
 """
 
 from collections import OrderedDict
