@@ -27,6 +27,7 @@ from alexnet_lab.keras_backend import (
     AlexNet,
     AlexNetCifar,
     AlexNetOriginal,
+    build_model,
     decode_predictions,
     model_variant,
     preprocess_input,
@@ -54,6 +55,7 @@ def test_module_contract_matches_keras_applications():
     assert list(inspect.signature(keras.applications.VGG16).parameters)[:8] == APPLICATION_ARGS
     assert AlexNetOriginal(weights=None, include_top=False).get_layer("conv2").groups == 2
     assert callable(preprocess_input) and callable(decode_predictions)
+    assert build_model("cifar", 10, input_size=32, in_chans=1).input_shape == (None, 32, 32, 1)  # as the torch adapter
 
 
 @pytest.mark.parametrize("kwargs, out_shape", [

@@ -136,11 +136,11 @@ def AlexNet(  # noqa: N802 - the keras.applications naming people know
 
 
 def build_model(variant: str | ArchSpec = "owt", num_classes: int = 1000, dropout: float = 0.5,
-                input_size: int | None = None, *, weights: str | None = None) -> keras.Model:
+                input_size: int | None = None, *, weights: str | None = None, in_chans: int = 3) -> keras.Model:
     """The same builder as the torch adapter's: logits out, random or loaded weights."""
     spec = get_arch(variant)
     size = input_size or spec.input_size
-    shape = (size, size, spec.in_channels) if inputs.data_format() == "channels_last" else (spec.in_channels, size, size)
+    shape = (size, size, in_chans) if inputs.data_format() == "channels_last" else (in_chans, size, size)
     return AlexNet(classes=num_classes, classifier_activation=None, variant=spec.name, dropout=dropout,
                    input_shape=shape, weights=weights)
 
