@@ -76,6 +76,9 @@ class AlexNet(nn.Module):
     def __init__(self, spec: ArchSpec | str = "owt", num_classes: int = 1000, dropout: float = 0.5,
                  in_chans: int = 3) -> None:
         super().__init__()
+        if num_classes < 0 or in_chans < 1:
+            raise UserInputError(f"expected num_classes >= 0 (0: no head) and in_chans >= 1; received "
+                                 f"num_classes={num_classes}, in_chans={in_chans}.")
         spec = get_arch(spec)
         if in_chans != spec.in_channels:
             spec = replace(spec, in_channels=in_chans)
