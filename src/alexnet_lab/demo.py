@@ -43,13 +43,17 @@ def run_demo(out_dir: Path, epochs: int | None = None) -> dict:
 
 
 def _framework_agreement(run_dir: Path, count: int = 16) -> dict:
-    """Top-1 agreement and max probability difference between PyTorch and Keras on held-out images."""
+    """Top-1 agreement and max probability difference between PyTorch and Keras on held-out images
+    (each framework in a process of its own, as verify's framework-parity check runs them)."""
+    from alexnet_lab.core.preprocessing import preprocess_batch
     from alexnet_lab.data import SyntheticSpec, make_synthetic
-    from alexnet_lab.inference import logits_for_images, softmax
+    from alexnet_lab.inference import softmax
+    from alexnet_lab.verify.parity import framework_logits
     from alexnet_lab.weights import load_weights
 
     bundle = load_weights(run_dir / "best.safetensors")
     images, _ = make_synthetic(SyntheticSpec(num_classes=10, size=32, per_class=max(1, count // 10), seed=2))
-    probs = {fw: softmax(logits_for_images(bundle, list(images), fw)) for fw in ("torch", "keras")}
+    batch = preprocess_batch(list(images), bundle.meta.preprocess)
+    probs = {fw: softmax(framework_logits(bundle, {"images": batch}, fw)[0]["images"]) for fw in ("torch", "keras")}
     return {"framework_top1_agree": float((probs["torch"].argmax(1) == probs["keras"].argmax(1)).mean()),
             "framework_max_prob_diff": float(np.abs(probs["torch"] - probs["keras"]).max())}

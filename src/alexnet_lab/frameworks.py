@@ -1,7 +1,8 @@
 """Pick a framework adapter by name; both expose the same functions.
 
-build_model(variant, num_classes, dropout, input_size), from_canonical(model, tensors),
-to_canonical(model), predict_logits(model, batch_nhwc).
+build_model(variant, num_classes, dropout, input_size, *, weights, in_chans),
+from_canonical(model, tensors), to_canonical(model), model_variant(model),
+predict_logits(model, batch_nhwc).
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ def select_for_finetune(bundle: WeightBundle, num_classes: int | None = None,
 
 def _check_model(adapter: Any, model: Any, bundle: WeightBundle, num_classes: int | None) -> int | None:
     """The model's class count, after checking it against the variant and `num_classes`."""
-    variant = getattr(model, "alexnet_variant", None) or getattr(getattr(model, "spec", None), "name", None)
+    variant = adapter.model_variant(model)
     if variant != bundle.meta.variant:
         raise UserInputError(
             f"the weights are for the '{bundle.meta.variant}' variant but the model is '{variant}'; "

@@ -90,8 +90,16 @@ class PreprocessSpec:
         )
 
     def apply(self, image: np.ndarray) -> np.ndarray:
-        """Preprocess one HxWx3 uint8 RGB image into a float32 crop x crop x 3 array."""
+        """Preprocess one HxWx3 uint8 RGB image into a float32 crop x crop x 3 array, or an
+        N x H x W x 3 batch (or a list of images of any sizes) into N x crop x crop x 3."""
+        if isinstance(image, (list, tuple)) or np.ndim(image) == 4:
+            return preprocess_batch(list(image), self)
         return preprocess(image, self)
+
+    def normalize(self, pixels: np.ndarray, channel_axis: int = -1) -> np.ndarray:
+        """Channel order, scale, mean and std, without resize or crop (keras.applications'
+        preprocess_input): 0-255 RGB pixels of any leading shape -> float32 network input."""
+        return normalize(pixels, self, channel_axis)
 
 
 TORCHVISION_IMAGENET = PreprocessSpec(name="torchvision-imagenet")
@@ -177,18 +185,25 @@ def check_image(image: np.ndarray) -> None:
         raise UserInputError(f"expected an HxWx3 RGB image array; received shape {image.shape}.")
 
 
-def preprocess(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """Resize, center-crop, reorder channels, scale and normalise one uint8 RGB image."""
-    check_image(image)
-    height, width = resized_size(image.shape[0], image.shape[1], spec)
-    out = resize_bilinear(image, height, width, spec.antialias) if (height, width) != image.shape[:2] else image
-    out = center_crop(out, spec.crop).astype(np.float32)
+def normalize(pixels: np.ndarray, spec: PreprocessSpec, channel_axis: int = -1) -> np.ndarray:
+    """Reorder channels, scale and normalise 0-255 RGB pixels (3 channels on channel_axis)."""
+    out = np.moveaxis(np.asarray(pixels, dtype=np.float32), channel_axis, -1)
+    if out.shape[-1] != 3:
+        raise UserInputError(f"expected 3 RGB channels on axis {channel_axis}; received shape {np.shape(pixels)}.")
     if spec.channel_order == "BGR":
         out = out[..., ::-1]
     out = out * np.float32(spec.scale) - np.asarray(spec.mean, dtype=np.float32)
     if spec.std is not None:
         out = out / np.asarray(spec.std, dtype=np.float32)
-    return np.ascontiguousarray(out, dtype=np.float32)
+    return np.ascontiguousarray(np.moveaxis(out, -1, channel_axis), dtype=np.float32)
+
+
+def preprocess(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """Resize, center-crop, reorder channels, scale and normalise one uint8 RGB image."""
+    check_image(image)
+    height, width = resized_size(image.shape[0], image.shape[1], spec)
+    out = resize_bilinear(image, height, width, spec.antialias) if (height, width) != image.shape[:2] else image
+    return normalize(center_crop(out, spec.crop), spec)
 
 
 def preprocess_batch(images: list[np.ndarray], spec: PreprocessSpec) -> np.ndarray:

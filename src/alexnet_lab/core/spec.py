@@ -122,10 +122,28 @@ class ArchSpec:
                 size = (size - self.pool_kernel) // self.pool_stride + 1
             if size < 1:
                 raise UserInputError(
-                    f"input size {input_size} is too small for variant '{self.name}' "
-                    f"(the feature map vanishes at {conv.name}); use at least {self.input_size}."
+                    f"input size {input_size} is too small for variant '{self.name}' (the feature map "
+                    f"vanishes at {conv.name}); expected at least {self.min_input_size} (the pretrained "
+                    f"weights expect {self.input_size}). Resize the input."
                 )
         return size
+
+    @property
+    def min_input_size(self) -> int:
+        """The smallest square input whose pool5 output is at least 1x1."""
+        size = 1
+        while not self._survives(size):
+            size += 1
+        return size
+
+    def _survives(self, size: int) -> bool:
+        for conv in self.convs:
+            size = (size + 2 * conv.padding - conv.kernel) // conv.stride + 1
+            if conv.pool and size >= 1:
+                size = (size - self.pool_kernel) // self.pool_stride + 1
+            if size < 1:
+                return False
+        return True
 
     def macs(self, input_size: int, num_classes: int = 1000) -> int:
         """Multiply-accumulates of one forward pass of a square image (convolutions and the fully

@@ -1,4 +1,5 @@
-"""Keras 3 adapter: AlexNet builder, LRN layer, canonical <-> Keras weights.
+"""Keras 3 adapter: the keras.applications contract (AlexNet, AlexNetOriginal, preprocess_input,
+decode_predictions), LRN layer, canonical <-> Keras weights.
 
 Exposes the same function names as :mod:`alexnet_lab.torch_backend`. Works on every Keras
 backend; the backend is Keras' choice (KERAS_BACKEND), TensorFlow by default. `train` (the
@@ -35,7 +36,8 @@ def _native_stderr_hushed():
 with _native_stderr_hushed():
     import keras  # noqa: F401 - the first import loads the backend's native libraries
 
-from alexnet_lab.keras_backend.convert import from_canonical, load_into, to_canonical
+from alexnet_lab.keras_backend.applications import AlexNetCifar, AlexNetOriginal, decode_predictions, preprocess_input
+from alexnet_lab.keras_backend.convert import from_canonical, load_into, model_variant, to_canonical
 from alexnet_lab.keras_backend.layers import AdaptiveAveragePooling2D, LocalResponseNormalization
 from alexnet_lab.keras_backend.model import (
     AlexNet,
@@ -58,6 +60,11 @@ def __getattr__(name: str):
 __all__ = [
     "AdaptiveAveragePooling2D",
     "AlexNet",
+    "AlexNetCifar",
+    "AlexNetOriginal",
+    "decode_predictions",
+    "model_variant",
+    "preprocess_input",
     "auto_inference_precision",
     "cast_for_inference",
     "FRAMEWORK",

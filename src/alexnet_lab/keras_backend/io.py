@@ -18,8 +18,8 @@ import keras
 from alexnet_lab.core.bundle import ModelMeta, WeightBundle
 from alexnet_lab.core.errors import WeightFormatError
 from alexnet_lab.core.fileio import atomic_path
-from alexnet_lab.keras_backend.convert import from_canonical, to_canonical
-from alexnet_lab.keras_backend.model import AlexNet
+from alexnet_lab.keras_backend.convert import from_canonical, model_variant, to_canonical
+from alexnet_lab.keras_backend.model import build_model
 
 META_ATTR = "alexnet_lab"
 META_MEMBER = "alexnet_lab.json"
@@ -27,7 +27,7 @@ META_MEMBER = "alexnet_lab.json"
 
 def _model_for(meta: ModelMeta) -> keras.Model:
     size = meta.input_size or meta.arch.input_size
-    return AlexNet(classes=meta.num_classes, classifier_activation=None, variant=meta.variant, input_shape=(size, size, 3))
+    return build_model(meta.variant, meta.num_classes, input_size=size)
 
 
 def _h5_layer_shapes(path: str | os.PathLike[str]) -> dict[str, tuple[int, ...]]:
@@ -82,7 +82,7 @@ def write_weights_h5(bundle: WeightBundle, path: str | os.PathLike[str]) -> Path
 
 def read_keras_archive(path: str | os.PathLike[str], default_meta=None) -> WeightBundle:
     """Read a `.keras` model archive (safe_mode=True) holding an AlexNet."""
-    import alexnet_lab.keras_backend.layers  # noqa: F401 - registers the custom layers
+    import alexnet_lab.keras_backend.layers  # noqa: F401 - registers the layers older archives hold
 
     try:
         with zipfile.ZipFile(path) as archive:
@@ -93,7 +93,7 @@ def read_keras_archive(path: str | os.PathLike[str], default_meta=None) -> Weigh
     if raw:
         meta = ModelMeta.from_metadata(json.loads(raw), where=str(path))
     else:
-        variant = "original" if model.get_layer("conv1").filters == 96 else "owt"
+        variant = model_variant(model)
         meta = default_meta(variant, model.get_layer("fc8").units)
     model.alexnet_variant = meta.variant
     return WeightBundle(to_canonical(model), meta)

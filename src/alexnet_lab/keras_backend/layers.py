@@ -1,4 +1,9 @@
-"""Keras 3 layers AlexNet needs and Keras lacks, written with keras.ops for every backend."""
+"""Keras 3 layers AlexNet needs and Keras lacks, written with keras.ops for every backend.
+
+The models the builder makes no longer use these classes (see keras_backend.blocks: the same
+arithmetic from built-in layers and ops, so a saved `.keras` file loads without alexnet_lab);
+they stay registered so `.keras` files written before that still load, and for use on their own.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,31 @@ import math
 
 import numpy as np
 from keras import layers, ops, saving
+
+
+def local_response_norm(inputs, size: int, alpha: float, beta: float, k: float):
+    """LRN over the last axis with keras.ops (eager tensors or symbolic Keras tensors alike)."""
+    channels = inputs.shape[-1]
+    squared = ops.square(inputs)
+    padded = ops.pad(squared, [[0, 0]] * (len(inputs.shape) - 1) + [[size // 2, (size - 1) // 2]])
+    window_sum = padded[..., 0:channels]
+    for offset in range(1, size):
+        window_sum = window_sum + padded[..., offset : offset + channels]
+    return inputs / ops.power(k + (alpha / size) * window_sum, beta)
+
+
+def adaptive_average_pool(inputs, output_size: int):
+    """AdaptiveAveragePooling2D's arithmetic on a channels-last map of static size (keras.ops)."""
+    height, width = inputs.shape[1], inputs.shape[2]
+    rows = adaptive_pool_matrix(height, output_size).T  # numpy constants: stored in a saved config
+    cols = adaptive_pool_matrix(width, output_size).T
+    # transposes and batched products with a 2-D right-hand side: no reshape that needs the batch
+    # size, so the layer also converts to TensorFlow Lite (int8) with a free batch dimension
+    pooled = ops.matmul(ops.transpose(inputs, (0, 2, 3, 1)), rows)  # n, w, c, o
+    pooled = ops.matmul(ops.transpose(pooled, (0, 3, 2, 1)), cols)  # n, o, c, p
+    pooled = ops.transpose(pooled, (0, 1, 3, 2))
+    # float32 constants promote a bfloat16 map to float32; hand back the input's dtype
+    return pooled if pooled.dtype == inputs.dtype else ops.cast(pooled, inputs.dtype)
 
 
 @saving.register_keras_serializable(package="alexnet_lab")
@@ -22,13 +52,7 @@ class LocalResponseNormalization(layers.Layer):
         self.size, self.alpha, self.beta, self.k = int(size), float(alpha), float(beta), float(k)
 
     def call(self, inputs):
-        channels = inputs.shape[-1]
-        squared = ops.square(inputs)
-        padded = ops.pad(squared, [[0, 0]] * (len(inputs.shape) - 1) + [[self.size // 2, (self.size - 1) // 2]])
-        window_sum = padded[..., 0:channels]
-        for offset in range(1, self.size):
-            window_sum = window_sum + padded[..., offset : offset + channels]
-        return inputs / ops.power(self.k + (self.alpha / self.size) * window_sum, self.beta)
+        return local_response_norm(inputs, self.size, self.alpha, self.beta, self.k)
 
     def get_config(self):
         return {**super().get_config(), "size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k}
@@ -59,13 +83,7 @@ class AdaptiveAveragePooling2D(layers.Layer):
         height, width = inputs.shape[1], inputs.shape[2]
         if (height, width) == (self.output_size, self.output_size):
             return inputs
-        rows = ops.convert_to_tensor(adaptive_pool_matrix(height, self.output_size), dtype=inputs.dtype)
-        cols = ops.convert_to_tensor(adaptive_pool_matrix(width, self.output_size), dtype=inputs.dtype)
-        # transposes and batched products with a 2-D right-hand side: no reshape that needs the batch
-        # size, so the layer also converts to TensorFlow Lite (int8) with a free batch dimension
-        pooled = ops.matmul(ops.transpose(inputs, (0, 2, 3, 1)), ops.transpose(rows))  # n, w, c, o
-        pooled = ops.matmul(ops.transpose(pooled, (0, 3, 2, 1)), ops.transpose(cols))  # n, o, c, p
-        return ops.transpose(pooled, (0, 1, 3, 2))
+        return adaptive_average_pool(inputs, self.output_size)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.output_size, self.output_size, input_shape[3])

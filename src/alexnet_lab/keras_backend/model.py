@@ -1,7 +1,8 @@
 """AlexNet as a Keras 3 functional model, built from an ArchSpec with stable layer names.
 
-Channels-last, keras.layers / keras.ops only, so it runs on the TensorFlow, PyTorch and JAX
-backends. The signature follows keras.applications (include_top, weights, input_tensor,
+Channels-last inside (a channels_first model transposes at its input), Keras' own layers and
+keras.ops only, so it runs on the TensorFlow, PyTorch and JAX backends and a saved `.keras`
+file loads without alexnet_lab. The signature follows keras.applications (include_top, weights, input_tensor,
 input_shape, pooling, classes, classifier_activation, name).
 """
 
@@ -13,15 +14,10 @@ from keras import layers
 
 from alexnet_lab.core.errors import UserInputError, unknown_name_error
 from alexnet_lab.core.spec import BN_EPSILON, ArchSpec, get_arch
-from alexnet_lab.keras_backend.layers import AdaptiveAveragePooling2D, LocalResponseNormalization
+from alexnet_lab.keras_backend import blocks, inputs
 
 
-def _input(spec: ArchSpec, input_tensor, input_shape):
-    shape = tuple(input_shape) if input_shape is not None else (spec.input_size, spec.input_size, spec.in_channels)
-    if len(shape) != 3 or shape[2] != spec.in_channels:
-        raise UserInputError(
-            f"input_shape must be (height, width, {spec.in_channels}) (channels last); received input_shape={input_shape}."
-        )
+def _input(shape: tuple, input_tensor):
     if input_tensor is None:
         return layers.Input(shape=shape, name="input"), None
     if not keras.backend.is_keras_tensor(input_tensor):
@@ -30,31 +26,33 @@ def _input(spec: ArchSpec, input_tensor, input_shape):
 
 
 def _features(x, spec: ArchSpec):
+    """conv1 ... pool5 on a channels-last map (every layer says so: the global data format may
+    be channels_first, see keras_backend.inputs)."""
+    cl = "channels_last"
     for i, conv in enumerate(spec.convs, start=1):
         # stride 1 with padding (kernel - 1) / 2 is 'same' exactly; it spares training a padded copy
         # of the layer's input (about 65 MB at owt, 224x224, batch 64). Other cases ('same' would
         # pad asymmetrically for stride 4) pad explicitly and symmetrically, as PyTorch does.
         same = conv.stride == 1 and 2 * conv.padding == conv.kernel - 1
         if conv.padding and not same:
-            x = layers.ZeroPadding2D(conv.padding, name=f"pad{i}")(x)
+            x = layers.ZeroPadding2D(conv.padding, data_format=cl, name=f"pad{i}")(x)
         x = layers.Conv2D(conv.out_channels, conv.kernel, strides=conv.stride, groups=conv.groups,
                           padding="same" if same else "valid", activation=None if conv.batchnorm else "relu",
-                          name=conv.name)(x)
+                          data_format=cl, name=conv.name)(x)
         if conv.batchnorm:  # PyTorch's epsilon, and Keras' momentum 0.9 = PyTorch's momentum 0.1
-            x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=0.9, name=f"bn{i}")(x)
+            x = layers.BatchNormalization(axis=-1, epsilon=BN_EPSILON, momentum=0.9, name=f"bn{i}")(x)
             x = layers.Activation("relu", name=f"relu{i}")(x)
         if conv.lrn:
-            lrn = spec.lrn
-            x = LocalResponseNormalization(lrn.size, lrn.alpha, lrn.beta, lrn.k, name=f"lrn{i}")(x)
+            x = blocks.lrn(x, spec.lrn, name=f"lrn{i}")
         if conv.pool:
-            x = layers.MaxPooling2D(spec.pool_kernel, spec.pool_stride, name=f"pool{i}")(x)
+            x = layers.MaxPooling2D(spec.pool_kernel, spec.pool_stride, data_format=cl, name=f"pool{i}")(x)
     return x
 
 
 def _classifier(x, spec: ArchSpec, classes: int, dropout: float, classifier_activation):
     if spec.adaptive_pool:
-        x = AdaptiveAveragePooling2D(spec.pooled_size, name="avgpool")(x)
-    x = layers.Flatten(name="flatten")(x)  # H,W,C order: fc6's kernel rows are permuted to match
+        x = blocks.adaptive_avgpool(x, spec.pooled_size, name="avgpool")
+    x = layers.Flatten(data_format="channels_last", name="flatten")(x)  # H,W,C: fc6's rows are permuted to match
     for name in ("fc6", "fc7"):
         if spec.dropout_first:
             x = layers.Dropout(dropout, name=f"drop{name[2]}")(x)
@@ -67,11 +65,35 @@ def _classifier(x, spec: ArchSpec, classes: int, dropout: float, classifier_acti
     return x
 
 
+def _pool(x, pooling: str | None, fmt: str):
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(data_format="channels_last", name="global_pool")(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(data_format="channels_last", name="global_pool")(x)
+    return inputs.to_model_format(x, fmt)
+
+
+def _check_args(spec: ArchSpec, include_top: bool, pooling, classes: int, shape: tuple, fmt: str) -> None:
+    if pooling not in (None, "avg", "max"):
+        raise unknown_name_error("pooling", str(pooling), ("avg", "max"))
+    if classes < 1:
+        raise UserInputError(f"classes must be at least 1; received classes={classes}.")
+    height, width = (shape[0], shape[1]) if fmt == "channels_last" else (shape[1], shape[2])
+    if include_top and (height is None or width is None):
+        raise UserInputError(
+            f"include_top=True needs a fixed input size (fc6 reads a fixed map); received input_shape={shape}. "
+            "Pass a size, or include_top=False for variable-size input."
+        )
+    if include_top:
+        spec.check_input_size(int(height))
+        spec.check_input_size(int(width))
+
+
 def AlexNet(  # noqa: N802 - the keras.applications naming people know
     include_top: bool = True,
     weights: str | None = None,
     input_tensor=None,
-    input_shape: tuple[int, int, int] | None = None,
+    input_shape: tuple[int | None, int | None, int] | None = None,
     pooling: str | None = None,
     classes: int = 1000,
     classifier_activation: str | None = "softmax",
@@ -86,32 +108,26 @@ def AlexNet(  # noqa: N802 - the keras.applications naming people know
         weights: None (random), a registry name ('imagenet', 'torchvision', 'bvlc') or a weight
             file path in any format the project reads.
         input_tensor: optional Keras tensor to use as the model input.
-        input_shape: (height, width, 3); defaults to the variant's input size.
+        input_shape: (height, width, channels), or (channels, height, width) under
+            keras.config.image_data_format() 'channels_first'; defaults to the variant's input
+            size. Any channel count without weights; None sizes without the top.
         pooling: with include_top=False: None, 'avg' or 'max' global pooling.
         classes: width of fc8.
         classifier_activation: activation of the output; None returns logits.
         name: model name.
-        variant: 'owt' (torchvision layout) or 'original' (2012 / Caffe).
+        variant: 'owt' (torchvision layout), 'original' (2012 / Caffe) or 'cifar'.
         dropout: dropout rate around fc6 and fc7.
     """
     spec = get_arch(variant)
-    if pooling not in (None, "avg", "max"):
-        raise unknown_name_error("pooling", str(pooling), ("avg", "max"))
-    if classes < 1:
-        raise UserInputError(f"classes must be at least 1; received classes={classes}.")
-    img_input, source_inputs = _input(spec, input_tensor, input_shape)
-    height = img_input.shape[1]
-    if include_top and height is not None:
-        spec.check_input_size(int(height))
-    x = _features(img_input, spec)
-    if include_top:
-        x = _classifier(x, spec, classes, dropout, classifier_activation)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="global_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="global_pool")(x)
+    shape, fmt = inputs.resolve_input_shape(spec, input_shape, input_tensor, pretrained=weights is not None)
+    _check_args(spec, include_top, pooling, classes, shape, fmt)
+    img_input, source_inputs = _input(shape, input_tensor)
+    x = _features(inputs.to_channels_last(img_input, fmt), spec)
+    x = _classifier(x, spec, classes, dropout, classifier_activation) if include_top else _pool(x, pooling, fmt)
     model = keras.Model(source_inputs if source_inputs is not None else img_input, x, name=name)
     model.alexnet_variant = spec.name
+    if None in shape:
+        inputs.guard_min_size(model, spec, fmt)
     if weights is not None:
         from alexnet_lab.keras_backend.convert import load_into
 
@@ -120,12 +136,13 @@ def AlexNet(  # noqa: N802 - the keras.applications naming people know
 
 
 def build_model(variant: str | ArchSpec = "owt", num_classes: int = 1000, dropout: float = 0.5,
-                input_size: int | None = None) -> keras.Model:
-    """The same builder as the torch adapter's: random weights, logits out."""
+                input_size: int | None = None, *, weights: str | None = None, in_chans: int = 3) -> keras.Model:
+    """The same builder as the torch adapter's: logits out, random or loaded weights."""
     spec = get_arch(variant)
     size = input_size or spec.input_size
+    shape = (size, size, in_chans) if inputs.data_format() == "channels_last" else (in_chans, size, size)
     return AlexNet(classes=num_classes, classifier_activation=None, variant=spec.name, dropout=dropout,
-                   input_shape=(size, size, spec.in_channels))
+                   input_shape=shape, weights=weights)
 
 
 def predict_logits(model: keras.Model, batch_nhwc: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -147,16 +164,23 @@ def to_device(model: keras.Model, device: str = "auto") -> keras.Model:
     return model
 
 
+def _input_size(model: keras.Model) -> int:
+    transposed = any(layer.name == "to_channels_last" for layer in model.layers)  # channels_first input
+    return int(model.input_shape[2 if transposed else 1])
+
+
 def cast_for_inference(model: keras.Model, precision: str) -> keras.Model:
     """Hold the weights in the inference precision, once: fp32 returns the model; bf16 rebuilds it
     under Keras' "bfloat16" dtype policy (variables and computation in bfloat16, not the mixed
     policy, which re-casts float32 variables on every call) and copies the weights across."""
+    from alexnet_lab.keras_backend.convert import model_variant
+
     if precision != "bf16":
         return model
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("bfloat16")
     try:
-        cast = build_model(model.alexnet_variant, int(model.output_shape[-1]), input_size=int(model.input_shape[1]))
+        cast = build_model(model_variant(model), int(model.output_shape[-1]), input_size=_input_size(model))
     finally:
         keras.config.set_dtype_policy(previous)
     cast.set_weights(model.get_weights())

@@ -33,7 +33,7 @@ from alexnet_lab.keras_backend.checkpoint import (
     resume_checkpoint_path,
     save_checkpoint,
 )
-from alexnet_lab.keras_backend.convert import from_canonical, to_canonical
+from alexnet_lab.keras_backend.convert import from_canonical, model_variant, to_canonical
 from alexnet_lab.keras_backend.data import StorePipeline
 from alexnet_lab.keras_backend.initializers import torch_default_init
 from alexnet_lab.keras_backend.precision import LossScale, dtype_policy, resolve_precision
@@ -60,7 +60,7 @@ class Setup:
 def _set_trainable(model: keras.Model, phase: Phase) -> None:
     """Freeze every weight layer the phase does not train. A frozen BatchNorm layer runs in
     inference mode in Keras 3 (moving statistics used and kept), like eval() in PyTorch."""
-    spec = get_arch(model.alexnet_variant)
+    spec = get_arch(model_variant(model))
     trainable = set(phase.trainable)
     for name in spec.layer_names + spec.bn_names:
         model.get_layer(name).trainable = name in trainable

@@ -6,7 +6,8 @@ Exposes the same function names as :mod:`alexnet_lab.keras_backend`; `train` is 
 import importlib
 
 from alexnet_lab.torch_backend import convert
-from alexnet_lab.torch_backend.convert import from_canonical, state_dict_keys, to_canonical
+from alexnet_lab.torch_backend.convert import from_canonical, model_variant, state_dict_keys, to_canonical
+from alexnet_lab.torch_backend.hub import alexnet, alexnet_cifar, alexnet_original, create_model, list_models
 from alexnet_lab.torch_backend.model import (
     AlexNet,
     auto_inference_precision,
@@ -25,5 +26,6 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-__all__ = ["AlexNet", "auto_inference_precision", "cast_for_inference", "FRAMEWORK", "build_model", "convert", "from_canonical", "predict_logits", "state_dict_keys", "to_device",
+__all__ = ["AlexNet", "alexnet", "alexnet_cifar", "alexnet_original", "auto_inference_precision", "create_model",
+           "list_models", "model_variant", "cast_for_inference", "FRAMEWORK", "build_model", "convert", "from_canonical", "predict_logits", "state_dict_keys", "to_device",
            "to_canonical"]

@@ -21,7 +21,7 @@ def state_dict_keys(model: AlexNet) -> dict[str, str]:
     """Canonical key -> state-dict key, for every weight (and BatchNorm statistic) of the model."""
     keys = {
         f"{name}.{part}": f"{model.state_dict_prefix(name)}.{part}"
-        for name in model.spec.layer_names
+        for name in weight_layers(model)
         for part in ("weight", "bias")
     }
     keys.update({f"{bn}.{part}": f"{model.state_dict_prefix(bn)}.{part}" for bn in model.spec.bn_names for part in BN_PARTS})
@@ -46,13 +46,20 @@ def canonical_to_state_dict(model: AlexNet, tensors: Mapping[str, np.ndarray]) -
     return {**state, **_batch_counters(model)}
 
 
+def model_variant(model: AlexNet) -> str:
+    """The variant the model was built as ('owt', 'original', 'cifar')."""
+    return model.spec.name
+
+
 def weight_layers(model: AlexNet) -> tuple[str, ...]:
-    """The stable names of the model's weight layers (always conv1 ... fc8 in PyTorch)."""
-    return model.spec.layer_names
+    """The stable names of the model's weight layers: conv1 ... fc8, without fc8 when the model
+    was built with num_classes=0 (its fc8 is an Identity)."""
+    return tuple(name for name in model.spec.layer_names if name != "fc8" or model.num_classes)
 
 
-def model_num_classes(model: AlexNet) -> int:
-    return model.num_classes
+def model_num_classes(model: AlexNet) -> int | None:
+    """The width of fc8, or None for a model without one (num_classes=0)."""
+    return model.num_classes or None
 
 
 def from_canonical(model: AlexNet, tensors: Mapping[str, np.ndarray], *, partial: bool = False) -> AlexNet:
@@ -71,7 +78,7 @@ def from_canonical(model: AlexNet, tensors: Mapping[str, np.ndarray], *, partial
     if not partial:
         model.load_state_dict(canonical_to_state_dict(model, tensors), strict=True)
         return model
-    check_partial_layout(tensors, model.spec, model.num_classes)
+    check_partial_layout(tensors, model.spec, model.num_classes or 1, [*weight_layers(model), *model.spec.bn_names])
     keys = state_dict_keys(model)
     state = {keys[key]: torch.from_numpy(np.array(value, dtype=np.float32)) for key, value in tensors.items()}
     result = model.load_state_dict(state, strict=False)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.fx._symbolic_trace import is_fx_symbolic_tracing
+from torch.nn import functional as F
 
 
 def channel_band(channels: int, size: int, device: torch.device) -> torch.Tensor:
@@ -32,6 +34,14 @@ class LocalResponseNorm(nn.LocalResponseNorm):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_scripting():  # TorchScript: torch's function, the same arithmetic
+            return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+        return self._forward_eager(x)
+
+    @torch.jit.unused
+    def _forward_eager(self, x: torch.Tensor) -> torch.Tensor:
+        if is_fx_symbolic_tracing():  # the autocast context below cannot be fx-traced
+            return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
         band = channel_band(x.shape[1], self.size, x.device)
         with torch.autocast(x.device.type, enabled=False):  # the window sum stays float32 under autocast
             xf = x.float()

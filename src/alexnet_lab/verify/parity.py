@@ -9,7 +9,11 @@ must agree on every image; top-5 agreement is reported.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -18,6 +22,7 @@ import numpy as np
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.verify.checks import FAIL, PASS, SKIP, Check
+from alexnet_lab.verify.worker import IMPORT_ERROR, WATCHED
 
 NAME = "framework-parity"
 RELATIVE_TOLERANCE = 1e-4
@@ -74,28 +79,43 @@ def parity_figures(reference: np.ndarray, other: np.ndarray) -> dict[str, float 
     }
 
 
-FRAMEWORK_ORDER = ("torch", "keras")  # PyTorch first: TensorFlow is then imported into a process that has torch
-
-
-def framework_logits(bundle: WeightBundle, batches: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
-    """framework -> batch name -> fp32 logits, each framework's model built once for all batches
-    (preprocessed N x H x W x 3 float32 inputs).
+def framework_logits(bundle: WeightBundle, batches: Mapping[str, np.ndarray],
+                     framework: str) -> tuple[dict[str, np.ndarray], list[str]]:
+    """fp32 logits of `framework` for each named batch (preprocessed N x H x W x 3 float32), all
+    computed in one fresh process (see verify.worker) with the model built once; and the
+    frameworks that process loaded.
 
     Raises:
-        ImportError: a framework is not installed.
+        ImportError: the framework is not installed.
+        RuntimeError: the worker failed (its last stderr lines are in the message).
     """
-    from alexnet_lab.inference import inference_model
+    import alexnet_lab
+    from alexnet_lab.core.formats.safetensors_io import write_safetensors
 
-    logits = {}
-    for framework in FRAMEWORK_ORDER:
-        run = inference_model(bundle, framework, precision="fp32")
-        logits[framework] = {name: run(batch, 32) for name, batch in batches.items()}
-    return logits
+    package_root = str(Path(alexnet_lab.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    with tempfile.TemporaryDirectory(prefix="alexnet-parity-") as tmp:
+        weights, batch_path, out = Path(tmp, "w.safetensors"), Path(tmp, "batches.npz"), Path(tmp, "logits.npz")
+        write_safetensors(bundle, weights)
+        np.savez(batch_path, **batches)
+        proc = subprocess.run([sys.executable, "-m", "alexnet_lab.verify.worker", framework, str(weights),
+                               str(batch_path), str(out)], capture_output=True, text=True, env=env)
+        report = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
+        if proc.returncode == IMPORT_ERROR:
+            raise ImportError(report.get("error", framework))
+        if proc.returncode != 0:
+            raise RuntimeError(f"the {framework} logits process failed (exit {proc.returncode}): "
+                               + " | ".join(proc.stderr.strip().splitlines()[-3:]))
+        with np.load(out, allow_pickle=False) as found:
+            return {name: found[name] for name in found.files}, report["modules"]
 
 
-def parity_check(torch_logits: np.ndarray, keras_logits: np.ndarray) -> Check:
-    """The framework-parity verdict on the two frameworks' logits of the same images."""
+def parity_check(torch_logits: np.ndarray, keras_logits: np.ndarray, processes: dict | None = None) -> Check:
+    """The framework-parity verdict on the two frameworks' logits of the same images; `processes`
+    (framework -> modules its process loaded, and the verifying process's own) is reported."""
     figures = parity_figures(torch_logits, keras_logits)
+    if processes is not None:
+        figures["processes"] = {**processes, "verify": sorted(name for name in WATCHED if name in sys.modules)}
     summary = (f"{figures['num_images']} images: max |logit diff| {figures['max_abs_logit_diff']:.2e} "
                f"(tolerance {figures['tolerance']:.2e} = 1e-4 x scale {figures['logit_scale']:.3g}), "
                f"top-1 agreement {figures['top1_agreement']:.0%}, top-5 {figures['top5_agreement']:.0%}")
@@ -103,12 +123,22 @@ def parity_check(torch_logits: np.ndarray, keras_logits: np.ndarray) -> Check:
     return Check(NAME, PASS if ok else FAIL, summary, figures)
 
 
+def both_frameworks(bundle: WeightBundle, batches: Mapping[str, np.ndarray]) -> tuple[dict, dict]:
+    """framework -> batch name -> logits, and framework -> modules its process loaded, for PyTorch
+    and Keras (each in a process of its own, see framework_logits)."""
+    logits, processes = {}, {}
+    for framework in ("torch", "keras"):
+        logits[framework], processes[framework] = framework_logits(bundle, batches, framework)
+    return logits, processes
+
+
 def check_framework_parity(bundle: WeightBundle, images: Sequence[np.ndarray]) -> Check:
-    """Compare PyTorch and Keras logits of the bundle on `images` (uint8 RGB arrays)."""
+    """Compare PyTorch and Keras logits of the bundle on `images` (uint8 RGB arrays), each
+    framework in a process of its own."""
     from alexnet_lab.core.preprocessing import preprocess_batch
 
     try:
-        logits = framework_logits(bundle, {"images": preprocess_batch(list(images), bundle.meta.preprocess)})
+        logits, processes = both_frameworks(bundle, {"images": preprocess_batch(list(images), bundle.meta.preprocess)})
     except ImportError as exc:
         return Check(NAME, SKIP, f"a framework is not installed ({exc}); install torch and keras to run it")
-    return parity_check(logits["torch"]["images"], logits["keras"]["images"])
+    return parity_check(logits["torch"]["images"], logits["keras"]["images"], processes)

@@ -21,7 +21,7 @@ from alexnet_lab.verify.checks import FAIL, SKIP, Check, VerifyReport, skipped
 from alexnet_lab.verify.compare import check_against, check_against_metadata
 from alexnet_lab.verify.integrity import integrity_checks
 from alexnet_lab.verify.parity import NAME as PARITY
-from alexnet_lab.verify.parity import folder_images, framework_logits, generated_images, image_files, parity_check
+from alexnet_lab.verify.parity import both_frameworks, folder_images, generated_images, image_files, parity_check
 from alexnet_lab.verify.provenance import check_hash
 from alexnet_lab.verify.records import DIGEST, FINGERPRINT, check_digest, check_fingerprint, fingerprint_batch
 from alexnet_lab.verify.structure import check_structure, structure_failure
@@ -69,12 +69,13 @@ def _framework_checks(bundle: WeightBundle, options: VerifyOptions, finite: bool
     if recorded is not None:
         batches[FINGERPRINT] = recorded
     try:
-        logits = framework_logits(bundle, batches)
+        logits, processes = both_frameworks(bundle, batches)
     except ImportError as exc:
         return [Check(PARITY, SKIP, f"a framework is not installed ({exc}); install torch and keras to run it"),
                 check_fingerprint(bundle, None)]
     computed = {fw: found[FINGERPRINT] for fw, found in logits.items()} if recorded is not None else None
-    return [parity_check(logits["torch"]["images"], logits["keras"]["images"]), check_fingerprint(bundle, computed)]
+    return [parity_check(logits["torch"]["images"], logits["keras"]["images"], processes),
+            check_fingerprint(bundle, computed)]
 
 
 def _against(bundle: WeightBundle, options: VerifyOptions) -> list[Check]:

@@ -1,0 +1,40 @@
+"""Logits of one framework in a process of its own, for the framework-parity check:
+`python -m alexnet_lab.verify.worker FRAMEWORK WEIGHTS.safetensors BATCHES.npz OUT.npz` (the
+logits of every named batch of BATCHES under the same name in OUT).
+
+With the pinned stack, importing TensorFlow and then torchvision in one process segfaults, and
+the two frameworks' thread pools and allocators are better kept apart anyway: `verify` itself
+imports neither and runs this once per framework. The last stdout line is a JSON object with
+the frameworks that were loaded (`modules`), which the parity check reports.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+WATCHED = ("torch", "torchvision", "tensorflow", "keras", "jax")
+IMPORT_ERROR = 3  # exit status: the framework is not installed
+
+
+def main(argv: list[str]) -> int:
+    framework, weights, batch_path, out_path = argv
+    from alexnet_lab.core.formats.safetensors_io import read_safetensors
+
+    try:
+        from alexnet_lab.inference import inference_model
+
+        predict = inference_model(read_safetensors(weights), framework)
+    except ImportError as exc:
+        print(json.dumps({"error": f"{exc}"}))
+        return IMPORT_ERROR
+    with np.load(batch_path, allow_pickle=False) as batches:
+        np.savez(out_path, **{name: predict(batches[name], 32) for name in batches.files})
+    print(json.dumps({"modules": sorted(name for name in WATCHED if name in sys.modules)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
