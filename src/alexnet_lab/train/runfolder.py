@@ -65,9 +65,11 @@ def storage_error(exc: OSError, run_dir: Path, resumable: bool) -> StorageError 
         return None
     path = Path(exc.filename) if exc.filename else run_dir
     temp = re.fullmatch(r"\.(.+)\.[^.]+\.tmp", path.name)  # atomic_path's temp file: name its target
+    path = path.with_name(temp.group(1)) if temp else path
+    verb = "write" if path == run_dir or run_dir in path.parents else "use"  # e.g. an unreadable data file
     then = f"continue with 'alexnet train --resume --out {run_dir}'" if resumable else "run the command again"
-    return StorageError(f"cannot write '{path.with_name(temp.group(1)) if temp else path}': {cause}. Nothing "
-                        f"already written was lost (earlier checkpoints are intact); fix this, then {then}.")
+    return StorageError(f"cannot {verb} '{path}': {cause}. Nothing already written was lost (earlier "
+                        f"checkpoints are intact); fix this, then {then}.")
 
 
 def fault_point(name: str, epoch: int | None = None) -> None:
