@@ -49,7 +49,7 @@ def _clear_previous(out_dir: Path, run_dir: Path, force: bool) -> None:
     """Refuse an earlier demo in out_dir, or with `force` remove it, holding its run's lock so that
     a demo still training there is not deleted under it."""
     from alexnet_lab.core.errors import UserInputError
-    from alexnet_lab.train.runfolder import RunLock
+    from alexnet_lab.train.runlock import RunLock
 
     previous = [p for p in (run_dir, out_dir / "held-out-eval.json", out_dir / "report") if p.exists()]
     if not previous:

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from alexnet_lab.cli import main
-from alexnet_lab.train.runfolder import Manifest, RunLock
+from alexnet_lab.train.runfolder import Manifest
+from alexnet_lab.train.runlock import RunLock
 from tests.conftest import REPO, run_cli
 from tests.integration.fault_checks import boundaries, inject, metrics, train_args
 

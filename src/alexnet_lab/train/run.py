@@ -23,7 +23,8 @@ from alexnet_lab.frameworks import get_backend
 from alexnet_lab.train.config import RunConfig
 from alexnet_lab.train.datasets import AUGMENTS, DataSplits, decode_all, normalisation, resolve_data
 from alexnet_lab.train.resume import config_document, resume_config
-from alexnet_lab.train.runfolder import fault_point, locked_run_folder, storage_error
+from alexnet_lab.train.runfolder import fault_point, storage_error
+from alexnet_lab.train.runlock import locked_run_folder
 from alexnet_lab.train.runlog import RunContext
 from alexnet_lab.train.strategies import plan_phases
 from alexnet_lab.train.world import World, current_world
