@@ -207,6 +207,30 @@ def test_disk_full_keeps_the_checkpoints_then_the_run_extends(reference, tmp_pat
     assert not list((run / "checkpoints").glob(".*.tmp"))
 
 
+@pytest.mark.slow
+def test_a_really_full_disk(reference, tmp_path):
+    """ENOSPC itself: the run copied onto a tmpfs with 30 MB left (last.pt is 43 MB), in a private
+    mount namespace; the folder is copied back out for the checks."""
+    run = copy_run(reference, tmp_path)
+    if not _can_mount_read_only(run):
+        pytest.skip("no private mount namespace here (unshare -m / mount)")
+    used_mb = sum(p.stat().st_size for p in run.rglob("*") if p.is_file()) // (1 << 20)
+    disk, out = tmp_path / "disk", tmp_path / "after"
+    disk.mkdir()
+    command = (f"mount -t tmpfs -o size={used_mb + 30}m tmpfs {disk} && cp -a {run} {disk}/run && "
+               f"{sys.executable} -m alexnet_lab train --resume --out {disk}/run --epochs 4; rc=$?; "
+               f"cp -a {disk}/run {out}; exit $rc")
+    result = subprocess.run(["unshare", "-m", "sh", "-c", command], env=ENV, capture_output=True, text=True,
+                            timeout=900)
+    line = one_line_error(result)
+    assert "no space left on the device (disk full)" in line and "checkpoints/last.pt" in line
+    before, after = digests(run), digests(out)
+    rewritten = ("config.json", "metrics.jsonl", "tensorboard/")  # at every start: the extension, the history
+    assert all(after.get(n) == d for n, d in before.items() if not n.startswith(rewritten))
+    assert Manifest(out / "checkpoints").verify(out / "checkpoints" / "last.pt") == 3
+    assert not list((out / "checkpoints").glob(".*.tmp"))
+
+
 def _can_mount_read_only(folder: Path) -> bool:
     probe = f"mount --bind {folder} {folder} && mount -o remount,ro,bind {folder}"
     return shutil.which("unshare") is not None and subprocess.run(
