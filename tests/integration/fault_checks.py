@@ -41,10 +41,10 @@ def improved_epochs(rows: list[dict]) -> list[int]:
 
 
 def boundaries(framework: str, rows: list[dict]) -> list[str]:
-    """Every write boundary of one epoch that improved after the first (so a best file of an
-    earlier epoch exists and can be left behind), plus config.json before the first epoch."""
-    later = [e for e in improved_epochs(rows) if e > 1]
-    epoch = later[0] if later else 1
+    """Every write boundary of the last epoch that improved, if it is not the first (so a best file
+    of an earlier epoch exists and can be left behind, and no later epoch overwrites it), plus
+    config.json before the first epoch."""
+    epoch = improved_epochs(rows)[-1]
     files = [f"last{CHECKPOINT_SUFFIX[framework]}", f"best{CHECKPOINT_SUFFIX[framework]}", "best.safetensors"]
     points = [f"{name}:{step}@{epoch}" for name in files for step in ("written", "recorded", "replaced")]
     return ["config.json:replaced@0", *points, f"metrics.jsonl:replaced@{epoch}"]
