@@ -163,6 +163,22 @@ def _compiled(net, deterministic: bool):
     return torch.compile(net)
 
 
+def _resume(model, ctx: RunContext, total_epochs: int) -> tuple[int, dict | None]:
+    """(start epoch, checkpoint state) from the run's last checkpoint, digest-checked, with the
+    best files repaired from it when a kill left them behind; (0, None) for a fresh start."""
+    if ctx.resume_checkpoint is None:
+        return 0, None
+    ctx.verify_checkpoint(ctx.resume_checkpoint)
+    state = load_checkpoint(ctx.resume_checkpoint)
+    model.load_state_dict(state["model"])
+    start_epoch = int(state["epoch"])
+    torch.set_rng_state(state["torch_rng"])
+    ctx.restore(state["history"], state["best"], state.get("best_epoch"))
+    ctx.repair_best(ctx.resume_checkpoint, ctx.checkpoint_path("best"), start_epoch, lambda: to_canonical(model))
+    log.info("resuming at epoch %d of %d", start_epoch + 1, total_epochs)
+    return start_epoch, state
+
+
 def fit(setup: Setup, config: RunConfig, phases: list[Phase], ctx: RunContext) -> None:
     """Train through all phases, resuming from ctx's last checkpoint when there is one.
 
@@ -172,16 +188,7 @@ def fit(setup: Setup, config: RunConfig, phases: list[Phase], ctx: RunContext) -
     model, world = setup.model, setup.world
     steps_per_epoch = setup.steps_per_epoch(config.batch_size)
     total_epochs = sum(p.epochs for p in phases)
-    start_epoch, resume_state = 0, None
-    if ctx.resume_checkpoint is not None:
-        ctx.verify_checkpoint(ctx.resume_checkpoint)
-        resume_state = load_checkpoint(ctx.resume_checkpoint)
-        model.load_state_dict(resume_state["model"])
-        start_epoch = int(resume_state["epoch"])
-        torch.set_rng_state(resume_state["torch_rng"])
-        ctx.restore(resume_state["history"], resume_state["best"], resume_state.get("best_epoch"))
-        ctx.repair_best(ctx.resume_checkpoint, ctx.checkpoint_path("best"), start_epoch, lambda: to_canonical(model))
-        log.info("resuming at epoch %d of %d", start_epoch + 1, total_epochs)
+    start_epoch, resume_state = _resume(model, ctx, total_epochs)
     optimizer, net, current = None, model, -1
     for epoch in range(start_epoch, total_epochs):
         phase_index = phase_at(phases, epoch)

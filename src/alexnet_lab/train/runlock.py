@@ -28,7 +28,6 @@ class RunFolderBusy(AlexnetLabError):
     """Another process holds the run folder's lock."""
 
 
-
 class RunLock:
     """Exclusive lock on RUN/.lock; the kernel drops it when the process dies (even kill -9)."""
 
@@ -74,7 +73,6 @@ class RunLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
-
 
 
 def _make_dirs(run_dir: Path) -> list[Path]:
