@@ -8,7 +8,7 @@ import typing
 from dataclasses import fields
 from pathlib import Path
 
-from alexnet_lab.train.config import RunConfig
+from alexnet_lab.train.config import CHOICES, RunConfig
 
 HELP = {
     "data": "class folder (optionally with train/ val/ test/), list file of 'path label' lines, or 'synthetic'",
@@ -36,20 +36,34 @@ def _flag_type(field) -> dict:
     return {"type": base}
 
 
+def _choices() -> dict[str, tuple[str, ...]]:
+    """Flag -> its choices, shown by --help (RunConfig checks them, with a close match)."""
+    from alexnet_lab.train.recipes import RECIPES
+
+    return {**CHOICES, "recipe": tuple(RECIPES)}
+
+
 def add_train(sub) -> None:
-    p = sub.add_parser("train", help="train or fine-tune AlexNet; writes a run folder")
+    p = sub.add_parser("train", help="train or fine-tune AlexNet; writes a run folder",
+                       description="Every flag is one field of RunConfig. --resume continues the run in --out "
+                       "exactly as configured (only a larger --epochs may extend it); the run folder is locked "
+                       "while a process trains in it.")
+    choices = _choices()
     for field in fields(RunConfig):
         if field.name == "extra":
             continue
         default = field.default if not callable(getattr(field, "default_factory", None)) else None
         text = HELP.get(field.name, field.name.replace("_", " "))
+        kwargs = _flag_type(field)
+        if field.name in choices:
+            kwargs["metavar"] = "{" + ",".join(choices[field.name]) + "}"
         p.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, default=None,
-                       help=f"{text} (default: {default})", **_flag_type(field))
+                       help=f"{text} (default: {default})", **kwargs)
     p.set_defaults(func=cmd_train)
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Defaults < recipe < explicit flags."""
+def given_values(args: argparse.Namespace) -> dict:
+    """The settings the command line gives: a recipe's, overridden by explicit flags."""
     from alexnet_lab.train.recipes import get_recipe
 
     values = get_recipe(args.recipe).as_dict() if args.recipe else {}
@@ -59,6 +73,15 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     for key in ("train_layers", "skip_layers"):
         if key in values:
             values[key] = tuple(values[key])
+    return values
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """Defaults < recipe < explicit flags. With --resume only --out counts here: the run's
+    config.json decides the rest, and train.resume checks the given flags against it."""
+    values = given_values(args)
+    if values.get("resume"):
+        return RunConfig(resume=True, **({"out": values["out"]} if "out" in values else {}))
     return RunConfig(**values)
 
 
@@ -68,7 +91,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from alexnet_lab.train.run import run_training
 
     logging.getLogger("alexnet_lab").setLevel(logging.INFO)
-    run_dir = run_training(config_from_args(args))
+    config = config_from_args(args)
+    run_dir = run_training(config, given_values(args) if config.resume else None)
     if run_dir is None:  # a distributed run's other processes: rank 0 / the chief reports
         return 0
     evaluation = json.loads((run_dir / "eval.json").read_text())

@@ -19,8 +19,12 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
-def run_demo(out_dir: Path, epochs: int | None = None) -> dict:
-    """Run the demo into out_dir (replaced if it holds an earlier demo); returns its figures."""
+def run_demo(out_dir: Path, epochs: int | None = None, force: bool = False) -> dict:
+    """Run the demo into out_dir; returns its figures.
+
+    The configuration is checked before anything is touched. A folder that already holds a demo
+    is refused unless `force`, which then replaces it (never while another process trains in it).
+    """
     from alexnet_lab.evaluate import write_report, write_eval_json
     from alexnet_lab.evaluate.run_eval import evaluate_source
     from alexnet_lab.train.config import RunConfig
@@ -28,11 +32,10 @@ def run_demo(out_dir: Path, epochs: int | None = None) -> dict:
     from alexnet_lab.train.run import run_training
 
     run_dir = out_dir / "run"
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
     config = RunConfig(**get_recipe("synthetic-demo").as_dict(), out=str(run_dir), recipe="synthetic-demo")
     if epochs is not None:
-        config = replace(config, epochs=epochs)
+        config = replace(config, epochs=epochs)  # validated again: --epochs 0 fails here, before any change
+    _clear_previous(out_dir, run_dir, force)
     run_training(config)
     held_out, _ = evaluate_source(str(run_dir), "synthetic", "torch", seed=1)
     write_eval_json(held_out, out_dir / "held-out-eval.json")
@@ -40,6 +43,34 @@ def run_demo(out_dir: Path, epochs: int | None = None) -> dict:
     agreement = _framework_agreement(run_dir)
     return {"run_dir": run_dir, "held_out_top1": held_out.top1, "held_out_images": held_out.num_images,
             "report_md": md_path, "report_html": html_path, **agreement}
+
+
+def _clear_previous(out_dir: Path, run_dir: Path, force: bool) -> None:
+    """Refuse an earlier demo in out_dir, or with `force` remove it, holding its run's lock so that
+    a demo still training there is not deleted under it."""
+    from alexnet_lab.core.errors import UserInputError
+    from alexnet_lab.train.runlock import RunLock
+
+    previous = [p for p in (run_dir, out_dir / "held-out-eval.json", out_dir / "report") if p.exists()]
+    if not previous:
+        return
+    if not force:
+        state = "a finished" if (run_dir / "eval.json").is_file() else "an unfinished"
+        raise UserInputError(f"'{out_dir}' already holds {state} demo ({', '.join(map(str, previous))}); pass "
+                             "--force to replace it, or choose another --out.")
+    if run_dir.is_dir():
+        lock = RunLock(run_dir)
+        lock.acquire()  # busy: one line naming the process that trains there
+        try:
+            shutil.rmtree(run_dir)
+        finally:
+            lock.release()
+    for path in previous:
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    log.info("--force: removed the earlier demo in %s", out_dir)
 
 
 def _framework_agreement(run_dir: Path, count: int = 16) -> dict:

@@ -68,7 +68,7 @@ def test_two_processes_make_the_one_process_update(tmp_path):
     assert double.returncode == 0, double.stderr[-3000:]
     # one run folder written once: the same files as a single-process run (one event file)
     assert run_files(tmp_path / "two") == run_files(tmp_path / "one")
-    assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
+    assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["best.pt", "last.pt", "manifest.json"]
     assert double.stdout.count("run folder:") == 1
     resolved = json.loads((tmp_path / "two" / "config.json").read_text())["resolved"]
     assert resolved["world_size"] == 2 and resolved["dist_backend"] == "gloo"

@@ -44,15 +44,20 @@ def _numpy(variable) -> np.ndarray:
 
 def save_checkpoint(path: str | os.PathLike[str], model, optimizers: list, state: dict[str, Any]) -> Path:
     """Write model and optimizer variables plus `state` (JSON-serialisable) atomically."""
+    with atomic_path(path) as tmp:
+        write_checkpoint(tmp, model, optimizers, state)
+    return Path(path)
+
+
+def write_checkpoint(path: str | os.PathLike[str], model, optimizers: list, state: dict[str, Any]) -> None:
+    """Write the checkpoint to `path` in place (callers make it atomic)."""
     arrays = {f"model/{i:04d}": _numpy(v) for i, v in enumerate(model.variables)}
     for group, optimizer in enumerate(optimizers):
         arrays.update({f"opt{group}/{i:04d}": _numpy(v) for i, v in enumerate(optimizer.variables)})
     doc = {**state, "format": FORMAT, "variables": [v.path for v in model.variables], "groups": len(optimizers)}
     arrays["state.json"] = np.frombuffer(json.dumps(doc).encode("utf-8"), dtype=np.uint8)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:  # a file object: np.savez would append '.npz' to a name
-            np.savez(fh, **arrays)
-    return Path(path)
+    with open(path, "wb") as fh:  # a file object: np.savez would append '.npz' to a name
+        np.savez(fh, **arrays)
 
 
 class Checkpoint:

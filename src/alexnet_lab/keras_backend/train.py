@@ -31,7 +31,7 @@ from alexnet_lab.keras_backend.checkpoint import (
     Checkpoint,
     checkpoint_file,
     resume_checkpoint_path,
-    save_checkpoint,
+    write_checkpoint,
 )
 from alexnet_lab.keras_backend.convert import from_canonical, model_variant, to_canonical
 from alexnet_lab.keras_backend.data import StorePipeline
@@ -103,20 +103,24 @@ def _val_metrics(setup: Setup, batch_size: int) -> dict:
 
 def _state(ctx: RunContext, setup: Setup, epoch: int, phase_index: int, phase_step: int) -> dict:
     return {"alexnet_lab": ctx.meta.to_metadata(), "epoch": epoch + 1, "phase": phase_index, "phase_step": phase_step,
-            "best": ctx.best, "history": ctx.history, "loss_scale": setup.loss_scale.state()}
+            "best": ctx.best, "best_epoch": ctx.best_epoch, "history": ctx.history,
+            "loss_scale": setup.loss_scale.state()}
 
 
 def _resume(setup: Setup, path: Path | None, ctx: RunContext, total_epochs: int) -> tuple[int, int, Checkpoint | None]:
     """(start epoch, phase step, checkpoint) from the last checkpoint, or a fresh start."""
     if path is None:
         return 0, 0, None
+    ctx.verify_checkpoint(path)
     checkpoint = Checkpoint(path)
     checkpoint.restore_model(setup.model)
     state = checkpoint.state
     scale = state.get("loss_scale", {})
     setup.loss_scale.value = float(scale.get("value", setup.loss_scale.value)) if setup.loss_scale.enabled else 1.0
     setup.loss_scale.good_steps = int(scale.get("good_steps", 0))
-    ctx.restore(state["history"], state["best"])
+    ctx.restore(state["history"], state["best"], state.get("best_epoch"))
+    ctx.repair_best(path, checkpoint_file(ctx.checkpoint_path("best")), int(state["epoch"]),
+                    lambda: to_canonical(setup.model))
     log.info("resuming at epoch %d of %d", int(state["epoch"]) + 1, total_epochs)
     return int(state["epoch"]), int(state["phase_step"]), checkpoint
 
@@ -124,10 +128,9 @@ def _resume(setup: Setup, path: Path | None, ctx: RunContext, total_epochs: int)
 def _save(ctx: RunContext, setup: Setup, step: PhaseStep, state: dict, improved: bool) -> None:
     if not ctx.writer:  # a multi-worker run's other workers: the chief writes
         return
-    save_checkpoint(checkpoint_file(ctx.checkpoint_path("last")), setup.model, step.optimizers, state)
-    if improved:
-        save_checkpoint(checkpoint_file(ctx.checkpoint_path("best")), setup.model, step.optimizers, state)
-        ctx.save_model(to_canonical(setup.model), "best")
+    ctx.commit_pair(checkpoint_file(ctx.checkpoint_path("last")), checkpoint_file(ctx.checkpoint_path("best")),
+                    lambda tmp: write_checkpoint(tmp, setup.model, step.optimizers, state), int(state["epoch"]),
+                    improved, lambda: to_canonical(setup.model))
 
 
 def fit(setup: Setup, config: RunConfig, phases: list[Phase], ctx: RunContext, resume_from: Path | None) -> None:

@@ -32,9 +32,40 @@ def _to_cpu(obj: Any) -> Any:
     return obj
 
 
+class _ErrorKeeper:
+    """File wrapper that keeps the OSError of a failed write: torch.save's C++ writer replaces it
+    with a RuntimeError that no longer says 'disk full' or 'file too large'."""
+
+    def __init__(self, fh):
+        self.fh, self.error = fh, None
+
+    def write(self, data) -> int:
+        try:
+            return self.fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
+def write_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """torch.save `state` (moved to the CPU) to `path` in place; a failed write raises its OSError."""
+    with open(path, "wb") as fh:
+        keeper = _ErrorKeeper(fh)
+        try:
+            torch.save(_to_cpu(state), keeper)
+        except RuntimeError:
+            if keeper.error is not None:
+                raise keeper.error from None
+            raise
+
+
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write a checkpoint atomically (temp file, fsync, rename)."""
     with atomic_path(path) as tmp:
-        torch.save(_to_cpu(state), tmp)
+        write_checkpoint(state, tmp)
     return Path(path)
 
 

@@ -22,7 +22,7 @@ from alexnet_lab.train.runlog import RunContext
 from alexnet_lab.train.schedules import lr_factor
 from alexnet_lab.train.strategies import Phase, phase_at
 from alexnet_lab.torch_backend import distributed
-from alexnet_lab.torch_backend.checkpoint import cpu_state, load_checkpoint, save_checkpoint
+from alexnet_lab.torch_backend.checkpoint import cpu_state, load_checkpoint, write_checkpoint
 from alexnet_lab.torch_backend.convert import to_canonical
 from alexnet_lab.torch_backend.data import Normaliser, StoreDataset, make_loader
 from alexnet_lab.torch_backend.device import resolve_device, resolve_precision, use_channels_last, use_compile
@@ -141,7 +141,7 @@ def _val_metrics(logits: np.ndarray, labels: np.ndarray) -> dict:
 def _checkpoint_state(setup, optimizer, ctx: RunContext, epoch, phase_index, phase_step) -> dict:
     return {"model": cpu_state(setup.model), "alexnet_lab": ctx.meta.to_metadata(), "optimizer": optimizer.state_dict(),
             "epoch": epoch + 1, "phase": phase_index, "phase_step": phase_step, "best": ctx.best,
-            "history": ctx.history, "torch_rng": torch.get_rng_state()}
+            "best_epoch": ctx.best_epoch, "history": ctx.history, "torch_rng": torch.get_rng_state()}
 
 
 def _val_logits(setup: Setup, batch_size: int) -> np.ndarray:
@@ -163,6 +163,22 @@ def _compiled(net, deterministic: bool):
     return torch.compile(net)
 
 
+def _resume(model, ctx: RunContext, total_epochs: int) -> tuple[int, dict | None]:
+    """(start epoch, checkpoint state) from the run's last checkpoint, digest-checked, with the
+    best files repaired from it when a kill left them behind; (0, None) for a fresh start."""
+    if ctx.resume_checkpoint is None:
+        return 0, None
+    ctx.verify_checkpoint(ctx.resume_checkpoint)
+    state = load_checkpoint(ctx.resume_checkpoint)
+    model.load_state_dict(state["model"])
+    start_epoch = int(state["epoch"])
+    torch.set_rng_state(state["torch_rng"])
+    ctx.restore(state["history"], state["best"], state.get("best_epoch"))
+    ctx.repair_best(ctx.resume_checkpoint, ctx.checkpoint_path("best"), start_epoch, lambda: to_canonical(model))
+    log.info("resuming at epoch %d of %d", start_epoch + 1, total_epochs)
+    return start_epoch, state
+
+
 def fit(setup: Setup, config: RunConfig, phases: list[Phase], ctx: RunContext) -> None:
     """Train through all phases, resuming from ctx's last checkpoint when there is one.
 
@@ -172,14 +188,7 @@ def fit(setup: Setup, config: RunConfig, phases: list[Phase], ctx: RunContext) -
     model, world = setup.model, setup.world
     steps_per_epoch = setup.steps_per_epoch(config.batch_size)
     total_epochs = sum(p.epochs for p in phases)
-    start_epoch, resume_state = 0, None
-    if ctx.resume_checkpoint is not None:
-        resume_state = load_checkpoint(ctx.resume_checkpoint)
-        model.load_state_dict(resume_state["model"])
-        start_epoch = int(resume_state["epoch"])
-        torch.set_rng_state(resume_state["torch_rng"])
-        ctx.restore(resume_state["history"], resume_state["best"])
-        log.info("resuming at epoch %d of %d", start_epoch + 1, total_epochs)
+    start_epoch, resume_state = _resume(model, ctx, total_epochs)
     optimizer, net, current = None, model, -1
     for epoch in range(start_epoch, total_epochs):
         phase_index = phase_at(phases, epoch)
@@ -204,10 +213,8 @@ def fit(setup: Setup, config: RunConfig, phases: list[Phase], ctx: RunContext) -
         improved = ctx.record(row)
         if ctx.writer:
             state = _checkpoint_state(setup, optimizer, ctx, epoch, phase_index, phase_step)
-            save_checkpoint(state, ctx.checkpoint_path("last"))
-            if improved:
-                save_checkpoint(state, ctx.checkpoint_path("best"))
-                ctx.save_model(to_canonical(model), "best")
+            ctx.commit_pair(ctx.checkpoint_path("last"), ctx.checkpoint_path("best"),
+                            lambda tmp: write_checkpoint(state, tmp), epoch + 1, improved, lambda: to_canonical(model))
         ctx.commit_epoch(row)
         if ctx.should_stop(config.early_stopping):
             log.info("early stopping: no val top-1 gain for %d epochs", config.early_stopping)

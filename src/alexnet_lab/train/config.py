@@ -7,10 +7,12 @@ RUN/config.json so a run can be repeated, resumed and compared.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from alexnet_lab.core.errors import UserInputError, unknown_name_error
+from alexnet_lab.core.spec import VARIANTS as ARCHS
 
 STRATEGIES = ("scratch", "head", "finetune", "two-phase")
 OPTIMIZERS = ("sgd", "adamw")
@@ -19,6 +21,22 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 AUGMENTS = ("none", "cifar", "imagenet", "flip")
 SWITCHES = ("auto", "on", "off")
 DISTRIBUTE = ("none", "mirrored", "multi-worker")
+FRAMEWORKS = ("torch", "keras")
+VARIANTS = tuple(ARCHS)  # owt, original, cifar
+
+# field -> its choices (--help lists them; a value outside gets the valid ones and a close match)
+CHOICES = {"framework": FRAMEWORKS, "variant": VARIANTS, "strategy": STRATEGIES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
+           "precision": PRECISIONS, "augment": AUGMENTS, "distribute": DISTRIBUTE, "channels_last": SWITCHES,
+           "compile": SWITCHES}
+
+# field -> (low, high or None, low allowed): every numeric flag, checked finite and in range up front
+RANGES = {"epochs": (1, None, True), "head_epochs": (0, None, True), "batch_size": (1, None, True),
+          "lr": (0, None, False), "momentum": (0, 1, True), "weight_decay": (0, None, True),
+          "warmup_epochs": (0, None, True), "step_epochs": (1, None, True), "finetune_lr_factor": (0, None, False),
+          "base_lr_factor": (0, None, False), "label_smoothing": (0, 1, True), "grad_clip": (0, None, True),
+          "dropout": (0, 1, True), "early_stopping": (0, None, True), "val_ratio": (0, 1, True),
+          "test_ratio": (0, 1, True), "input_size": (0, None, True), "synthetic_per_class": (1, None, True),
+          "limit_per_class": (0, None, True), "seed": (0, None, True), "num_workers": (0, None, True)}
 
 
 @dataclass(frozen=True)
@@ -72,18 +90,34 @@ class RunConfig:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        for name, value, choices in (("strategy", self.strategy, STRATEGIES), ("optimizer", self.optimizer, OPTIMIZERS),
-                                     ("schedule", self.schedule, SCHEDULES), ("precision", self.precision, PRECISIONS),
-                                     ("augment", self.augment, AUGMENTS), ("distribute", self.distribute, DISTRIBUTE),
-                                     ("framework", self.framework, ("torch", "keras")),
-                                     ("channels-last", self.channels_last, SWITCHES), ("compile", self.compile, SWITCHES)):
-            if value not in choices:
-                raise unknown_name_error(name, value, choices)
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr}
-        for name, value in positive.items():
-            if value <= 0:
-                raise UserInputError(f"--{name.replace('_', '-')} must be positive; received {value}.")
-        if not 0.0 <= self.val_ratio < 1.0 or not 0.0 <= self.test_ratio < 1.0 or self.val_ratio + self.test_ratio >= 1.0:
+        self._check_choices()
+        self._check_numbers()
+        self._check_combinations()
+
+    def _check_choices(self) -> None:
+        for name, choices in CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise unknown_name_error(name.replace("_", "-"), getattr(self, name), choices)
+        if self.unfreeze != "all" and not self.unfreeze.isdigit():
+            raise UserInputError(f"--unfreeze takes 'all' or a number of layers; received '{self.unfreeze}'.")
+
+    def _check_numbers(self) -> None:
+        """Every number finite and in range, before anything is read, built or written."""
+        for name, (low, high, inclusive_low) in RANGES.items():
+            value = getattr(self, name)
+            flag = f"--{name.replace('_', '-')}"
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise UserInputError(f"{flag} takes a number; received {value!r}.")
+            if not math.isfinite(value):
+                raise UserInputError(f"{flag} must be a finite number; received {value}.")
+            too_low = value < low if inclusive_low else value <= low
+            if too_low or (high is not None and value >= high):
+                lower = f"{'>=' if inclusive_low else '>'} {low:g}"
+                raise UserInputError(f"{flag} must be {lower}{'' if high is None else f' and < {high:g}'}; "
+                                     f"received {value}.")
+
+    def _check_combinations(self) -> None:
+        if self.val_ratio + self.test_ratio >= 1.0:
             raise UserInputError(f"--val-ratio and --test-ratio must be in [0, 1) and sum below 1; received "
                                  f"{self.val_ratio} and {self.test_ratio}.")
         if self.strategy != "scratch" and self.weights == "none":
@@ -98,8 +132,6 @@ class RunConfig:
         if self.compile == "on" and self.framework != "torch":
             raise UserInputError("--compile is torch.compile, for --framework torch; Keras compiles its steps itself "
                                  "(tf.function). Leave --compile at auto.")
-        if self.unfreeze != "all" and not self.unfreeze.isdigit():
-            raise UserInputError(f"--unfreeze takes 'all' or a number of layers; received '{self.unfreeze}'.")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

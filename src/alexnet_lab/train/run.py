@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -15,10 +17,16 @@ from alexnet_lab.core.bundle import ModelMeta
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.fileio import atomic_path
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
+from alexnet_lab.core.spec import get_arch
 from alexnet_lab.data import load_split, save_split
+from alexnet_lab.frameworks import get_backend
 from alexnet_lab.train.config import RunConfig
 from alexnet_lab.train.datasets import AUGMENTS, DataSplits, decode_all, normalisation, resolve_data
+from alexnet_lab.train.resume import config_document, resume_config
+from alexnet_lab.train.runfolder import fault_point, storage_error
+from alexnet_lab.train.runlock import locked_run_folder
 from alexnet_lab.train.runlog import RunContext
+from alexnet_lab.train.strategies import plan_phases
 from alexnet_lab.train.world import World, current_world
 
 log = logging.getLogger(__name__)
@@ -40,41 +48,28 @@ def scratch_preprocess(variant: str, input_size: int) -> PreprocessSpec:
     return base
 
 
-def _saved_config(config: RunConfig) -> RunConfig:
-    """For --resume: the run's own settings, framework included, not the command line's defaults."""
-    run_dir = Path(config.out)
-    if not (run_dir / "config.json").is_file():
-        raise UserInputError(f"--resume: '{run_dir}' is not a run folder (no config.json); check --out.")
-    saved = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-    return replace(saved, resume=True, out=config.out)
+def _preflight(config: RunConfig, bundle) -> tuple[str, PreprocessSpec]:
+    """(variant, preprocessing), after checking what would otherwise fail only once the model is
+    built: the variant, the input size, the layer names and --unfreeze. Nothing is written yet."""
+    variant = bundle.meta.variant if bundle is not None else config.variant
+    arch = get_arch(variant)
+    spec = bundle.meta.preprocess if bundle is not None else scratch_preprocess(variant, config.input_size)
+    arch.check_input_size(spec.crop)
+    plan_phases(config, arch, tuple(config.skip_layers))
+    return variant, spec
 
 
-def _run_folder(config: RunConfig, world: World) -> tuple[Path, Path | None]:
-    run_dir = Path(config.out)
-    last = run_dir / "checkpoints" / "last.pt"
-    if config.resume:
-        return run_dir, last if last.is_file() else None
-    if not world.is_main:
-        return run_dir, None  # the main process checks and creates the folder; it may already have
-    if (run_dir / "config.json").exists():
-        raise UserInputError(f"run folder '{run_dir}' already holds a run; pass --resume to continue it or a new --out.")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir, None
-
-
-def _splits(config: RunConfig, run_dir: Path, world: World) -> DataSplits:
+def _splits(config: RunConfig, run_dir: Path) -> DataSplits:
+    """The data split: for --resume of a folder data set, the one saved in the run (read only)."""
     split_file = run_dir / "split.json"
     # synthetic and cifar10 samples are virtual paths, listed again exactly from the seed
     if config.resume and split_file.is_file() and config.data not in ("synthetic", "cifar10"):
         found = load_split(split_file)
         names = found["train"].class_names
         return DataSplits(found, names, f"{config.data} (split from {split_file})")
-    data = resolve_data(config.data, data_dir=config.data_dir, val_data=config.val_data, val_ratio=config.val_ratio, test_ratio=config.test_ratio,
-                        seed=config.seed, synthetic_per_class=config.synthetic_per_class,
+    return resolve_data(config.data, data_dir=config.data_dir, val_data=config.val_data, val_ratio=config.val_ratio,
+                        test_ratio=config.test_ratio, seed=config.seed, synthetic_per_class=config.synthetic_per_class,
                         limit_per_class=config.limit_per_class)
-    if world.is_main:
-        save_split(data.splits, split_file)
-    return data
 
 
 def _decode(ctx: RunContext, data: DataSplits, spec: PreprocessSpec, strict: bool) -> dict:
@@ -91,45 +86,71 @@ def _decode(ctx: RunContext, data: DataSplits, spec: PreprocessSpec, strict: boo
     return stores
 
 
-def run_training(config: RunConfig) -> Path | None:
+def run_training(config: RunConfig, given: Mapping[str, Any] | None = None) -> Path | None:
     """Train as configured; returns the run folder, or None in the processes of a distributed run
-    that do not write it (all but rank 0 / the chief)."""
-    from alexnet_lab.frameworks import get_backend
+    that do not write it (all but rank 0 / the chief).
+
+    Everything is validated before the run folder is touched; the folder is locked for the run's
+    lifetime, and a fresh start that fails before its first checkpoint leaves no trace.
+
+    Args:
+        config: the run. With resume=True only `out` is used: the run's own config.json decides.
+        given: with resume, the flags passed explicitly (field -> value); each must match the
+            run's config, except a larger `epochs`, which extends the run.
+    """
     from alexnet_lab.weights import load_weights
 
-    get_backend(config.framework)  # fail fast on a bad framework name
-    if config.resume:
-        config = _saved_config(config)
+    extension = None
+    if config.resume:  # before anything imports a framework: the run's config.json names it
+        config, extension = resume_config(config, given)
     world = current_world(config.distribute)
     if not world.is_main:  # one log for a distributed job, from rank 0
         logging.getLogger("alexnet_lab").setLevel(logging.WARNING)
-    run_dir, checkpoint = _run_folder(config, world)
     if world.distributed and config.framework != "torch" and config.distribute == "none":
         raise UserInputError(f"torchrun starts PyTorch training only (this run is --framework {config.framework}); "
                              "for Keras use --distribute mirrored or multi-worker in a single process per machine.")
     if config.framework == "torch":
         world.split_batch(config.batch_size)  # checked before the data is decoded
-    backend = get_backend(config.framework)
     bundle = load_weights(config.weights) if config.weights != "none" else None
-    variant = bundle.meta.variant if bundle is not None else config.variant
-    data = _splits(config, run_dir, world)
-    spec = bundle.meta.preprocess if bundle is not None else scratch_preprocess(variant, config.input_size)
-    meta = ModelMeta(variant, data.class_names, spec, source=f"run {run_dir.name}", input_size=spec.crop)
+    variant, spec = _preflight(config, bundle)
+    run_dir = Path(config.out)
+    data = _splits(config, run_dir)
+    backend = get_backend(config.framework)
     config = replace(config, variant=variant)
+    try:
+        with locked_run_folder(run_dir, fresh=not config.resume, writer=world.is_main):
+            _train_in_folder(config, extension, backend, bundle, data, spec, world)
+    except OSError as exc:
+        error = storage_error(exc, run_dir, resumable=any((run_dir / "checkpoints").glob("last.*")))
+        if error is None:
+            raise
+        raise error from None
+    return run_dir if world.is_main else None
+
+
+def _train_in_folder(config: RunConfig, extension: dict | None, backend, bundle, data: DataSplits,
+                     spec: PreprocessSpec, world: World) -> None:
+    """The run itself, with the folder locked: config and split first, then train and finish."""
+    run_dir = Path(config.out)
+    last = run_dir / "checkpoints" / "last.pt"
+    checkpoint = last if config.resume and last.is_file() else None
+    meta = ModelMeta(config.variant, data.class_names, spec, source=f"run {run_dir.name}", input_size=spec.crop)
     log.info("data: %s", data.description)
+    if world.is_main:
+        save_split(data.splits, run_dir / "split.json")
     ctx = RunContext(run_dir, meta, checkpoint, world=world)
     try:
         stores = _decode(ctx, data, spec, config.strict)
         if world.is_main:
             with atomic_path(run_dir / "config.json") as tmp:
-                tmp.write_text(config.to_json())
+                tmp.write_text(config_document(run_dir, config, extension))
+            fault_point("config.json:replaced", 0)
         resolved = backend.train.train_run(config, ctx, stores, bundle, AUGMENTS[config.augment], normalisation(spec))
         if world.is_main:  # the others have finished their share once training ends
             _write_resolved(run_dir, resolved, meta.arch.param_count(meta.num_classes))
             finish_run(run_dir, config, stores["val"], stores["val_paths"])
     finally:
         ctx.close()
-    return run_dir if world.is_main else None
 
 
 def _write_resolved(run_dir: Path, resolved: dict, params: int) -> None:
