@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from alexnet_lab.core.errors import UserInputError
@@ -56,3 +58,19 @@ def test_schedules():
     assert lr_factor(55, 100, "onecycle", warmup_steps=10) == pytest.approx(0.5)
     assert lr_factor(25, 100, "step", step_every=10) == pytest.approx(0.01)
     assert lr_factor(50, 100, "constant") == 1.0
+
+
+def test_resume_may_change_where_the_run_executes_and_records_it(tmp_path):
+    """--device, --num-workers and --data-dir say where the run executes, not what it computes: a
+    GPU run continues on a CPU-only machine. They are allowed on --resume and recorded."""
+    from alexnet_lab.train.resume import config_document, resume_config
+
+    saved = RunConfig(data="synthetic", variant="cifar", epochs=3, device="cuda", num_workers=2, out=str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps(saved.to_dict()))
+    config, extension = resume_config(RunConfig(out=str(tmp_path)), {"device": "cpu", "num_workers": 0})
+    assert (config.device, config.num_workers, config.epochs, config.resume) == ("cpu", 0, 3, True)
+    assert extension["runtime"] == {"device": {"was": "cuda", "now": "cpu"}, "num_workers": {"was": 2, "now": 0}}
+    doc = json.loads(config_document(tmp_path, config, extension))
+    assert doc["device"] == "cpu" and doc["extensions"][-1]["runtime"]["device"]["was"] == "cuda"
+    unchanged, none = resume_config(RunConfig(out=str(tmp_path)), {"device": "cuda"})
+    assert none is None and unchanged.device == "cuda"

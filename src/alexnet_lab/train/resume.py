@@ -1,7 +1,8 @@
 """--resume continues exactly the run recorded in RUN/config.json.
 
-The flags given with --resume must match that config; the one change allowed is a larger
---epochs, which extends the run and is recorded in config.json under "extensions". The framework
+The flags given with --resume must match that config; the changes allowed are a larger
+--epochs, which extends the run, and where it runs (--device, --num-workers, --data-dir); both
+are recorded in config.json under "extensions". The framework
 comes from config.json too, read before any framework is imported (PyTorch and TensorFlow must
 never share a training process).
 """
@@ -20,6 +21,10 @@ from alexnet_lab.train.config import RunConfig
 
 # where the run is, not what it is: these never count as a change
 LOCATION_FIELDS = ("resume", "out")
+# where and with what the run executes, not what it computes: these may change on resume (a run
+# started on a GPU continues on a CPU-only machine, the data moved to another disk), and the
+# change is recorded with the extension
+RUNTIME_FIELDS = ("device", "num_workers", "data_dir")
 
 
 def saved_config(run_dir: Path) -> RunConfig:
@@ -48,7 +53,7 @@ def differences(saved: RunConfig, given: Mapping[str, Any]) -> list[str]:
     is not a change."""
     found = []
     for name, value in sorted(given.items()):
-        if name in LOCATION_FIELDS or name == "extra":
+        if name in LOCATION_FIELDS or name in RUNTIME_FIELDS or name == "extra":
             continue
         old = getattr(saved, name)
         if name == "epochs" and isinstance(value, int) and value >= old:
@@ -74,13 +79,17 @@ def resume_config(config: RunConfig, given: Mapping[str, Any] | None) -> tuple[R
     if found:
         raise UserInputError(f"--resume continues the run in '{config.out}' exactly as configured, but these flags "
                              f"differ from its config.json: {'; '.join(found)}. Drop them (only a larger --epochs "
-                             "may extend a run), or start a new run with another --out.")
+                             "may extend a run; --device, --num-workers and --data-dir may change), or start a new "
+                             "run with another --out.")
     epochs = int(given.get("epochs", saved.epochs))
+    runtime = {name: given[name] for name in RUNTIME_FIELDS if name in given and given[name] != getattr(saved, name)}
     extension = None
-    if epochs > saved.epochs:
+    if epochs > saved.epochs or runtime:
         extension = {"from_epochs": saved.epochs, "to_epochs": epochs,
                      "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    return replace(saved, resume=True, out=config.out, epochs=epochs), extension
+        if runtime:
+            extension["runtime"] = {name: {"was": getattr(saved, name), "now": value} for name, value in runtime.items()}
+    return replace(saved, resume=True, out=config.out, epochs=epochs, **runtime), extension
 
 
 def config_document(run_dir: Path, config: RunConfig, extension: dict | None) -> str:
