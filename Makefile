@@ -26,8 +26,10 @@ test-slow: $(STAMP)
 test-gpu: $(STAMP)
 	$(PY) -m pytest tests -q -m gpu
 
+# --force: `make demo` again replaces the previous demo's run, report and held-out figures in
+# runs/demo (and nothing else there); `alexnet demo` alone refuses to
 demo: $(STAMP)
-	$(PY) -m alexnet_lab demo
+	$(PY) -m alexnet_lab demo --force
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

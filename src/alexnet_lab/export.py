@@ -68,13 +68,22 @@ def output_format(path: Path, to: str | None = None) -> str:
     if to is not None:
         if to not in valid:
             raise unknown_name_error("output format (--to)", to, valid)
-        if implied is not None and implied != to:  # x.safetensors --to torch: a .pth under another name
+        if implied is not None and implied != to and not _conventional(path, to):
+            # x.safetensors --to torch: a .pth under another name
             raise UserInputError(f"--to {to} contradicts the output name '{path.name}', which names a {implied} file; "
                                  f"give the output a {to} name or drop --to.")
         return to
     if implied is None:
         raise UserInputError(f"cannot tell the output format from '{path.name}'; add --to ({', '.join(valid)}).")
     return implied
+
+
+# names a format is commonly given besides its own suffixes: TorchScript files are often 'model.pt'
+CONVENTIONAL_NAMES = {"torchscript": (".pt", ".pth")}
+
+
+def _conventional(path: Path, to: str) -> bool:
+    return path.name.lower().endswith(CONVENTIONAL_NAMES.get(to, ()))
 
 
 def _format_of_name(path: Path) -> str | None:

@@ -89,6 +89,13 @@ def test_channels_first_same_network_same_weights(channels_first):
     np.testing.assert_allclose(np.asarray(top(x.transpose(0, 3, 1, 2))), np.asarray(last_top(x)), rtol=1e-5, atol=1e-5)
 
 
+def test_adapter_builder_stays_nhwc_under_channels_first(channels_first):
+    """predict, training, int8 and export feed NHWC batches: the adapter's build_model ignores a
+    global channels_first (set in keras.json, say) and leaves the global setting as it found it."""
+    model = build_model("cifar", 10)
+    assert model.input_shape == (None, 32, 32, 3) and keras.config.image_data_format() == "channels_first"
+
+
 def test_input_shape_errors_say_what_to_do():
     with pytest.raises(UserInputError, match="looks channels_first.*set_image_data_format"):
         AlexNet(input_shape=(3, 224, 224))

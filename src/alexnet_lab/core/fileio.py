@@ -87,7 +87,8 @@ def check_output(path: str | os.PathLike[str], sources: Iterable[str | os.PathLi
 
     An output that is one of the inputs (the same file through any symlink or hard link) is
     always refused: the input would be gone before it was fully read. An existing file or
-    folder is replaced only with `force`.
+    folder is replaced only with `force`, except an empty regular file, which holds nothing to lose
+    (the file a caller made with mkstemp or NamedTemporaryFile to receive the output).
 
     Raises:
         UserInputError: the output is an input, or exists and `force` is off.
@@ -98,7 +99,11 @@ def check_output(path: str | os.PathLike[str], sources: Iterable[str | os.PathLi
     for source in sources:
         if _same_path(out, Path(source)):
             raise UserInputError(f"the output '{out}' is the input '{os.fspath(source)}'; write to another file name.")
-    if (out.exists() or out.is_symlink()) and not force:
+    if (out.exists() or out.is_symlink()) and not force and not _empty_file(out):
         kind = "folder" if out.is_dir() else "file"
         raise UserInputError(f"the output {kind} '{out}' already exists; pass {flag} to replace it, or choose "
                              "another name.")
+
+
+def _empty_file(path: Path) -> bool:
+    return not path.is_symlink() and path.is_file() and path.stat().st_size == 0

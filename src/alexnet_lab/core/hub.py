@@ -13,7 +13,7 @@ from typing import Any
 
 from alexnet_lab.core.errors import unknown_name_error
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
-from alexnet_lab.core.spec import get_arch
+from alexnet_lab.core.spec import ArchSpec, get_arch
 
 # model name -> variant; `alexnet` is torchvision's name for the owt network
 MODEL_NAMES: dict[str, str] = {
@@ -65,11 +65,13 @@ def resolve_weights_name(weights: Any, variant: str) -> Any:
     return weights
 
 
-def model_cfg(variant: str, weights_name: str | None, num_classes: int,
+def model_cfg(variant: str | ArchSpec, weights_name: str | None, num_classes: int,
               preprocess: PreprocessSpec | None = None, in_chans: int = 3) -> dict[str, Any]:
-    """timm's pretrained_cfg for a model of `variant`: input size, interpolation, mean / std on
-    the 0-1 scale, crop_pct, and where the weights came from (None for random weights)."""
+    """timm's pretrained_cfg for a model of `variant` (a name or an ArchSpec of your own): input
+    size, interpolation, mean / std on the 0-1 scale, crop_pct, and where the weights came from
+    (None for random weights)."""
     spec = get_arch(variant)
+    variant = spec.name
     pre = preprocess or (BVLC_CAFFE if variant == "original" else TORCHVISION_IMAGENET)
     # ours: (pixel * scale - mean) / std; timm's: (pixel / 255 - mean') / std', so mean' = mean / u
     # and std' = std / u with u = 255 * scale (1 for torchvision's [0, 1] input, 255 for Caffe's)

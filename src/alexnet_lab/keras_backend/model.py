@@ -137,12 +137,18 @@ def AlexNet(  # noqa: N802 - the keras.applications naming people know
 
 def build_model(variant: str | ArchSpec = "owt", num_classes: int = 1000, dropout: float = 0.5,
                 input_size: int | None = None, *, weights: str | None = None, in_chans: int = 3) -> keras.Model:
-    """The same builder as the torch adapter's: logits out, random or loaded weights."""
+    """The same builder as the torch adapter's: logits out, random or loaded weights, and NHWC
+    input whatever Keras' global image_data_format says, since predict_logits, training, int8 and
+    export all feed NHWC batches (the public AlexNet() follows the global format)."""
     spec = get_arch(variant)
     size = input_size or spec.input_size
-    shape = (size, size, in_chans) if inputs.data_format() == "channels_last" else (in_chans, size, size)
-    return AlexNet(classes=num_classes, classifier_activation=None, variant=spec.name, dropout=dropout,
-                   input_shape=shape, weights=weights)
+    previous = keras.config.image_data_format()
+    keras.config.set_image_data_format("channels_last")
+    try:
+        return AlexNet(classes=num_classes, classifier_activation=None, variant=spec.name, dropout=dropout,
+                       input_shape=(size, size, in_chans), weights=weights)
+    finally:
+        keras.config.set_image_data_format(previous)
 
 
 def predict_logits(model: keras.Model, batch_nhwc: np.ndarray, batch_size: int = 32) -> np.ndarray:

@@ -40,7 +40,7 @@ class LocalResponseNorm(nn.LocalResponseNorm):
 
     @torch.jit.unused
     def _forward_eager(self, x: torch.Tensor) -> torch.Tensor:
-        if is_fx_symbolic_tracing():  # the autocast context below cannot be fx-traced
+        if is_fx_symbolic_tracing() or x.dim() != 4:  # fx cannot trace the autocast context; 3-D/5-D: torch's
             return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
         band = channel_band(x.shape[1], self.size, x.device)
         with torch.autocast(x.device.type, enabled=False):  # the window sum stays float32 under autocast

@@ -96,7 +96,7 @@ class AlexNet(nn.Module):
             for part, mods in (("features", features), ("classifier", classifier))
             for index, (name, _) in enumerate(mods)
         }
-        self.pretrained_cfg = model_cfg(spec.name, None, num_classes, in_chans=in_chans)
+        self.pretrained_cfg = model_cfg(spec, None, num_classes, in_chans=in_chans)
 
     @property
     def num_classes(self) -> int:

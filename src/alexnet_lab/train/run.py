@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from alexnet_lab.core.bundle import ModelMeta
-from alexnet_lab.core.errors import UserInputError
+from alexnet_lab.core.errors import TrainingError, UserInputError
 from alexnet_lab.core.fileio import atomic_path
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
 from alexnet_lab.core.spec import get_arch
@@ -111,6 +111,10 @@ def run_training(config: RunConfig, given: Mapping[str, Any] | None = None) -> P
                              "for Keras use --distribute mirrored or multi-worker in a single process per machine.")
     if config.framework == "torch":
         world.split_batch(config.batch_size)  # checked before the data is decoded
+    if not config.resume and world.is_main and (Path(config.out) / "config.json").exists():
+        # at once, before weights or data are read (checked again under the run lock)
+        raise TrainingError(f"run folder '{config.out}' already holds a run; pass --resume to continue it or a new "
+                            "--out.")
     bundle = load_weights(config.weights) if config.weights != "none" else None
     variant, spec = _preflight(config, bundle)
     run_dir = Path(config.out)

@@ -173,6 +173,8 @@ def check_best(manifest: Manifest, best_files: list[Path], best_epoch: int, last
         return []
     stale = []
     for path in best_files:
+        if path.name not in manifest.entries and path.is_file():
+            continue  # written before this run folder had a manifest: nothing to check it against
         try:
             held = manifest.verify(path)
         except CheckpointCorrupt:

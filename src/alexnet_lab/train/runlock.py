@@ -121,13 +121,13 @@ def locked_run_folder(run_dir: Path, fresh: bool, writer: bool = True) -> Iterat
     created = _make_dirs(run_dir) if fresh else []
     if not run_dir.is_dir():
         raise TrainingError(f"--resume: '{run_dir}' is not a run folder; check --out.")
-    before = set(os.listdir(run_dir))
     lock = RunLock(run_dir)
     try:
         lock.acquire()
     except BaseException:
         _remove_empty(created)  # the holder's files are not ours: only empty folders we made go
         raise
+    before = set(os.listdir(run_dir))  # listed under the lock: what a previous holder wrote is not ours
     try:
         if fresh and (run_dir / "config.json").exists():
             raise TrainingError(f"run folder '{run_dir}' already holds a run; pass --resume to continue it or a "

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from alexnet_lab.core.bundle import WeightBundle
-from alexnet_lab.core.errors import UserInputError
+from alexnet_lab.core.errors import AlexnetLabError, UserInputError
 from alexnet_lab.verify.checks import FAIL, PASS, SKIP, Check
 from alexnet_lab.verify.worker import IMPORT_ERROR, WATCHED
 
@@ -96,18 +96,35 @@ def framework_logits(bundle: WeightBundle, batches: Mapping[str, np.ndarray],
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
     with tempfile.TemporaryDirectory(prefix="alexnet-parity-") as tmp:
         weights, batch_path, out = Path(tmp, "w.safetensors"), Path(tmp, "batches.npz"), Path(tmp, "logits.npz")
-        write_safetensors(bundle, weights)
+        write_safetensors(bundle, weights, records=False)  # handed to the worker, deleted after
         np.savez(batch_path, **batches)
-        proc = subprocess.run([sys.executable, "-m", "alexnet_lab.verify.worker", framework, str(weights),
-                               str(batch_path), str(out)], capture_output=True, text=True, env=env)
-        report = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
+        try:
+            proc = subprocess.run([sys.executable, "-m", "alexnet_lab.verify.worker", framework, str(weights),
+                                   str(batch_path), str(out)], capture_output=True, text=True, env=env,
+                                  timeout=WORKER_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise AlexnetLabError(f"the {framework} logits process did not finish in {WORKER_TIMEOUT_S} s") from None
+        report = _last_json_line(proc.stdout)
         if proc.returncode == IMPORT_ERROR:
             raise ImportError(report.get("error", framework))
-        if proc.returncode != 0:
-            raise RuntimeError(f"the {framework} logits process failed (exit {proc.returncode}): "
-                               + " | ".join(proc.stderr.strip().splitlines()[-3:]))
+        if proc.returncode != 0 or "modules" not in report:
+            raise AlexnetLabError(f"the {framework} logits process failed (exit {proc.returncode}): "
+                                  + (" | ".join(proc.stderr.strip().splitlines()[-3:]) or "no output"))
         with np.load(out, allow_pickle=False) as found:
             return {name: found[name] for name in found.files}, report["modules"]
+
+
+WORKER_TIMEOUT_S = 1800
+
+
+def _last_json_line(stdout: str) -> dict:
+    """The worker's report (its last stdout line), or {} when it printed none that parses."""
+    lines = stdout.strip().splitlines()
+    try:
+        found = json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def parity_check(torch_logits: np.ndarray, keras_logits: np.ndarray, processes: dict | None = None) -> Check:
@@ -141,4 +158,6 @@ def check_framework_parity(bundle: WeightBundle, images: Sequence[np.ndarray]) -
         logits, processes = both_frameworks(bundle, {"images": preprocess_batch(list(images), bundle.meta.preprocess)})
     except ImportError as exc:
         return Check(NAME, SKIP, f"a framework is not installed ({exc}); install torch and keras to run it")
+    except AlexnetLabError as exc:
+        return Check(NAME, FAIL, f"could not compute the logits: {exc}")
     return parity_check(logits["torch"]["images"], logits["keras"]["images"], processes)

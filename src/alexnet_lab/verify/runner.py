@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.preprocessing import preprocess_batch
-from alexnet_lab.core.errors import LayoutError, UserInputError
+from alexnet_lab.core.errors import AlexnetLabError, LayoutError, UserInputError
 from alexnet_lab.core.registry import WeightEntry
 from alexnet_lab.verify.checks import FAIL, SKIP, Check, VerifyReport, skipped
 from alexnet_lab.verify.compare import check_against, check_against_metadata
@@ -73,6 +73,8 @@ def _framework_checks(bundle: WeightBundle, options: VerifyOptions, finite: bool
     except ImportError as exc:
         return [Check(PARITY, SKIP, f"a framework is not installed ({exc}); install torch and keras to run it"),
                 check_fingerprint(bundle, None)]
+    except AlexnetLabError as exc:  # a worker crashed or hung: parity is not established
+        return [Check(PARITY, FAIL, f"could not compute the logits: {exc}"), check_fingerprint(bundle, None)]
     computed = {fw: found[FINGERPRINT] for fw, found in logits.items()} if recorded is not None else None
     return [parity_check(logits["torch"]["images"], logits["keras"]["images"], processes),
             check_fingerprint(bundle, computed)]
