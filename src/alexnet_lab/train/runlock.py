@@ -122,12 +122,15 @@ def locked_run_folder(run_dir: Path, fresh: bool, writer: bool = True) -> Iterat
     if not run_dir.is_dir():
         raise TrainingError(f"--resume: '{run_dir}' is not a run folder; check --out.")
     lock = RunLock(run_dir)
+    lock_existed = (run_dir / LOCK_NAME).exists()
     try:
         lock.acquire()
     except BaseException:
         _remove_empty(created)  # the holder's files are not ours: only empty folders we made go
         raise
-    before = set(os.listdir(run_dir))  # listed under the lock: what a previous holder wrote is not ours
+    # listed under the lock, so what a previous holder wrote counts as not ours; the lock file is
+    # ours to remove when this start made it
+    before = set(os.listdir(run_dir)) - (set() if lock_existed else {LOCK_NAME})
     try:
         if fresh and (run_dir / "config.json").exists():
             raise TrainingError(f"run folder '{run_dir}' already holds a run; pass --resume to continue it or a "
