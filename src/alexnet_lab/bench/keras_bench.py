@@ -8,7 +8,7 @@ import time
 import keras
 import numpy as np
 
-from alexnet_lab.bench.settings import BenchSettings, int8_speed, peak_rss_mb, timed
+from alexnet_lab.bench.settings import BenchSettings, inference_speed, int8_speed, peak_rss_mb
 
 
 def reference_model(settings: BenchSettings):
@@ -110,10 +110,7 @@ def _float32_copy(model: keras.Model, settings: BenchSettings) -> keras.Model:
 
 
 def _inference_speed(model: keras.Model, x: np.ndarray, settings: BenchSettings) -> dict:
-    predict = model.predict_on_batch
-    infer_s = timed(lambda: predict(x), settings.warmup, settings.infer_steps)
-    latency_s = timed(lambda: predict(x[:1]), settings.warmup, settings.latency_runs)
-    return {"infer_img_s": settings.batch / infer_s, "latency_ms": 1000 * latency_s}
+    return inference_speed(model.predict_on_batch, x, settings)
 
 
 def _measure_bf16_inference(model: keras.Model, x: np.ndarray, settings: BenchSettings, device: str) -> dict:

@@ -43,13 +43,20 @@ def timed(step: Callable[[], object], warmup: int, runs: int) -> float:
     return (time.perf_counter() - start) / runs
 
 
+def inference_speed(run: Callable[[object], object], batch, settings: BenchSettings) -> dict:
+    """Images/s at the benchmark batch and batch-1 latency of `run(batch)`; `batch` is anything
+    sliceable along its first axis (a numpy array, a tensor)."""
+    one = batch[:1]
+    infer_s = timed(lambda: run(batch), settings.warmup, settings.infer_steps)
+    latency_s = timed(lambda: run(one), settings.warmup, settings.latency_runs)
+    return {"infer_img_s": settings.batch / infer_s, "latency_ms": 1000 * latency_s}
+
+
 def int8_speed(predict_logits_int8: Callable, quantized, batch_nhwc, settings: BenchSettings) -> dict:
-    """Inference images/s and batch-1 latency of a quantized model, through its backend's
-    predict_logits_int8(model, batch, batch_size)."""
-    infer_s = timed(lambda: predict_logits_int8(quantized, batch_nhwc, settings.batch), settings.warmup,
-                    settings.infer_steps)
-    latency_s = timed(lambda: predict_logits_int8(quantized, batch_nhwc[:1], 1), settings.warmup, settings.latency_runs)
-    return {"int8_infer_img_s": settings.batch / infer_s, "int8_latency_ms": 1000 * latency_s}
+    """inference_speed of a quantized model, through its backend's predict_logits_int8(model,
+    batch, batch_size), under the int8_ keys."""
+    speed = inference_speed(lambda batch: predict_logits_int8(quantized, batch, len(batch)), batch_nhwc, settings)
+    return {"int8_infer_img_s": speed["infer_img_s"], "int8_latency_ms": speed["latency_ms"]}
 
 
 def peak_rss_mb() -> float:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from alexnet_lab.bench.settings import BenchSettings, int8_speed, peak_rss_mb, timed
+from alexnet_lab.bench.settings import BenchSettings, inference_speed, int8_speed, peak_rss_mb, timed
 
 
 def _model(impl: str, settings: BenchSettings, device: torch.device):
@@ -80,17 +80,13 @@ def measure(impl: str, settings: BenchSettings) -> dict:
 
 def _inference_speed(model, x: torch.Tensor, settings: BenchSettings, guard, device: torch.device) -> dict:
     """Images/s at the benchmark batch and batch-1 latency of `model` on `x` (its dtype and layout)."""
-    one = x[:1].clone()
-
     def infer(batch):
         with guard():
             out = model(batch)
         _sync(device)
         return out
 
-    infer_s = timed(lambda: infer(x), settings.warmup, settings.infer_steps)
-    latency_s = timed(lambda: infer(one), settings.warmup, settings.latency_runs)
-    return {"infer_img_s": settings.batch / infer_s, "latency_ms": 1000 * latency_s}
+    return inference_speed(infer, x, settings)
 
 
 def _measure_bf16_inference(model, x: torch.Tensor, settings: BenchSettings, device: torch.device) -> dict:
