@@ -14,7 +14,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from alexnet_lab.torch_backend.model import build_model
+from alexnet_lab.frameworks.torch.model import build_model
 
 
 def images_per_second(step, batch: int, warmup: int = 2, runs: int = 4) -> float:

@@ -87,7 +87,7 @@ def write_files(folder: Path) -> dict[str, Path]:
     import torch
     import torchvision
 
-    from alexnet_lab.weights import load_weights, save_weights
+    from alexnet_lab.weights.files import load_weights, save_weights
 
     torch.manual_seed(0)
     files = {"pth": folder / "alexnet-owt-random.pth"}
@@ -141,13 +141,13 @@ def _sampled_peak(run) -> tuple[object, int]:
 
 def measure(path: str) -> dict:
     """Import what loading `path` needs, then measure the load; runs in a fresh process."""
-    from alexnet_lab.weights import load_weights
+    from alexnet_lab.weights.files import load_weights
 
     if path.endswith((".pth", ".pt")):
-        import alexnet_lab.torch_backend.io  # noqa: F401 - torch import is part of the baseline
+        import alexnet_lab.frameworks.torch.io  # noqa: F401 - torch import is part of the baseline
     else:
-        import alexnet_lab.core.formats.caffe_npy  # noqa: F401
-        import alexnet_lab.core.formats.safetensors_io  # noqa: F401
+        import alexnet_lab.weights.formats.caffe_npy  # noqa: F401
+        import alexnet_lab.weights.formats.safetensors_io  # noqa: F401
     gc.collect()
     baseline = _status_kib("VmRSS")
     if _reset_peak():

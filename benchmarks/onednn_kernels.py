@@ -28,8 +28,8 @@ framework, variant, precision, batch, steps = sys.argv[1], sys.argv[2], sys.argv
 if framework == "torch":
     import torch, torch.nn.functional as F
     from torch.profiler import ProfilerActivity, profile
-    from alexnet_lab.torch_backend.device import resolve_precision
-    from alexnet_lab.torch_backend.model import build_model, cast_for_inference
+    from alexnet_lab.frameworks.torch.device import resolve_precision
+    from alexnet_lab.frameworks.torch.model import build_model, cast_for_inference
     torch.manual_seed(0)
     model = build_model(variant, 1000).to(memory_format=torch.channels_last)
     size = model.spec.input_size
@@ -59,8 +59,8 @@ if framework == "torch":
     print("@@top " + json.dumps(top), flush=True)
 else:
     import keras
-    from alexnet_lab import keras_backend
-    from alexnet_lab.keras_backend.precision import KerasPrecision, dtype_policy
+    from alexnet_lab.frameworks import keras as keras_backend
+    from alexnet_lab.train.keras.precision import KerasPrecision, dtype_policy
     with dtype_policy(KerasPrecision(precision)):
         model = keras_backend.build_model(variant, 1000)
     size = model.input_shape[1]

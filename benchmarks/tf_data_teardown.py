@@ -25,7 +25,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 
 from alexnet_lab.data import AugmentSpec  # noqa: E402
-from alexnet_lab.keras_backend.data import StorePipeline  # noqa: E402
+from alexnet_lab.train.keras.data import StorePipeline  # noqa: E402
 
 NORM = (np.full(3, 1 / 64, np.float32), np.full(3, -2.0, np.float32), False)
 

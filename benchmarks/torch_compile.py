@@ -20,7 +20,7 @@ import torch._inductor.config as inductor_config
 import torch.nn.functional as F
 
 from alexnet_lab.bench.settings import timed
-from alexnet_lab.torch_backend.model import build_model
+from alexnet_lab.frameworks.torch.model import build_model
 
 
 def images_per_second(step, batch: int, runs: int) -> float:

@@ -1,5 +1,5 @@
 """Fault injection for run folders: kill -9 a training run at a named write boundary (the test-only
-ALEXNET_LAB_FAULT hook, see alexnet_lab.train.runfolder), resume it, and compare with the same
+ALEXNET_LAB_FAULT hook, see alexnet_lab.train.folder), resume it, and compare with the same
 run uninterrupted. Shared by tests/integration/test_faults_runs.py and benchmarks/fault_report.py.
 """
 
@@ -91,7 +91,7 @@ def same_result(run: Path, reference: Path) -> list[str]:
 
 def intact_after_kill(run: Path) -> list[str]:
     """Checkpoint files present after the kill whose bytes no longer match the manifest."""
-    from alexnet_lab.train.runfolder import CheckpointCorrupt, Manifest
+    from alexnet_lab.train.folder import CheckpointCorrupt, Manifest
 
     folder = run / "checkpoints"
     if not (folder / "manifest.json").is_file():

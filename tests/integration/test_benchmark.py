@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from alexnet_lab.hardware import cpu_has_native_bf16
+from alexnet_lab.core.hardware import cpu_has_native_bf16
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alexnet_lab import hardware
+from alexnet_lab.core import hardware
 from tests.conftest import run_cli
 from tests.integration.training_checks import kill_in_epoch_2_then_resume, metrics
 

@@ -60,7 +60,7 @@ def run_files(run: Path) -> list[str]:
 
 
 def test_two_processes_make_the_one_process_update(tmp_path):
-    from alexnet_lab.weights import load_weights
+    from alexnet_lab.weights.files import load_weights
 
     single = run_cli("train", *EXACT, "--out", str(tmp_path / "one"))
     assert single.returncode == 0, single.stderr[-3000:]

@@ -2,7 +2,7 @@
 writers at once, disk full, read-only and permission-denied folders, corrupted checkpoints,
 failed starts, and --resume with changed flags or the wrong framework.
 
-The kills use the test-only hook ALEXNET_LAB_FAULT=<boundary>@<epoch> (alexnet_lab.train.runfolder),
+The kills use the test-only hook ALEXNET_LAB_FAULT=<boundary>@<epoch> (alexnet_lab.train.folder),
 which makes the writer SIGKILL itself at that point; tests/integration/fault_checks.py compares
 the resumed run with the same run uninterrupted. The whole matrix of boundaries (both frameworks)
 is slow-marked; `benchmarks/fault_report.py` prints its figures as JSON.
@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from alexnet_lab.cli import main
-from alexnet_lab.train.runfolder import Manifest
-from alexnet_lab.train.runlock import RunLock
+from alexnet_lab.train.folder import Manifest
+from alexnet_lab.train.lock import RunLock
 from tests.conftest import REPO, run_cli
 from tests.integration.fault_checks import boundaries, inject, metrics, train_args
 

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(ACCELERATOR is None, reason="n
 
 
 def test_auto_picks_the_accelerator():
-    from alexnet_lab.torch_backend.device import resolve_device, resolve_precision
+    from alexnet_lab.frameworks.torch.device import resolve_device, resolve_precision
 
     device = resolve_device("auto")
     assert device.type == ACCELERATOR
@@ -25,7 +25,7 @@ def test_auto_picks_the_accelerator():
 
 
 def test_accelerator_logits_match_cpu():
-    from alexnet_lab import torch_backend as tb
+    from alexnet_lab.frameworks import torch as tb
 
     torch.manual_seed(0)
     model = tb.build_model("owt").eval()

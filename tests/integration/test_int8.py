@@ -18,11 +18,11 @@ import pytest
 import torch
 
 from alexnet_lab.data import SyntheticSpec, write_synthetic_folder
-from alexnet_lab.evaluate.run_eval import calibration_batch, logits_for_store, read_calibration
-from alexnet_lab.torch_backend.model import build_model
-from alexnet_lab.torch_backend.quantize import predict_logits_int8, quantize_int8
-from alexnet_lab.train.datasets import decode_all, read_source
-from alexnet_lab.weights import load_weights
+from alexnet_lab.evaluate.on_data import calibration_batch, logits_for_store, read_calibration
+from alexnet_lab.frameworks.torch.model import build_model
+from alexnet_lab.frameworks.torch.quantize import predict_logits_int8, quantize_int8
+from alexnet_lab.data.datasets import decode_all, read_source
+from alexnet_lab.weights.files import load_weights
 from tests.conftest import run_cli
 
 TINY = ["--data", "synthetic", "--variant", "cifar", "--synthetic-per-class", "80", "--batch-size", "32",
@@ -119,9 +119,9 @@ def test_keras_int8_converts_every_variant(variant, size):
     size; original: LRN kept in float; cifar: BatchNorm folded), its logits point the same way as
     the float model's (cosine >= 0.99 on an untrained model) and batch sizes do not change them.
     owt and original take about a minute each to convert (230 MB of weights), hence slow."""
-    from alexnet_lab.keras_backend.model import build_model as build_keras
-    from alexnet_lab.keras_backend.quantize import predict_logits_int8 as keras_int8
-    from alexnet_lab.keras_backend.quantize import quantize_int8 as keras_quantize
+    from alexnet_lab.frameworks.keras.model import build_model as build_keras
+    from alexnet_lab.frameworks.keras.quantize import predict_logits_int8 as keras_int8
+    from alexnet_lab.frameworks.keras.quantize import quantize_int8 as keras_quantize
 
     model = build_keras(variant, 10, input_size=size)
     rng = np.random.default_rng(0)

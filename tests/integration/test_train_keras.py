@@ -148,8 +148,8 @@ import json, sys
 import numpy as np, torch
 import torch.nn.functional as F
 from alexnet_lab.core.spec import get_arch
-from alexnet_lab.torch_backend import build_model, from_canonical, to_canonical
-from alexnet_lab.torch_backend.train import build_optimizer
+from alexnet_lab.frameworks.torch import build_model, from_canonical, to_canonical
+from alexnet_lab.train.torch.trainer import build_optimizer
 from alexnet_lab.train.config import RunConfig
 from alexnet_lab.train.strategies import plan_phases
 folder = sys.argv[1]
@@ -181,10 +181,10 @@ KERAS_STEPS = """
 import json, sys
 import numpy as np
 from alexnet_lab.core.spec import get_arch
-from alexnet_lab.keras_backend import build_model, from_canonical
-from alexnet_lab.keras_backend.precision import LossScale
-from alexnet_lab.keras_backend.steps import PhaseStep
-from alexnet_lab.keras_backend.train import _set_trainable
+from alexnet_lab.frameworks.keras import build_model, from_canonical
+from alexnet_lab.train.keras.precision import LossScale
+from alexnet_lab.train.keras.steps import PhaseStep
+from alexnet_lab.train.keras.trainer import _set_trainable
 from alexnet_lab.train.config import RunConfig
 from alexnet_lab.train.strategies import plan_phases
 folder = sys.argv[1]

@@ -46,7 +46,7 @@ def finetune_and_check(train_args: list[str], run: Path, pretrained: Path, folde
                        extra: list[str], trained: set[str]) -> dict:
     """Fine-tune through the CLI; assert that exactly `trained` moved and frozen BatchNorm did not.
     Returns the run's config.json."""
-    from alexnet_lab.weights import load_weights
+    from alexnet_lab.weights.files import load_weights
 
     result = run_cli(*train_args, "--data", str(folder), "--weights", str(pretrained), "--strategy", strategy,
                      "--epochs", "2", "--batch-size", "16", "--lr", "0.05", "--augment", "none", *extra,

@@ -19,8 +19,8 @@ import pytest
 
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, preprocess_batch
 from alexnet_lab.data.images import read_image_rgb
-from alexnet_lab.inference import logits_for_images, softmax
-from alexnet_lab.weights import load_weights
+from alexnet_lab.inference.predict import logits_for_images, softmax
+from alexnet_lab.weights.files import load_weights
 
 BVLC_SHAPES = {  # Caffe-TF layout of bvlc_alexnet.npy
     "conv1": (11, 11, 3, 96), "conv2": (5, 5, 48, 256), "conv3": (3, 3, 256, 384),

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from alexnet_lab.core.errors import LayoutError, WeightFormatError
-from alexnet_lab.core.formats.caffe_npy import (
+from alexnet_lab.weights.formats.caffe_npy import (
     caffe_layers,
     fc6_from_caffe,
     fc6_to_caffe,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alexnet_lab.core.formats.caffe_npy import caffe_layers, load_npy_object
+from alexnet_lab.weights.formats.caffe_npy import caffe_layers, load_npy_object
 from tests.conftest import run_cli
 
 BVLC_SHAPES = {

@@ -15,7 +15,7 @@ from alexnet_lab.core.layout import as_canonical
 def test_core_imports_no_framework():
     code = (
         "import sys, alexnet_lab.core, alexnet_lab.core.bundle, alexnet_lab.core.transforms, "
-        "alexnet_lab.core.formats.safetensors_io\n"
+        "alexnet_lab.weights.formats.safetensors_io\n"
         "bad = [m for m in ('torch', 'tensorflow', 'keras', 'jax') if m in sys.modules]\n"
         "print(bad); sys.exit(1 if bad else 0)"
     )
@@ -74,7 +74,7 @@ def test_macs_match_torch_flop_counter(variant, size):
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from alexnet_lab.torch_backend.model import build_model
+    from alexnet_lab.frameworks.torch.model import build_model
 
     model = build_model(variant, 1000, input_size=size).eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
@@ -83,7 +83,7 @@ def test_macs_match_torch_flop_counter(variant, size):
 
 
 def _lrn_band_macs(variant: str, size: int) -> int:
-    """Our PyTorch LRN sums its channel window as a banded C x C matrix product (torch_backend/
+    """Our PyTorch LRN sums its channel window as a banded C x C matrix product (frameworks/torch/
     layers.py), which the FLOP counter counts and ArchSpec.macs (the network's own MACs) does not:
     H * W * C * C per LRN layer, 76 M on the original variant at 227 (10% of its 724 M)."""
     spec, total = get_arch(variant), 0

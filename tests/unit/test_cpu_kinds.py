@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from alexnet_lab import hardware
-from alexnet_lab.torch_backend.device import resolve_precision
+from alexnet_lab.core import hardware
+from alexnet_lab.frameworks.torch.device import resolve_precision
 
 KINDS = {"cpu-fp32": "avx2 fma", "cpu-avx512-bf16": "avx512f avx512_bf16", "cpu-amx": "avx512f avx512_bf16 amx_bf16"}
 AUTO = {"cpu-fp32": "fp32", "cpu-avx512-bf16": "bf16", "cpu-amx": "bf16"}
@@ -45,7 +45,7 @@ def test_torch_training_precision_auto(cpu_kind):
 
 
 def test_keras_training_precision_auto(cpu_kind):
-    from alexnet_lab.keras_backend.precision import resolve_precision as keras_precision
+    from alexnet_lab.train.keras.precision import resolve_precision as keras_precision
 
     chosen = keras_precision("auto", "cpu")
     assert chosen.name == AUTO[cpu_kind]
@@ -54,7 +54,7 @@ def test_keras_training_precision_auto(cpu_kind):
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
 def test_inference_precision_auto(cpu_kind, framework):
-    from alexnet_lab.inference import resolve_precision as inference_precision
+    from alexnet_lab.inference.predict import resolve_precision as inference_precision
 
     assert inference_precision("auto", framework, "cpu") == AUTO[cpu_kind]
     assert inference_precision("fp32", framework, "cpu") == "fp32"  # predict's default stays exact

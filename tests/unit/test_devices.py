@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from alexnet_lab.core.errors import UserInputError
-from alexnet_lab.torch_backend.checkpoint import load_checkpoint, save_checkpoint
-from alexnet_lab.torch_backend.device import available_devices, resolve_device, resolve_precision
+from alexnet_lab.train.torch.checkpoint import load_checkpoint, save_checkpoint
+from alexnet_lab.frameworks.torch.device import available_devices, resolve_device, resolve_precision
 from tests.conftest import run_cli
 
 NO_CUDA = not torch.cuda.is_available()
@@ -56,7 +56,7 @@ def test_checkpoint_saved_on_cuda_loads_here(tmp_path):
 
 
 def test_checkpoints_are_written_from_cpu_tensors(tmp_path):
-    from alexnet_lab.torch_backend.checkpoint import _to_cpu
+    from alexnet_lab.train.torch.checkpoint import _to_cpu
 
     path = save_checkpoint({"model": {"w": torch.ones(2)}, "epoch": 3}, tmp_path / "ck.pt")
     assert load_checkpoint(path)["epoch"] == 3
@@ -65,7 +65,7 @@ def test_checkpoints_are_written_from_cpu_tensors(tmp_path):
 
 
 def test_channels_last_setting():
-    from alexnet_lab.torch_backend.device import use_channels_last
+    from alexnet_lab.frameworks.torch.device import use_channels_last
 
     cpu = torch.device("cpu")
     assert use_channels_last("auto", cpu) and use_channels_last("on", cpu) and not use_channels_last("off", cpu)
@@ -75,7 +75,7 @@ def test_channels_last_setting():
 
 
 def test_compile_setting():
-    from alexnet_lab.torch_backend.device import use_compile
+    from alexnet_lab.frameworks.torch.device import use_compile
     from alexnet_lab.train.config import RunConfig
 
     cpu = torch.device("cpu")
@@ -98,7 +98,7 @@ def test_compile_keeps_predictions_and_updates():
     logits and one SGD step's weights agree within 1e-5 of their scale (about 40 s of compiling)."""
     import torch.nn.functional as F
 
-    from alexnet_lab.torch_backend.model import build_model
+    from alexnet_lab.frameworks.torch.model import build_model
 
     torch.manual_seed(0)
     models = [build_model("cifar", 10, dropout=0.0, input_size=32).to(memory_format=torch.channels_last)
@@ -125,7 +125,7 @@ def test_channels_last_keeps_predictions_and_updates(variant, size):
     logits and one SGD step's weights agree to float32 rounding (tolerance 1e-5 of the scale)."""
     import torch.nn.functional as F
 
-    from alexnet_lab.torch_backend.model import build_model
+    from alexnet_lab.frameworks.torch.model import build_model
 
     torch.manual_seed(0)
     models = [build_model(variant, 10, dropout=0.0, input_size=size) for _ in range(2)]

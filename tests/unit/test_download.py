@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alexnet_lab.core.download import (
+from alexnet_lab.weights.download import (
     DownloadError,
     cache_path,
     default_cache_dir,
@@ -23,7 +23,7 @@ from alexnet_lab.core.download import (
 )
 from alexnet_lab.core.errors import AlexnetLabError
 from alexnet_lab.core.preprocessing import TORCHVISION_IMAGENET
-from alexnet_lab.core.registry import WeightEntry
+from alexnet_lab.weights.registry import WeightEntry
 
 DATA = np.random.default_rng(0).integers(0, 256, size=3 * (1 << 20) + 123, dtype=np.uint8).tobytes()  # > 3 chunks
 DIGEST = hashlib.sha256(DATA).hexdigest()

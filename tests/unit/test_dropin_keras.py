@@ -23,7 +23,7 @@ import pytest
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET
 from alexnet_lab.core.spec import ORIGINAL
-from alexnet_lab.keras_backend import (
+from alexnet_lab.frameworks.keras import (
     AlexNet,
     AlexNetCifar,
     AlexNetOriginal,
@@ -195,8 +195,8 @@ def test_head_swap_then_one_training_step():
 
 
 def test_archives_with_the_registered_layers_of_older_versions_still_load(tmp_path, monkeypatch):
-    from alexnet_lab.keras_backend import blocks
-    from alexnet_lab.keras_backend import layers as registered
+    from alexnet_lab.frameworks.keras import blocks
+    from alexnet_lab.frameworks.keras import layers as registered
 
     new = _small_lrn_model(classifier_activation=None)
     monkeypatch.setattr(blocks, "lrn", lambda x, spec, name: registered.LocalResponseNormalization(

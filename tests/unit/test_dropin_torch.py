@@ -16,13 +16,13 @@ from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from alexnet_lab.core.errors import UserInputError
-from alexnet_lab.torch_backend import AlexNet, alexnet, alexnet_cifar, alexnet_original, create_model, list_models, to_canonical
+from alexnet_lab.frameworks.torch import AlexNet, alexnet, alexnet_cifar, alexnet_original, create_model, list_models, to_canonical
 
 
 @pytest.fixture()
 def offline_registry(monkeypatch, torchvision_pth):
     """Registry names ('imagenet', 'IMAGENET1K_V1', pretrained=True) load the generated file."""
-    monkeypatch.setattr("alexnet_lab.core.download.fetch", lambda entry: torchvision_pth)
+    monkeypatch.setattr("alexnet_lab.weights.download.fetch", lambda entry: torchvision_pth)
     return torchvision_pth
 
 

@@ -19,7 +19,7 @@ import pytest
 from alexnet_lab.core.fileio import sha256_file
 from alexnet_lab.core.preprocessing import PreprocessSpec, preprocess
 from alexnet_lab.data.images import read_image_rgb
-from alexnet_lab.weights import load_weights
+from alexnet_lab.weights.files import load_weights
 from tests.conftest import REPO, run_cli
 
 TINY = ["--data", "synthetic", "--variant", "cifar", "--synthetic-per-class", "20", "--epochs", "1",
@@ -84,7 +84,7 @@ def _run_onnx(path: Path, batch: np.ndarray) -> np.ndarray:
 def _torch_logits(weights: Path, batch_nchw: np.ndarray) -> np.ndarray:
     import torch
 
-    from alexnet_lab.inference import build_for
+    from alexnet_lab.inference.predict import build_for
 
     model = build_for(load_weights(weights), "torch", device="cpu").eval()
     with torch.no_grad():
@@ -175,9 +175,9 @@ saved = serve(input=tf.constant(x))["logits"].numpy()
 batch1 = float(np.abs(serve(input=tf.constant(x[:1]))["logits"].numpy() - saved[:1]).max())
 metadata = json.loads(open(sys.argv[1] + "/assets.extra/alexnet_lab.json").read())
 del sys.modules["alexnet_lab"]  # now our Keras model (TensorFlow backend, as trained) for the reference
-from alexnet_lab.inference import build_for
-from alexnet_lab.keras_backend import predict_logits
-from alexnet_lab.weights import load_weights
+from alexnet_lab.inference.predict import build_for
+from alexnet_lab.frameworks.keras import predict_logits
+from alexnet_lab.weights.files import load_weights
 import keras
 ours = predict_logits(build_for(load_weights(sys.argv[3]), "keras", device="cpu"), x)
 np.save(sys.argv[4], ours)

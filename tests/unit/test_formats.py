@@ -11,7 +11,7 @@ from alexnet_lab.core.bundle import ModelMeta, WeightBundle, generic_categories
 from alexnet_lab.core.errors import AlexnetLabError, LayoutError, UserInputError, WeightFormatError
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET
 from alexnet_lab.core.spec import get_arch
-from alexnet_lab.weights import load_weights, save_weights
+from alexnet_lab.weights.files import load_weights, save_weights
 
 
 def _bundle(variant: str = "original", num_classes: int = 12) -> WeightBundle:

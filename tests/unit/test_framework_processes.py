@@ -12,7 +12,7 @@ import json
 import numpy as np
 
 from alexnet_lab.core.bundle import ModelMeta, WeightBundle, generic_categories
-from alexnet_lab.core.formats.safetensors_io import write_safetensors
+from alexnet_lab.weights.formats.safetensors_io import write_safetensors
 from alexnet_lab.core.preprocessing import PreprocessSpec
 from alexnet_lab.core.spec import get_arch
 from tests.conftest import run_cli

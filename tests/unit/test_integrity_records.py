@@ -19,12 +19,12 @@ import pytest
 from alexnet_lab.core.bundle import ModelMeta, WeightBundle, generic_categories
 from alexnet_lab.core.errors import WeightFormatError
 from alexnet_lab.core.fingerprint import fingerprint_inputs, reference_logits, tensors_digest
-from alexnet_lab.core.formats.safetensors_io import read_safetensors
+from alexnet_lab.weights.formats.safetensors_io import read_safetensors
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
 from alexnet_lab.core.spec import get_arch
 from alexnet_lab.verify import VerifyOptions, run_verify
 from alexnet_lab.verify.records import check_fingerprint
-from alexnet_lab.weights import save_weights
+from alexnet_lab.weights.files import save_weights
 
 SMALL = PreprocessSpec(resize=32, resize_mode="square", crop=32)
 
@@ -46,8 +46,8 @@ def _tensors(variant: str, num_classes: int = 10, seed: int = 0) -> dict[str, np
 def test_numpy_forward_equals_pytorch(variant, preprocess):
     import torch
 
-    from alexnet_lab.torch_backend import build_model, from_canonical
-    from alexnet_lab.torch_backend.model import predict_logits
+    from alexnet_lab.frameworks.torch import build_model, from_canonical
+    from alexnet_lab.frameworks.torch.model import predict_logits
 
     tensors = _tensors(variant)
     model = from_canonical(build_model(variant, 10), tensors)

@@ -34,15 +34,15 @@ CLIP = 0.05  # below the gradient norm of the first batch (about 0.18)
 STEPS = """
 import json, sys
 import numpy as np
-from alexnet_lab.keras_backend.distribute import resolve_distribution
+from alexnet_lab.train.keras.distribute import resolve_distribution
 dist = resolve_distribution("mirrored", "cpu")  # splits the CPU first: ALEXNET_LAB_KERAS_LOGICAL_CPUS=2
 import tensorflow as tf
 from alexnet_lab.core.spec import get_arch
-from alexnet_lab.keras_backend import build_model, from_canonical
-from alexnet_lab.keras_backend.initializers import torch_default_init
-from alexnet_lab.keras_backend.precision import KerasPrecision, LossScale, dtype_policy
-from alexnet_lab.keras_backend.steps import PhaseStep
-from alexnet_lab.keras_backend.train import _set_trainable
+from alexnet_lab.frameworks.keras import build_model, from_canonical
+from alexnet_lab.frameworks.keras.initializers import torch_default_init
+from alexnet_lab.train.keras.precision import KerasPrecision, LossScale, dtype_policy
+from alexnet_lab.train.keras.steps import PhaseStep
+from alexnet_lab.train.keras.trainer import _set_trainable
 from alexnet_lab.train.config import RunConfig
 from alexnet_lab.train.strategies import Phase, plan_phases
 
@@ -161,7 +161,7 @@ def test_distribute_is_refused_for_pytorch():
         RunConfig(framework="torch", distribute="mirrored")
     with pytest.raises(UserInputError, match="Did you mean 'multi-worker'"):
         RunConfig(framework="keras", distribute="multiworker")
-    from alexnet_lab.keras_backend.distribute import check_backend
+    from alexnet_lab.train.keras.distribute import check_backend
 
     with pytest.raises(UserInputError, match="KERAS_BACKEND=tensorflow.*torchrun"):
         check_backend("mirrored", "torch")
@@ -172,7 +172,7 @@ def test_distribute_is_refused_for_pytorch():
 
 
 def test_tf_config_is_checked():
-    from alexnet_lab.keras_backend.distribute import parse_tf_config
+    from alexnet_lab.train.keras.distribute import parse_tf_config
 
     two = {"cluster": {"worker": ["a:2222", "b:2222"]}}
     task = parse_tf_config(json.dumps({**two, "task": {"type": "worker", "index": 1}}))
@@ -189,7 +189,7 @@ def test_tf_config_is_checked():
 
 
 def test_logical_cpu_knob_is_checked(monkeypatch):
-    from alexnet_lab.keras_backend.device import logical_cpu_count
+    from alexnet_lab.frameworks.keras.device import logical_cpu_count
 
     monkeypatch.delenv("ALEXNET_LAB_KERAS_LOGICAL_CPUS", raising=False)
     assert logical_cpu_count() == 1

@@ -12,9 +12,9 @@ from tests.conftest import REPO
 
 SCRIPT = r"""
 import json, sys, numpy as np, torch, torchvision, keras
-from alexnet_lab import keras_backend as kb
-from alexnet_lab.torch_backend.convert import state_dict_to_canonical
-from alexnet_lab.torch_backend import build_model
+from alexnet_lab.frameworks import keras as kb
+from alexnet_lab.frameworks.torch.convert import state_dict_to_canonical
+from alexnet_lab.frameworks.torch import build_model
 assert keras.backend.backend() == "torch", keras.backend.backend()
 ref_model = torchvision.models.alexnet()
 ref_model.load_state_dict(torch.load(sys.argv[1], weights_only=True)); ref_model.eval()

@@ -11,8 +11,8 @@ import pytest
 from alexnet_lab.core.errors import WeightFormatError
 from alexnet_lab.core.spec import get_arch
 from alexnet_lab.data import AugmentSpec
-from alexnet_lab.train.datasets import eval_view, normalisation
-from alexnet_lab.train.run import CIFAR_PREPROCESS
+from alexnet_lab.data.datasets import eval_view, normalisation
+from alexnet_lab.train.job import CIFAR_PREPROCESS
 
 tf = pytest.importorskip("tensorflow")
 
@@ -22,14 +22,14 @@ def _image(size: int = 40, seed: int = 0) -> np.ndarray:
 
 
 def _augment(image: np.ndarray, spec: AugmentSpec, crop: int, key: tuple[int, int]) -> np.ndarray:
-    from alexnet_lab.keras_backend.augment_tf import augment_image
+    from alexnet_lab.train.keras.augment_tf import augment_image
 
     return augment_image(tf.constant(image), spec, crop, tf.constant(key, tf.int64)).numpy()
 
 
 def test_identity_spec_crops_like_the_reference_and_flip_is_a_flip():
     image = _image()
-    from alexnet_lab.keras_backend.augment_tf import center_view
+    from alexnet_lab.train.keras.augment_tf import center_view
 
     assert np.array_equal(center_view(tf.constant(image), 32).numpy(), eval_view(image, 32))
     flips = [_augment(image, AugmentSpec(hflip=True), 40, (0, i)) for i in range(16)]
@@ -62,8 +62,8 @@ def test_store_larger_than_crop_gets_a_random_crop_of_it():
 
 
 def test_tf_pipeline_matches_the_numpy_evaluation_input():
-    from alexnet_lab.evaluate.run_eval import normalised_batch
-    from alexnet_lab.keras_backend.data import StorePipeline, epoch_order
+    from alexnet_lab.evaluate.on_data import normalised_batch
+    from alexnet_lab.train.keras.data import StorePipeline, epoch_order
 
     images = np.stack([_image(36, seed) for seed in range(10)])
     norm = normalisation(CIFAR_PREPROCESS)
@@ -78,7 +78,7 @@ def test_tf_pipeline_matches_the_numpy_evaluation_input():
 def test_fixed_parallelism_gives_the_autotuned_pipelines_batches_with_the_autotuner_off():
     """autotune=False turns tf.data's autotuner off (its thread can hold up the end of an epoch);
     the augmented, shuffled batches are exactly those of the autotuned pipeline."""
-    from alexnet_lab.keras_backend.data import StorePipeline
+    from alexnet_lab.train.keras.data import StorePipeline
 
     images = np.stack([_image(36, seed) for seed in range(40)])
     norm = normalisation(CIFAR_PREPROCESS)
@@ -95,7 +95,7 @@ def test_fixed_parallelism_gives_the_autotuned_pipelines_batches_with_the_autotu
 
 
 def test_label_smoothed_loss_is_pytorchs():
-    from alexnet_lab.keras_backend.steps import smoothed_cross_entropy
+    from alexnet_lab.train.keras.steps import smoothed_cross_entropy
 
     logits = np.random.default_rng(0).normal(size=(6, 5)).astype(np.float32)
     labels = np.array([0, 1, 2, 3, 4, 0])
@@ -105,7 +105,7 @@ def test_label_smoothed_loss_is_pytorchs():
 
 
 def test_torch_default_init_bounds():
-    from alexnet_lab.keras_backend.initializers import torch_default_init
+    from alexnet_lab.frameworks.keras.initializers import torch_default_init
 
     spec = get_arch("cifar")
     tensors = torch_default_init(spec, 10, np.random.default_rng(0))
@@ -116,7 +116,7 @@ def test_torch_default_init_bounds():
 
 
 def test_loss_scale_skips_overflows_and_grows():
-    from alexnet_lab.keras_backend.precision import LossScale
+    from alexnet_lab.train.keras.precision import LossScale
 
     scale = LossScale(True, growth_interval=2)
     assert scale.update(False) is False and scale.value == 2.0**14
@@ -128,8 +128,8 @@ def test_loss_scale_skips_overflows_and_grows():
 def test_checkpoint_round_trip_and_damaged_file(tmp_path):
     import keras
 
-    from alexnet_lab.keras_backend import build_model
-    from alexnet_lab.keras_backend.checkpoint import Checkpoint, resume_checkpoint_path, save_checkpoint
+    from alexnet_lab.frameworks.keras import build_model
+    from alexnet_lab.train.keras.checkpoint import Checkpoint, resume_checkpoint_path, save_checkpoint
 
     model = build_model("cifar", 10, input_size=32)
     optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
@@ -153,9 +153,9 @@ def test_checkpoint_round_trip_and_damaged_file(tmp_path):
 def test_fp16_step_with_overflowing_gradients_is_skipped():
     import keras
 
-    from alexnet_lab.keras_backend import build_model
-    from alexnet_lab.keras_backend.precision import KerasPrecision, LossScale, dtype_policy
-    from alexnet_lab.keras_backend.steps import PhaseStep
+    from alexnet_lab.frameworks.keras import build_model
+    from alexnet_lab.train.keras.precision import KerasPrecision, LossScale, dtype_policy
+    from alexnet_lab.train.keras.steps import PhaseStep
     from alexnet_lab.train.config import RunConfig
     from alexnet_lab.train.strategies import plan_phases
 

@@ -11,12 +11,12 @@ import pytest
 import torch
 import torchvision
 
-from alexnet_lab import keras_backend as kb
-from alexnet_lab import torch_backend as tb
+from alexnet_lab.frameworks import keras as kb
+from alexnet_lab.frameworks import torch as tb
 from alexnet_lab.core.preprocessing import preprocess_batch
 from alexnet_lab.data.images import read_image_rgb
-from alexnet_lab.inference import build_for
-from alexnet_lab.weights import load_weights
+from alexnet_lab.inference.predict import build_for
+from alexnet_lab.weights.files import load_weights
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_keras_owt_adaptive_pool_on_other_sizes(reference):
 
 
 def _canonical_of(torchvision_model):
-    from alexnet_lab.torch_backend.convert import state_dict_to_canonical
+    from alexnet_lab.frameworks.torch.convert import state_dict_to_canonical
 
     return state_dict_to_canonical(torchvision_model.state_dict(), tb.build_model("owt"))
 
@@ -110,7 +110,7 @@ def test_keras_lrn_matches_torch_and_tf(size):
 def test_torch_lrn_matches_torch_nn(size, channels_last):
     """Our LocalResponseNorm (a banded matrix product over channels, bf16-capable) against
     torch.nn.LocalResponseNorm: forward and input gradient within 1e-6 relative in float32."""
-    from alexnet_lab.torch_backend.layers import LocalResponseNorm
+    from alexnet_lab.frameworks.torch.layers import LocalResponseNorm
 
     alpha, beta, k = 1e-4, 0.75, 1.0
     generator = torch.Generator().manual_seed(size)

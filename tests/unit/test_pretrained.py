@@ -17,7 +17,7 @@ from alexnet_lab.core.errors import LayoutError, UserInputError
 from alexnet_lab.core.preprocessing import TORCHVISION_IMAGENET
 from alexnet_lab.core.spec import get_arch
 from alexnet_lab.frameworks import get_backend
-from alexnet_lab.pretrained import load_pretrained, select_for_finetune
+from alexnet_lab.weights.pretrained import load_pretrained, select_for_finetune
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def bundle() -> WeightBundle:
 
 
 def test_select_leaves_out_head_and_skipped_layers(bundle, caplog):
-    with caplog.at_level(logging.INFO, logger="alexnet_lab.pretrained"):
+    with caplog.at_level(logging.INFO, logger="alexnet_lab.weights.pretrained"):
         tensors, reinit = select_for_finetune(bundle, num_classes=10, skip_layers=["fc7"])
     assert reinit == ("fc7", "fc8")
     assert sorted({k.split(".")[0] for k in tensors}) == ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6"]

@@ -10,7 +10,7 @@ import pytest
 
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET
-from alexnet_lab.core.registry import (
+from alexnet_lab.weights.registry import (
     ENTRIES,
     SOURCE_FORMATS,
     WeightEntry,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from alexnet_lab.train.runfolder import Manifest, check_best
+from alexnet_lab.train.folder import Manifest, check_best
 
 
 def _commit(manifest: Manifest, path: Path, text: str, epoch: int) -> None:

@@ -16,12 +16,12 @@ import pytest
 
 from alexnet_lab.core.bundle import ModelMeta, WeightBundle, imagenet_categories
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET
-from alexnet_lab.core.registry import WeightEntry
+from alexnet_lab.weights.registry import WeightEntry
 from alexnet_lab.core.spec import get_arch
 from alexnet_lab.verify import VerifyOptions, render_json, render_table, run_verify
 from alexnet_lab.verify.parity import generated_images
 from alexnet_lab.verify.provenance import check_hash
-from alexnet_lab.weights import save_weights
+from alexnet_lab.weights.files import save_weights
 from tests.conftest import run_cli
 
 QUICK = VerifyOptions(framework_parity=False)
@@ -135,7 +135,7 @@ def test_against_keeps_metadata_differences_apart(files):
 def test_wrong_shapes_fail_structure_and_skip_the_rest(tmp_path, good_tensors):
     import torch
 
-    from alexnet_lab.torch_backend.io import bundle_state_dict
+    from alexnet_lab.frameworks.torch.io import bundle_state_dict
 
     good = WeightBundle(good_tensors, ModelMeta("owt", imagenet_categories(), TORCHVISION_IMAGENET))
     state = bundle_state_dict(good)

@@ -52,8 +52,8 @@ class StepClock(keras.callbacks.Callback):
 
 def _build(impl: str, settings: BenchSettings, precision):
     """The reference (float32), or ours built under the dtype policy `alexnet train` uses here."""
-    from alexnet_lab import keras_backend
-    from alexnet_lab.keras_backend.precision import dtype_policy
+    from alexnet_lab.frameworks import keras as keras_backend
+    from alexnet_lab.train.keras.precision import dtype_policy
 
     if impl == "reference":
         return reference_model(settings)
@@ -69,8 +69,8 @@ def measure(impl: str, settings: BenchSettings) -> dict:
     default (float32); where `--precision auto` picks bf16 for inference, that path (the model
     rebuilt with bfloat16 weights) is measured too, under the `bf16_` keys.
     """
-    from alexnet_lab.keras_backend.device import resolve_device
-    from alexnet_lab.keras_backend.precision import KerasPrecision, resolve_precision
+    from alexnet_lab.frameworks.keras.device import resolve_device
+    from alexnet_lab.train.keras.precision import KerasPrecision, resolve_precision
 
     device = resolve_device(settings.device)
     precision = resolve_precision("auto", device) if impl == "ours" else KerasPrecision("fp32")
@@ -102,7 +102,7 @@ def measure(impl: str, settings: BenchSettings) -> dict:
 
 
 def _float32_copy(model: keras.Model, settings: BenchSettings) -> keras.Model:
-    from alexnet_lab import keras_backend
+    from alexnet_lab.frameworks import keras as keras_backend
 
     copy = keras_backend.build_model(settings.variant, settings.classes, input_size=settings.size)
     copy.set_weights([np.asarray(w, np.float32) for w in model.get_weights()])
@@ -115,7 +115,7 @@ def _inference_speed(model: keras.Model, x: np.ndarray, settings: BenchSettings)
 
 def _measure_bf16_inference(model: keras.Model, x: np.ndarray, settings: BenchSettings, device: str) -> dict:
     """`predict --framework keras --precision auto` where it picks bf16: bfloat16 weights."""
-    from alexnet_lab.keras_backend.model import auto_inference_precision, cast_for_inference
+    from alexnet_lab.frameworks.keras.model import auto_inference_precision, cast_for_inference
 
     if auto_inference_precision(device) != "bf16":
         return {}
@@ -127,7 +127,7 @@ def _measure_int8(model, x: np.ndarray, settings: BenchSettings) -> dict:
     """Inference throughput and batch-1 latency of the int8 TensorFlow Lite model (--precision int8),
     calibrated on the benchmark batch itself: only its speed is measured here, its accuracy in the
     tests. Converting takes about a minute for owt and is not timed; peak RSS is read before it."""
-    from alexnet_lab.keras_backend.quantize import predict_logits_int8, quantize_int8
+    from alexnet_lab.frameworks.keras.quantize import predict_logits_int8, quantize_int8
 
     start = time.perf_counter()
     quantized = quantize_int8(model, x)

@@ -15,7 +15,7 @@ import numpy as np
 
 from alexnet_lab.bench.settings import BenchSettings
 from alexnet_lab.core.errors import AlexnetLabError
-from alexnet_lab.hardware import cpu_flags, cpu_has_native_bf16, cpu_kind, flags_overridden
+from alexnet_lab.core.hardware import cpu_flags, cpu_has_native_bf16, cpu_kind, flags_overridden
 
 log = logging.getLogger(__name__)
 KEYS = ("train_img_s", "infer_img_s", "latency_ms", "peak_rss_mb")

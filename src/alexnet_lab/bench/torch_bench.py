@@ -15,13 +15,13 @@ from alexnet_lab.bench.settings import BenchSettings, inference_speed, int8_spee
 def _model(impl: str, settings: BenchSettings, device: torch.device):
     """The model, its training precision and its layout: the plain reference in fp32 NCHW, ours
     with what `alexnet train` resolves by default on this device (--precision auto, channels-last)."""
-    from alexnet_lab.torch_backend.device import Precision, resolve_precision, use_channels_last
+    from alexnet_lab.frameworks.torch.device import Precision, resolve_precision, use_channels_last
 
     if impl == "reference":
         import torchvision
 
         return torchvision.models.alexnet(num_classes=settings.classes), Precision("fp32", None), False
-    from alexnet_lab.torch_backend.model import build_model
+    from alexnet_lab.frameworks.torch.model import build_model
 
     model = build_model(settings.variant, settings.classes, input_size=settings.size)
     return model, resolve_precision("auto", device), use_channels_last("auto", device)
@@ -42,7 +42,7 @@ def measure(impl: str, settings: BenchSettings) -> dict:
     """
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    from alexnet_lab.torch_backend.device import resolve_device
+    from alexnet_lab.frameworks.torch.device import resolve_device
 
     torch.manual_seed(0)
     device = resolve_device(settings.device)
@@ -91,7 +91,7 @@ def _inference_speed(model, x: torch.Tensor, settings: BenchSettings, guard, dev
 
 def _measure_bf16_inference(model, x: torch.Tensor, settings: BenchSettings, device: torch.device) -> dict:
     """`predict --precision auto` where it picks bf16: the weights cast to bfloat16 once."""
-    from alexnet_lab.torch_backend.model import auto_inference_precision, cast_for_inference
+    from alexnet_lab.frameworks.torch.model import auto_inference_precision, cast_for_inference
 
     if auto_inference_precision(str(device)) != "bf16":
         return {}
@@ -103,7 +103,7 @@ def _measure_bf16_inference(model, x: torch.Tensor, settings: BenchSettings, dev
 def _measure_int8(model, x: torch.Tensor, settings: BenchSettings) -> dict:
     """Inference throughput and batch-1 latency of the int8 model (--precision int8), calibrated on
     the benchmark batch itself: only its speed is measured here, its accuracy in the tests."""
-    from alexnet_lab.torch_backend.quantize import predict_logits_int8, quantize_int8
+    from alexnet_lab.frameworks.torch.quantize import predict_logits_int8, quantize_int8
 
     batch = x.permute(0, 2, 3, 1).contiguous().numpy()
     quantized = quantize_int8(model, batch)
@@ -116,8 +116,8 @@ def measure_jpeg_pipeline(settings: BenchSettings, folder: str) -> dict:
 
     from alexnet_lab.core.preprocessing import TORCHVISION_IMAGENET
     from alexnet_lab.data import read_class_folder
-    from alexnet_lab.evaluate.run_eval import normalised_batch
-    from alexnet_lab.train.datasets import decode_all, normalisation
+    from alexnet_lab.evaluate.on_data import normalised_batch
+    from alexnet_lab.data.datasets import decode_all, normalisation
 
     index = read_class_folder(folder)
     start = time.perf_counter()
@@ -132,7 +132,7 @@ def measure_matmul_peak(settings: BenchSettings, size: int = 2048, runs: int = 5
     convolutions and fully connected layers can approach on this device."""
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    from alexnet_lab.torch_backend.device import resolve_device
+    from alexnet_lab.frameworks.torch.device import resolve_device
 
     device = resolve_device(settings.device)
     result = {}

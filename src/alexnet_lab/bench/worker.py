@@ -4,29 +4,31 @@ Prints one JSON object on the last line of stdout."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 
 from alexnet_lab.bench.settings import BenchSettings
 
 
+# measurement -> (module, function); 'torch' and 'keras' measure ours or the reference (IMPL)
+MEASUREMENTS = {
+    "peak": ("alexnet_lab.bench.torch_bench", "measure_matmul_peak"),
+    "pipeline": ("alexnet_lab.bench.torch_bench", "measure_jpeg_pipeline"),
+    "torch": ("alexnet_lab.bench.torch_bench", "measure"),
+    "keras": ("alexnet_lab.bench.keras_bench", "measure"),
+}
+
+
 def main(argv: list[str]) -> int:
-    framework, impl, settings = argv[0], argv[1], BenchSettings.from_json(argv[2])
-    if framework == "peak":
-        from alexnet_lab.bench.torch_bench import measure_matmul_peak
-
-        result = measure_matmul_peak(settings)
-    elif framework == "pipeline":
-        from alexnet_lab.bench.torch_bench import measure_jpeg_pipeline
-
-        result = measure_jpeg_pipeline(settings, argv[3])
-    elif framework == "torch":
-        from alexnet_lab.bench.torch_bench import measure
-
-        result = measure(impl, settings)
+    kind, impl, settings = argv[0], argv[1], BenchSettings.from_json(argv[2])
+    module, name = MEASUREMENTS[kind]
+    measure = getattr(importlib.import_module(module), name)
+    if kind == "peak":
+        result = measure(settings)
+    elif kind == "pipeline":
+        result = measure(settings, argv[3])
     else:
-        from alexnet_lab.bench.keras_bench import measure
-
         result = measure(impl, settings)
     print(json.dumps(result))
     return 0

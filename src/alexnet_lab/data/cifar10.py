@@ -31,7 +31,7 @@ URL_ENV = "ALEXNET_LAB_CIFAR10_URL"  # a mirror (or a test server) instead of th
 
 
 def archive():
-    from alexnet_lab.core.download import RemoteFile
+    from alexnet_lab.weights.download import RemoteFile
 
     return RemoteFile(name="cifar10", url=os.environ.get(URL_ENV, "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"),
                       filename="cifar-10-python.tar.gz",
@@ -39,7 +39,7 @@ def archive():
 
 
 def _load_pickle(path: Path) -> dict:
-    from alexnet_lab.core.formats.caffe_npy import restricted_load
+    from alexnet_lab.weights.formats.caffe_npy import restricted_load
 
     if not path.is_file():
         raise UserInputError(f"CIFAR-10 batch file {path} is missing; pass --data-dir the '{BATCH_DIR}' folder.")
@@ -96,7 +96,7 @@ def _extract(archive_path: Path, cache: Path) -> Path:
 def locate(data_dir: str | None, cache_dir: str | None = None) -> Path:
     """The batches folder: --data-dir (the batches folder or its parent), else the cache,
     downloading and checking the official archive when it is not there yet."""
-    from alexnet_lab.core.download import default_cache_dir, fetch
+    from alexnet_lab.weights.download import default_cache_dir, fetch
 
     if data_dir is not None:
         base = Path(data_dir).expanduser()

@@ -19,7 +19,7 @@ from alexnet_lab.evaluate.metrics import (
 )
 from alexnet_lab.evaluate.plots import plot_confusion, plot_curves, plot_samples
 from alexnet_lab.evaluate.report import write_report
-from alexnet_lab.evaluate.runs import (
+from alexnet_lab.evaluate.run_folders import (
     RunSummary,
     SamplePrediction,
     SampleSet,

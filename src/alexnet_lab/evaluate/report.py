@@ -21,7 +21,7 @@ from pathlib import Path
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.fileio import atomic_path
 from alexnet_lab.evaluate.render import Figures, Section, Table, render_html, render_markdown
-from alexnet_lab.evaluate.runs import PLOT_NAMES, RunSummary, ensure_plots, load_run
+from alexnet_lab.evaluate.run_folders import PLOT_NAMES, RunSummary, ensure_plots, load_run
 
 logger = logging.getLogger(__name__)
 

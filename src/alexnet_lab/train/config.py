@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from alexnet_lab.core.errors import UserInputError, unknown_name_error
+from alexnet_lab.train.trainers import supports
 from alexnet_lab.core.spec import VARIANTS as ARCHS
 
 STRATEGIES = ("scratch", "head", "finetune", "two-phase")
@@ -125,11 +126,11 @@ class RunConfig:
                                  "bvlc or a weight file (or use --strategy scratch).")
         if self.strategy == "two-phase" and self.head_epochs >= self.epochs:
             raise UserInputError(f"two-phase needs --epochs > --head-epochs; received {self.epochs} and {self.head_epochs}.")
-        if self.distribute != "none" and self.framework != "keras":
+        if self.distribute != "none" and not supports(self.framework, "distribute"):
             raise UserInputError(f"--distribute {self.distribute} is for --framework keras (tf.distribute); received "
                                  f"--framework {self.framework}. For PyTorch, start the run with torchrun instead and "
                                  "leave --distribute at none (see docs/distributed.md).")
-        if self.compile == "on" and self.framework != "torch":
+        if self.compile == "on" and not supports(self.framework, "compile"):
             raise UserInputError("--compile is torch.compile, for --framework torch; Keras compiles its steps itself "
                                  "(tf.function). Leave --compile at auto.")
 

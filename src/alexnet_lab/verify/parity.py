@@ -90,7 +90,7 @@ def framework_logits(bundle: WeightBundle, batches: Mapping[str, np.ndarray],
         RuntimeError: the worker failed (its last stderr lines are in the message).
     """
     import alexnet_lab
-    from alexnet_lab.core.formats.safetensors_io import write_safetensors
+    from alexnet_lab.weights.formats.safetensors_io import write_safetensors
 
     package_root = str(Path(alexnet_lab.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.preprocessing import preprocess_batch
 from alexnet_lab.core.errors import AlexnetLabError, LayoutError, UserInputError
-from alexnet_lab.core.registry import WeightEntry
+from alexnet_lab.weights.registry import WeightEntry
 from alexnet_lab.verify.checks import FAIL, SKIP, Check, VerifyReport, skipped
 from alexnet_lab.verify.compare import check_against, check_against_metadata
 from alexnet_lab.verify.integrity import integrity_checks
@@ -81,7 +81,7 @@ def _framework_checks(bundle: WeightBundle, options: VerifyOptions, finite: bool
 
 
 def _against(bundle: WeightBundle, options: VerifyOptions) -> list[Check]:
-    from alexnet_lab.weights import load_weights
+    from alexnet_lab.weights.files import load_weights
 
     if options.against is None:
         return []
@@ -102,7 +102,7 @@ def run_verify(weights: str | os.PathLike[str], options: VerifyOptions = VerifyO
     Raises:
         AlexnetLabError: `weights`, `options.against` or `options.images` cannot be read.
     """
-    from alexnet_lab.weights import load_weights
+    from alexnet_lab.weights.files import load_weights
 
     if options.images and options.framework_parity:
         image_files(options.images)  # a bad folder fails before any heavy work

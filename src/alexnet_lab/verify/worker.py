@@ -21,10 +21,10 @@ IMPORT_ERROR = 3  # exit status: the framework is not installed
 
 def main(argv: list[str]) -> int:
     framework, weights, batch_path, out_path = argv
-    from alexnet_lab.core.formats.safetensors_io import read_safetensors
+    from alexnet_lab.weights.formats.safetensors_io import read_safetensors
 
     try:
-        from alexnet_lab.inference import inference_model
+        from alexnet_lab.inference.predict import inference_model
 
         # the CPU in fp32: GPUs default to TF32 matrix products, about 1e-3 relative, above the
         # parity and fingerprint tolerances (1e-4 of the logit scale)

@@ -77,7 +77,7 @@ def write_good_files(folder: Path) -> dict[str, Path]:
     """cifar (BatchNorm), owt and original .safetensors with full records, and two images."""
     from PIL import Image
 
-    from alexnet_lab.weights import default_preprocess, save_weights
+    from alexnet_lab.weights.files import default_preprocess, save_weights
 
     folder.mkdir(parents=True, exist_ok=True)
     good = {

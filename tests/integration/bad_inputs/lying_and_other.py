@@ -49,7 +49,7 @@ def _(name, folder, good):
 @case("conv4-x1000.safetensors")
 def _(name, folder, good):
     """Rewritten with fresh records: only the scale check can tell."""
-    from alexnet_lab.weights import load_weights, save_weights
+    from alexnet_lab.weights.files import load_weights, save_weights
 
     bundle = load_weights(good["cifar"])
     tensors = dict(bundle.tensors, **{"conv4.weight": bundle.tensors["conv4.weight"] * np.float32(1000)})
@@ -61,7 +61,7 @@ def _(name, folder, good):
 def _(name, folder, good):
     """Metadata saying 32x32 input but a 224 crop: the model would be fed the wrong size."""
     from alexnet_lab.core.preprocessing import TORCHVISION_IMAGENET
-    from alexnet_lab.weights import load_weights, save_weights
+    from alexnet_lab.weights.files import load_weights, save_weights
 
     bundle = load_weights(good["cifar"])
     path = save_weights(bundle.with_meta(preprocess=TORCHVISION_IMAGENET, input_size=32), folder / name)

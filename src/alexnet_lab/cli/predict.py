@@ -1,0 +1,86 @@
+"""`alexnet predict`: classify image files; an unreadable image is reported and the rest predicted."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from alexnet_lab.core.errors import AlexnetLabError
+
+EXIT_USER_ERROR = 2  # the CLI's exit status for bad input (cli.EXIT_USER_ERROR)
+
+
+def add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="classify images with the weights' own preprocessing and labels")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--weights", required=True, help="registry name or weight file / run folder")
+    p.add_argument("--framework", default="torch", help="torch (default) or keras")
+    p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to list (default 5)")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
+    from alexnet_lab.cli.train import add_precision_flags
+
+    add_precision_flags(p, "int8 needs --calibration")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_predict)
+
+
+def _read_images(paths: Sequence[str]) -> tuple[dict[str, object], dict[str, str]]:
+    """Decode every image; an unreadable one is recorded (path -> message) and the rest go on."""
+    from alexnet_lab.data.images import read_image_rgb
+
+    images, errors = {}, {}
+    for path in paths:
+        try:
+            images[path] = read_image_rgb(path)
+        except AlexnetLabError as exc:
+            errors[path] = str(exc)
+    return images, errors
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from alexnet_lab.frameworks import FRAMEWORKS
+    from alexnet_lab.core.precision import NEEDS_CALIBRATION
+    from alexnet_lab.inference.predict import check_precision, predict_images
+    from alexnet_lab.weights.files import load_weights
+
+    if args.framework not in FRAMEWORKS:  # a bad name fails before any heavy loading
+        from alexnet_lab.core.errors import unknown_name_error
+
+        raise unknown_name_error("framework", args.framework, FRAMEWORKS)
+    check_precision(args.precision, args.framework, args.device)
+    if args.precision == "int8" and args.calibration is None:
+        from alexnet_lab.core.errors import UserInputError
+
+        raise UserInputError(NEEDS_CALIBRATION)
+    images, errors = _read_images(args.images)
+    for message in errors.values():  # one line per unreadable image; the others are still predicted
+        print(f"alexnet: error: {message}", file=sys.stderr)
+    results = {}
+    if images:
+        bundle = load_weights(args.weights)
+        calibration = None
+        if args.precision == "int8":
+            from alexnet_lab.evaluate.on_data import calibration_batch, read_calibration
+
+            calibration = calibration_batch(bundle, read_calibration(args.calibration), args.calibration_images)
+        predictions = predict_images(bundle, list(images.values()), framework=args.framework, k=args.top,
+                                     device=args.device, precision=args.precision, calibration=calibration)
+        results = dict(zip(images, predictions))
+    _print_predictions(args, results, errors)
+    return EXIT_USER_ERROR if errors else 0
+
+
+def _print_predictions(args: argparse.Namespace, results: dict, errors: dict[str, str]) -> None:
+    if args.json:  # one entry per IMAGE argument, in order; an unreadable one has "error" instead
+        doc = [{"image": path, "error": errors[path]} if path in errors
+               else {"image": path, "predictions": [p.to_dict() for p in results[path]]} for path in args.images]
+        print(json.dumps(doc))
+        return
+    for path in args.images:
+        if path in errors:
+            continue
+        print(path)
+        for p in results[path]:
+            print(f"  {p.rank}. {p.label} ({p.index})  {100 * p.probability:.2f}%")

@@ -1,0 +1,131 @@
+"""Evaluate weights on a data set, framework-neutrally: decode once, normalise with the weights'
+own preprocessing, and run the chosen framework's predict_logits in chunks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+
+from alexnet_lab.core.bundle import WeightBundle
+from alexnet_lab.core.errors import UserInputError
+
+log = logging.getLogger(__name__)
+
+
+def normalised_batch(images: np.ndarray, crop: int, norm) -> np.ndarray:
+    """uint8 N x S x S x 3 store slice -> float32 N x crop x crop x 3 network input."""
+    from alexnet_lab.data.datasets import eval_view
+
+    scale, offset, bgr = norm
+    views = np.stack([eval_view(image, crop) for image in images])
+    if bgr:
+        views = views[..., ::-1]
+    return (views.astype(np.float32) * scale + offset).astype(np.float32)
+
+
+def network_input(bundle: WeightBundle, images: np.ndarray) -> np.ndarray:
+    """uint8 store slice -> the float32 input the bundle's model expects (its crop and normalisation)."""
+    from alexnet_lab.data.datasets import normalisation
+
+    crop = bundle.meta.input_size or bundle.meta.preprocess.crop
+    return normalised_batch(images, crop, normalisation(bundle.meta.preprocess))
+
+
+def logits_for_store(bundle: WeightBundle, images: np.ndarray, framework: str = "torch", chunk: int = 256,
+                     progress: Callable[[int], None] | None = None, device: str = "auto", precision: str = "fp32",
+                     calibration: np.ndarray | None = None) -> np.ndarray:
+    """Logits of the bundle's model for every image of a uint8 store (int8: see inference_model)."""
+    from alexnet_lab.inference.predict import inference_model
+
+    logits_of = inference_model(bundle, framework, device, precision, calibration)
+    out = []
+    for start in range(0, len(images), chunk):
+        batch = network_input(bundle, images[start : start + chunk])
+        out.append(logits_of(batch, min(chunk, 128)))
+        if progress is not None:
+            progress(len(batch))
+    return np.concatenate(out)
+
+
+def calibration_draw(length: int, count: int, seed: int = 0) -> list[int]:
+    """Positions of `count` of `length` images drawn at random (seeded), in order.
+
+    Raises:
+        UserInputError: count below 1, or no images to draw from.
+    """
+    if count < 1:
+        raise UserInputError(f"--calibration-images must be at least 1; received {count}.")
+    if length == 0:
+        raise UserInputError("the calibration data has no images; pass a folder of images with --calibration.")
+    return [int(i) for i in np.sort(np.random.default_rng(seed).permutation(length)[:count])]
+
+
+def calibration_batch(bundle: WeightBundle, index, count: int = 256, seed: int = 0) -> np.ndarray:
+    """`count` images drawn from a dataset index (calibration_draw), decoded and preprocessed the way
+    the weights expect: the network input that sets int8 activation ranges. Labels are not used."""
+    from alexnet_lab.data.datasets import decode_all
+
+    images, _, bad = decode_all(index.subset(calibration_draw(len(index), count, seed)), bundle.meta.preprocess)
+    if bad:
+        log.warning("calibration: skipped %d unreadable image(s), e.g. %s", len(bad), bad[0])
+    return network_input(bundle, images)
+
+
+def read_calibration(source: str, data_dir: str | None = None):
+    """The images of a --calibration source: its train split if it has one, else all of it."""
+    from alexnet_lab.data.datasets import read_source
+
+    found = read_source(source, data_dir)
+    return next((found[name] for name in ("train", "all") if name in found), next(iter(found.values())))
+
+
+def pick_split(found: dict, split: str | None, data: str) -> tuple[str, object]:
+    """The split to evaluate: the one asked for, else test, else val, else all."""
+    if split is not None:
+        if split not in found:
+            raise UserInputError(f"--split {split}: '{data}' has splits {', '.join(sorted(found))}.")
+        return split, found[split]
+    for name in ("test", "val", "all"):
+        if name in found:
+            return name, found[name]
+    return "train", found["train"]
+
+
+def evaluate_source(source: str, data: str, framework: str = "torch", split: str | None = None, seed: int = 1,
+                    synthetic_per_class: int = 100, strict: bool = False, progress=None, device: str = "auto",
+                    data_dir: str | None = None, precision: str = "fp32", calibration: str | None = None,
+                    calibration_images: int = 256):
+    """Evaluate weights (file, registry name or run folder) on --data; returns (EvalResult, split name).
+
+    int8 calibrates on `calibration` (a data source) when given, else on the train split of --data
+    when it has one and another split is evaluated, else on the evaluated images themselves (their
+    labels are never used; a warning says so)."""
+    from alexnet_lab.data import align_to
+    from alexnet_lab.evaluate.metrics import evaluate_logits
+    from alexnet_lab.inference.predict import check_precision
+    from alexnet_lab.data.datasets import decode_all, read_source
+    from alexnet_lab.weights.files import load_weights
+
+    check_precision(precision, framework, device)
+    bundle = load_weights(source)
+    # synthetic: another seed than training's default 0, so images the model has not seen
+    found = read_source(data, data_dir, seed, synthetic_per_class)
+    name, index = pick_split(found, split, data)
+    index = align_to(index, bundle.meta.categories)
+    calibration_set = None
+    if precision == "int8" and calibration is not None:
+        calibration_set = calibration_batch(bundle, read_calibration(calibration, data_dir), calibration_images)
+    elif precision == "int8" and "train" in found and name != "train":
+        calibration_set = calibration_batch(bundle, found["train"], calibration_images)
+    images, labels, bad = decode_all(index, bundle.meta.preprocess, strict, progress=progress)
+    if bad:
+        log.warning("skipped %d unreadable image(s), e.g. %s", len(bad), bad[0])
+    if precision == "int8" and calibration_set is None:  # drawn from the images already decoded
+        log.warning("int8: calibrating on the evaluated images (labels unused); pass --calibration FOLDER to "
+                    "calibrate on separate images")
+        calibration_set = network_input(bundle, images[calibration_draw(len(images), calibration_images)])
+    logits = logits_for_store(bundle, images, framework, device=device, precision=precision,
+                              calibration=calibration_set)
+    return evaluate_logits(logits, labels, bundle.meta.categories), name

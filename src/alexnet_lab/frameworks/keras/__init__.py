@@ -1,0 +1,130 @@
+"""Keras 3 implementation of the Backend protocol (alexnet_lab.frameworks.protocol): the
+keras.applications contract (AlexNet, AlexNetOriginal, preprocess_input, decode_predictions), the
+LRN layer, canonical <-> Keras weights, bf16 and int8 (TensorFlow Lite) inference, .weights.h5 and
+.keras files, ONNX and SavedModel exports.
+
+Works on every Keras backend; the backend is Keras' choice (KERAS_BACKEND), TensorFlow by default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def _native_stderr_hushed():
+    """Silence TensorFlow's native start-up log lines (written straight to file descriptor 2
+    before absl logging is configured, so TF_CPP_MIN_LOG_LEVEL cannot stop them). Python
+    exceptions still propagate; set ALEXNET_LAB_TF_VERBOSE=1 to see the lines."""
+    if os.environ.get("ALEXNET_LAB_TF_VERBOSE") or "tensorflow" in sys.modules:
+        yield
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+with _native_stderr_hushed():
+    import keras  # noqa: F401 - the first import loads the backend's native libraries
+
+from alexnet_lab.core.bundle import WeightBundle  # noqa: E402 - after Keras' native start-up, hushed above
+from alexnet_lab.frameworks.keras import export, io, quantize  # noqa: E402
+from alexnet_lab.frameworks.keras.applications import (  # noqa: E402
+    AlexNetCifar,
+    AlexNetOriginal,
+    decode_predictions,
+    preprocess_input,
+)
+from alexnet_lab.frameworks.keras.convert import (  # noqa: E402
+    from_canonical,
+    load_into,
+    model_num_classes,
+    model_variant,
+    to_canonical,
+    weight_layers,
+)
+from alexnet_lab.frameworks.keras.device import resolve_device  # noqa: E402
+from alexnet_lab.frameworks.keras.layers import AdaptiveAveragePooling2D, LocalResponseNormalization  # noqa: E402
+from alexnet_lab.frameworks.keras.model import (  # noqa: E402
+    AlexNet,
+    auto_inference_precision,
+    build_model,
+    cast_for_inference,
+    model_from_bundle,
+    predict_logits,
+    to_device,
+)
+from alexnet_lab.frameworks.keras.quantize import predict_logits_int8, quantize_int8  # noqa: E402
+
+FRAMEWORK = "keras"
+WEIGHT_SUFFIXES = (".weights.h5", ".keras")
+EXPORT_FORMATS = tuple(export.EXPORTERS)
+
+
+def check_int8() -> None:
+    """Raises UserInputError unless Keras runs on TensorFlow (int8 goes through TensorFlow Lite)."""
+    quantize.check_backend()
+
+
+def read_weights(path: str | os.PathLike[str], default_meta=None) -> WeightBundle:
+    """A .weights.h5 file or a .keras archive, with its metadata when it has some."""
+    if str(path).lower().endswith(".keras"):
+        return io.read_keras_archive(path, default_meta)
+    return io.read_weights_h5(path, default_meta)
+
+
+def write_weights(bundle: WeightBundle, path: str | os.PathLike[str]) -> Path:
+    """A .keras archive when the name ends in .keras, else a .weights.h5 file; metadata included."""
+    if str(path).lower().endswith(".keras"):
+        return io.write_keras_archive(bundle, path)
+    return io.write_weights_h5(bundle, path)
+
+
+def export_model(fmt: str, bundle: WeightBundle, path: Path, metadata: Mapping[str, str]) -> None:
+    """Write export `fmt` (onnx on KERAS_BACKEND=torch, savedmodel on tensorflow) at `path`."""
+    export.EXPORTERS[fmt](bundle, path, metadata)
+
+
+__all__ = [
+    "AdaptiveAveragePooling2D",
+    "AlexNet",
+    "AlexNetCifar",
+    "AlexNetOriginal",
+    "EXPORT_FORMATS",
+    "FRAMEWORK",
+    "LocalResponseNormalization",
+    "WEIGHT_SUFFIXES",
+    "auto_inference_precision",
+    "build_model",
+    "cast_for_inference",
+    "check_int8",
+    "decode_predictions",
+    "export_model",
+    "from_canonical",
+    "load_into",
+    "model_from_bundle",
+    "model_num_classes",
+    "model_variant",
+    "predict_logits",
+    "predict_logits_int8",
+    "preprocess_input",
+    "quantize_int8",
+    "read_weights",
+    "resolve_device",
+    "to_canonical",
+    "to_device",
+    "weight_layers",
+    "write_weights",
+]

@@ -1,0 +1,91 @@
+"""The one interface every framework implements: :class:`Backend`.
+
+An implementation is a package under ``alexnet_lab.frameworks`` whose ``__init__`` defines these
+names at module level (a module satisfies a Protocol by its attributes). Everything outside
+``frameworks/`` reaches PyTorch or Keras through :func:`alexnet_lab.frameworks.get_backend`, which
+returns the package typed as a Backend. ``tests/unit/test_layout.py`` checks that each
+implementation has every member with the same parameters.
+
+Arrays cross the interface as numpy, images as NHWC float32 batches, weights as canonical
+tensors (:mod:`alexnet_lab.core.layout`); models, devices and quantized models stay opaque.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from alexnet_lab.core.bundle import ModelMeta, WeightBundle
+
+MetaFactory = Callable[[str, int], ModelMeta]  # (variant, num_classes) -> metadata for a file that has none
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the rest of the package may ask of a framework."""
+
+    FRAMEWORK: str  # the name it is registered under: 'torch', 'keras'
+    WEIGHT_SUFFIXES: tuple[str, ...]  # file endings of its own weight format (read_weights / write_weights)
+    EXPORT_FORMATS: tuple[str, ...]  # core.exports.EXPORT_FORMATS names export_model writes
+
+    # building and converting
+    def build_model(self, variant: Any = "owt", num_classes: int = 1000, dropout: float = 0.5,
+                    input_size: int | None = None, *, weights: Any = None, in_chans: int = 3) -> Any:
+        """A fresh model of the variant (fresh initialisation unless `weights` is given)."""
+
+    def model_from_bundle(self, bundle: WeightBundle, device: str = "auto") -> Any:
+        """A model of the bundle's variant, class count and input size with its weights, on `device`."""
+
+    def from_canonical(self, model: Any, tensors: Mapping[str, np.ndarray], *, partial: bool = False) -> Any:
+        """Load canonical tensors into the model (every layer, or only those given when partial)."""
+
+    def to_canonical(self, model: Any) -> dict[str, np.ndarray]:
+        """The model's weights as canonical tensors."""
+
+    def model_variant(self, model: Any) -> str:
+        """The variant name ('owt', 'original', 'cifar') the model was built as."""
+
+    def model_num_classes(self, model: Any) -> int | None:
+        """fc8's outputs, or None for a model built without the top."""
+
+    def weight_layers(self, model: Any) -> tuple[str, ...]:
+        """The stable names (conv1 ... fc8) of the weight layers the model has."""
+
+    # running
+    def resolve_device(self, name: str = "auto") -> Any:
+        """auto|cpu|cuda[:N]|gpu[:N]|mps as this framework's device; UserInputError if absent."""
+
+    def to_device(self, model: Any, device: str = "auto") -> Any:
+        """The model on `device`."""
+
+    def predict_logits(self, model: Any, batch_nhwc: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """float32 logits for a preprocessed NHWC batch, in inference mode."""
+
+    def cast_for_inference(self, model: Any, precision: str) -> Any:
+        """The model holding its weights in the inference precision ('fp32' or 'bf16')."""
+
+    def auto_inference_precision(self, device: str = "auto") -> str:
+        """What inference's `auto` runs on `device` (core.precision.inference_auto)."""
+
+    def check_int8(self) -> None:
+        """UserInputError when int8 inference cannot run in this process."""
+
+    def quantize_int8(self, model: Any, calibration_nhwc: np.ndarray | None, batch_size: int = 32) -> Any:
+        """A post-training int8 model calibrated on the preprocessed batch."""
+
+    def predict_logits_int8(self, model: Any, batch_nhwc: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """float32 logits of the int8 model."""
+
+    # files
+    def read_weights(self, path: str | os.PathLike[str], default_meta: MetaFactory | None = None) -> WeightBundle:
+        """A WeightBundle from this framework's weight file (checked against weights.formats.limits first)."""
+
+    def write_weights(self, bundle: WeightBundle, path: str | os.PathLike[str]) -> Path:
+        """Write this framework's weight file, atomically, metadata included."""
+
+    def export_model(self, fmt: str, bundle: WeightBundle, path: Path, metadata: Mapping[str, str]) -> None:
+        """Trace the bundle's model and write export `fmt` at `path` (run in a process of its own)."""

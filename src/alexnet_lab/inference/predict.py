@@ -1,0 +1,124 @@
+"""Prediction on image files with a WeightBundle: preprocessing and labels come from the weights."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from alexnet_lab.core.bundle import WeightBundle
+from alexnet_lab.core.errors import UserInputError
+from alexnet_lab.core.precision import INFERENCE_PRECISIONS
+from alexnet_lab.core.preprocessing import preprocess
+from alexnet_lab.frameworks import get_backend
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    rank: int
+    index: int
+    label: str
+    probability: float
+
+    def to_dict(self) -> dict:
+        return {"rank": self.rank, "index": self.index, "label": self.label, "probability": self.probability}
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64 (stable: the row max is subtracted first)."""
+    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def top_k(probabilities: np.ndarray, categories: Sequence[str], k: int) -> list[list[Prediction]]:
+    """The k most probable classes of every row, highest first (ties: lower index first)."""
+    k = min(k, probabilities.shape[1])
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    return [
+        [Prediction(rank + 1, int(i), categories[int(i)], float(row[i])) for rank, i in enumerate(idx)]
+        for row, idx in zip(probabilities, order)
+    ]
+
+
+def build_for(bundle: WeightBundle, framework: str, device: str = "auto"):
+    """A model of the bundle's variant in `framework` on `device`, with the bundle's weights loaded."""
+    return get_backend(framework).model_from_bundle(bundle, device)
+
+
+PRECISIONS = INFERENCE_PRECISIONS
+
+
+def check_precision(precision: str, framework: str, device: str) -> None:
+    """Refuse a precision this framework or device cannot run, before any image is decoded.
+
+    Raises:
+        UserInputError: an unknown precision, int8 on a GPU, or int8 with Keras off TensorFlow.
+    """
+    if precision not in PRECISIONS:
+        raise UserInputError(f"--precision takes {', '.join(PRECISIONS)}; received '{precision}'.")
+    if precision == "int8" and device not in ("auto", "cpu"):
+        raise UserInputError(f"--precision int8 runs on the CPU's int8 kernels; pass --device cpu, not '{device}'.")
+    if precision == "int8":
+        get_backend(framework).check_int8()
+
+
+def resolve_precision(precision: str, framework: str, device: str = "auto") -> str:
+    """The inference precision that runs: `auto` becomes bf16 where the device computes it natively
+    (the backend's auto_inference_precision), else fp32; the others are returned as they are."""
+    check_precision(precision, framework, device)
+    if precision != "auto":
+        return precision
+    return get_backend(framework).auto_inference_precision(device)
+
+
+def inference_model(bundle: WeightBundle, framework: str = "torch", device: str = "auto", precision: str = "fp32",
+                    calibration: np.ndarray | None = None) -> Callable[[np.ndarray, int], np.ndarray]:
+    """A function (preprocessed N x H x W x 3 batch, batch size) -> float32 logits for the bundle.
+
+    Args:
+        precision: fp32 (exact), bf16 (the weights held in bfloat16; native and faster on CPUs
+            with AVX512-BF16 or AMX and on recent GPUs, emulated and slower elsewhere), auto (bf16
+            where native, else fp32), or int8 (on the CPU, post-training quantized: PyTorch's int8
+            kernels, or TensorFlow Lite's for Keras).
+        calibration: preprocessed images that set the int8 activation ranges; needed for int8.
+
+    Raises:
+        UserInputError: an unknown precision, int8 on a GPU, with Keras off TensorFlow or without
+            calibration images (that last from quantize_int8).
+    """
+    precision = resolve_precision(precision, framework, device)
+    backend = get_backend(framework)
+    if precision in ("fp32", "bf16"):
+        model = backend.cast_for_inference(build_for(bundle, framework, device), precision)
+        return lambda batch, batch_size=32: backend.predict_logits(model, batch, batch_size=batch_size)
+    quantized = backend.quantize_int8(build_for(bundle, framework, "cpu"), calibration)
+    return lambda batch, batch_size=32: backend.predict_logits_int8(quantized, batch, batch_size=batch_size)
+
+
+def logits_for_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework: str = "torch",
+                      device: str = "auto", precision: str = "fp32", calibration: np.ndarray | None = None) -> np.ndarray:
+    """Logits for uint8 RGB images, preprocessed the way the weights expect; `calibration` is a
+    preprocessed batch (evaluate.run_eval.calibration_batch) for int8."""
+    if not images:
+        raise UserInputError("no images given; pass at least one image file.")
+    meta = bundle.meta
+    if meta.input_size and meta.input_size != meta.preprocess.crop:  # the model would be fed another size
+        raise UserInputError(f"the weights' metadata contradicts itself: input size {meta.input_size} but a "
+                             f"preprocessing crop of {meta.preprocess.crop}; re-create the file with matching values.")
+    batch = np.stack([preprocess(image, bundle.meta.preprocess) for image in images])
+    return inference_model(bundle, framework, device, precision, calibration)(batch, 32)
+
+
+def predict_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework: str = "torch",
+                   k: int = 5, device: str = "auto", precision: str = "fp32",
+                   calibration: np.ndarray | None = None) -> list[list[Prediction]]:
+    """Top-k predictions for each image."""
+    if k < 1:
+        raise UserInputError(f"--top must be at least 1; received {k}.")
+    logits = logits_for_images(bundle, images, framework, device, precision, calibration)
+    return top_k(softmax(logits), bundle.meta.categories, k)

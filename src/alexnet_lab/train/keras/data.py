@@ -1,0 +1,114 @@
+"""Keras input pipelines over the decoded uint8 stores.
+
+On the TensorFlow backend a tf.data pipeline: the epoch's order is a numpy permutation seeded by
+(seed, epoch); each sample is gathered from the store and augmented in TensorFlow ops
+(:mod:`.augment_tf`, parallel map, stateless draws keyed by (seed, epoch, index)); batches are
+normalised as a whole (x = pixel * scale + offset, BGR flip first) and prefetched.
+
+By default tf.data's autotuner picks the parallelism and prefetch depth. Dropping an autotuned
+iterator can wait seconds for the autotuner's thread (3-6 s at the end of 4 of 6 simulated
+20-s epochs, benchmarks/tf_data_teardown.py); `autotune=False` (one map call per core, two
+batches prefetched, autotuner off) never waits, but its six epochs took 123 s against the autotuned
+pipeline's 99 s plus 18 s of waits, so the autotuner stays the default.
+
+On other Keras backends (PyTorch, JAX) TensorFlow is not imported at all, since TensorFlow and
+PyTorch in one process can crash: batches come from the numpy reference
+(:func:`alexnet_lab.data.datasets.train_view`, the same per-sample seeding as the PyTorch loop).
+Either way a resumed run sees exactly the batches the killed run would have seen.
+
+Under tf.distribute (--distribute) the same tf.data pipeline of global batches is handed to the
+strategy, which splits each batch over the replicas (see :mod:`.distribute`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import keras
+import numpy as np
+
+from alexnet_lab.data import AugmentSpec
+from alexnet_lab.evaluate.on_data import normalised_batch
+from alexnet_lab.data.datasets import train_view
+
+Norm = tuple[np.ndarray, np.ndarray, bool]
+
+
+def epoch_order(count: int, seed: int, epoch: int) -> np.ndarray:
+    """The sample order of one training epoch: depends only on (seed, epoch)."""
+    return np.random.default_rng([seed, epoch]).permutation(count)
+
+
+def uses_tf_data() -> bool:
+    return keras.backend.backend() == "tensorflow"
+
+
+class StorePipeline:
+    """Batches of (normalised float32 NHWC, int64 labels) from one uint8 store."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, crop: int, norm: Norm,
+                 augment: AugmentSpec | None = None, seed: int = 0, distribute: Callable | None = None,
+                 autotune: bool = True):
+        """`distribute`: tf.data.Dataset -> distributed dataset (Distribution.distribute_dataset), or None.
+        `autotune`: tf.data's autotuned parallelism, or a fixed one with the autotuner off (see the
+        module docstring; compared in benchmarks/tf_data_teardown.py)."""
+        self.images, self.labels = images, np.asarray(labels, np.int64)
+        self.crop, self.norm, self.augment, self.seed = crop, norm, augment, seed
+        self.distribute, self.autotune = distribute, autotune
+        self._tensors = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batches(self, batch_size: int, epoch: int | None = None) -> Iterator[tuple]:
+        """One pass: shuffled and augmented for epoch `epoch`, or in store order when epoch is None."""
+        order = np.arange(len(self)) if epoch is None else epoch_order(len(self), self.seed, epoch)
+        if uses_tf_data():
+            dataset = self._tf_dataset(order, batch_size, epoch)
+            return iter(self.distribute(dataset) if self.distribute is not None else dataset)
+        return self._numpy_batches(order, batch_size, epoch)
+
+    def _numpy_batches(self, order: np.ndarray, batch_size: int, epoch: int | None) -> Iterator[tuple]:
+        for start in range(0, len(order), batch_size):
+            picked = order[start : start + batch_size]
+            if epoch is None or self.augment is None:
+                views = self.images[picked]
+            else:
+                views = np.stack([train_view(self.images[i], self.augment, self.crop,
+                                             np.random.default_rng([self.seed, epoch, int(i)])) for i in picked])
+            yield normalised_batch(views, self.crop, self.norm), self.labels[picked]
+
+    def _tf_dataset(self, order: np.ndarray, batch_size: int, epoch: int | None):
+        import tensorflow as tf
+
+        from alexnet_lab.train.keras.augment_tf import augment_image, center_view
+
+        if self._tensors is None:  # one copy of the store as tensors, captured by the map function
+            self._tensors = (tf.convert_to_tensor(self.images), tf.convert_to_tensor(self.labels))
+        images, labels = self._tensors
+        augment, crop = self.augment if epoch is not None else None, self.crop
+        epoch_key = tf.constant(self.seed * 1_000_003 + (epoch or 0), tf.int64)
+
+        def view(index):
+            image = tf.gather(images, index)
+            if augment is None:
+                image = center_view(image, crop)
+            else:
+                image = augment_image(image, augment, crop, tf.stack([epoch_key, index]))
+            return image, tf.gather(labels, index)
+
+        scale, offset, bgr = tf.constant(self.norm[0]), tf.constant(self.norm[1]), self.norm[2]
+
+        def normalise(batch, batch_labels):
+            x = tf.cast(batch[..., ::-1] if bgr else batch, tf.float32)
+            return x * scale + offset, batch_labels
+
+        parallel = tf.data.AUTOTUNE if self.autotune else os.cpu_count() or 1
+        dataset = tf.data.Dataset.from_tensor_slices(order.astype(np.int64))
+        dataset = dataset.map(view, num_parallel_calls=parallel, deterministic=True)
+        dataset = dataset.batch(batch_size).map(normalise, num_parallel_calls=parallel, deterministic=True)
+        dataset = dataset.prefetch(tf.data.AUTOTUNE if self.autotune else 2)
+        options = tf.data.Options()
+        options.autotune.enabled = self.autotune
+        return dataset.with_options(options)

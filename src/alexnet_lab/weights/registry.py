@@ -1,0 +1,163 @@
+"""The known pretrained weight sets: one frozen :class:`WeightEntry` per file.
+
+An entry binds everything that must travel with the weights: where to get them and how to
+check them (url, file name, sha256, size), what they are (variant, source format, class
+names) and how inputs must be prepared (the PreprocessSpec they were trained with).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from alexnet_lab.core.bundle import imagenet_categories
+from alexnet_lab.core.errors import UserInputError, unknown_name_error
+from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
+from alexnet_lab.core.spec import VARIANTS
+
+SOURCE_FORMATS = ("torchvision-pth", "caffe-npy")
+_HEX = re.compile(r"[0-9a-f]*")
+
+
+@dataclass(frozen=True)
+class WeightEntry:
+    """One known weight file and everything bound to it.
+
+    Attributes:
+        name: registry name, as typed on the command line (`--weights torchvision`).
+        aliases: other accepted names.
+        variant: the architecture the weights fit ('owt' or 'original').
+        url: where :func:`alexnet_lab.weights.download.fetch` gets the file.
+        filename: the name it is cached under.
+        sha256: full hex digest, or '' when no trusted value is known.
+        sha256_prefix: leading hex digits of the digest (torchvision puts 8 in its file names);
+            derived from `sha256` when that is set.
+        size: size in bytes (0 when unknown).
+        size_exact: False when `size` is only approximate and must not be checked strictly.
+        source_format: 'torchvision-pth' or 'caffe-npy' — which reader opens the file.
+        preprocess: the input preprocessing the weights were trained with.
+        categories: returns the class names in output-index order (called lazily so the
+            registry costs nothing to import).
+        metrics: reported evaluation results as (name, value) pairs, e.g. ('acc@1', 56.522).
+        metrics_note: where the metrics come from, or why there are none.
+        description: one line on what the weights are.
+        license: a note on the terms of use.
+    """
+
+    name: str
+    variant: str
+    url: str
+    filename: str
+    source_format: str
+    preprocess: PreprocessSpec
+    aliases: tuple[str, ...] = ()
+    sha256: str = ""
+    sha256_prefix: str = ""
+    size: int = 0
+    size_exact: bool = True
+    categories: Callable[[], tuple[str, ...]] = field(default=imagenet_categories, compare=False, repr=False)
+    metrics: tuple[tuple[str, float], ...] = ()
+    metrics_note: str = ""
+    description: str = ""
+    license: str = ""
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise unknown_name_error("variant", self.variant, VARIANTS)
+        if self.source_format not in SOURCE_FORMATS:
+            raise unknown_name_error("source format", self.source_format, SOURCE_FORMATS)
+        for label in ("sha256", "sha256_prefix"):
+            value = getattr(self, label).strip().lower()
+            object.__setattr__(self, label, value)
+            if not _HEX.fullmatch(value) or len(value) > 64 or (label == "sha256" and len(value) not in (0, 64)):
+                raise UserInputError(
+                    f"weight entry '{self.name}': expected {label} as hex "
+                    f"({'64 digits' if label == 'sha256' else 'at most 64 digits'}) or ''; received {value!r}."
+                )
+        if self.sha256 and not self.sha256.startswith(self.sha256_prefix):
+            raise UserInputError(
+                f"weight entry '{self.name}': sha256_prefix {self.sha256_prefix!r} is not the start of "
+                f"sha256 {self.sha256!r}; fix one of them."
+            )
+        if self.sha256 and not self.sha256_prefix:
+            object.__setattr__(self, "sha256_prefix", self.sha256[:8])
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The registry name followed by its aliases."""
+        return (self.name, *self.aliases)
+
+    @property
+    def expected_hash(self) -> str:
+        """The full sha256 when known, else its known prefix, else '' (nothing to check against)."""
+        return self.sha256 or self.sha256_prefix
+
+    @property
+    def category_names(self) -> tuple[str, ...]:
+        return tuple(self.categories())
+
+    @property
+    def metrics_dict(self) -> dict[str, float]:
+        return dict(self.metrics)
+
+
+TORCHVISION = WeightEntry(
+    name="torchvision",
+    aliases=("imagenet",),
+    variant="owt",
+    url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+    filename="alexnet-owt-7be5be79.pth",
+    source_format="torchvision-pth",
+    preprocess=TORCHVISION_IMAGENET,
+    sha256_prefix="7be5be79",  # torchvision file names carry the first 8 hex digits of the sha256
+    size=244_408_911,  # 233.1 MiB
+    metrics=(("acc@1", 56.522), ("acc@5", 79.066)),
+    metrics_note="ImageNet-1k validation, single 224 center crop, as reported by torchvision (IMAGENET1K_V1).",
+    description="torchvision's AlexNet ('one weird trick' variant), IMAGENET1K_V1 weights.",
+    license="torchvision (BSD-3-Clause); trained on ImageNet-1k, whose terms of access apply.",
+)
+
+BVLC = WeightEntry(
+    name="bvlc",
+    variant="original",
+    url="http://www.cs.toronto.edu/~guerzhoy/tf_alexnet/bvlc_alexnet.npy",
+    filename="bvlc_alexnet.npy",
+    source_format="caffe-npy",
+    preprocess=BVLC_CAFFE,
+    # No published sha256 exists for this file: fetch() records the hash of the first download
+    # in the cache (bvlc_alexnet.npy.sha256) and checks every later use against that record.
+    size=243_861_814,  # 60,965,224 float32 + ~0.9 kB of pickle; not independently verified,
+    size_exact=False,  # so it is never checked strictly
+    metrics=(),
+    metrics_note="none measured for this file; BVLC's model zoo reports top-1 57.1% / top-5 80.2% "
+    "(center crop) for the original Caffe model it was converted from, not verified here.",
+    description="BVLC's Caffe reference AlexNet (the 2012 architecture), converted to a TensorFlow "
+    ".npy dict by Michael Guerzhoy (University of Toronto).",
+    license="BVLC released the Caffe model for unrestricted use; trained on ImageNet-1k, whose terms of access apply.",
+)
+
+ENTRIES: dict[str, WeightEntry] = {entry.name: entry for entry in (TORCHVISION, BVLC)}
+_BY_NAME: dict[str, WeightEntry] = {name: entry for entry in ENTRIES.values() for name in entry.names}
+
+
+def registry_names() -> tuple[str, ...]:
+    """Every accepted name, aliases included, sorted."""
+    return tuple(sorted(_BY_NAME))
+
+
+def is_registry_name(name: str) -> bool:
+    """True when `name` (case-insensitive, surrounding spaces ignored) names a known weight set."""
+    return isinstance(name, str) and name.strip().lower() in _BY_NAME
+
+
+def get_entry(name: str) -> WeightEntry:
+    """The entry for a registry name or alias (case-insensitive).
+
+    Raises:
+        UserInputError: for an unknown name, listing the valid names with a close match.
+    """
+    try:
+        return _BY_NAME[name.strip().lower()]
+    except (KeyError, AttributeError):
+        raise unknown_name_error("weights name", str(name), _BY_NAME) from None

@@ -1,0 +1,192 @@
+"""The package's shape, read from the source: no import circles, no import from a layer above,
+and every framework implementing the whole Backend protocol.
+
+The import graph is parsed (ast), not imported, and counts every import statement, also those
+inside functions. Importing `a.b.c` runs the packages `a` and `a.b` first; those implicit edges
+to a module's own parent packages are not counted, only the imports the code spells out.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "alexnet_lab"
+
+# Lowest first. A module may import from its own layer and the layers below it, never above.
+# Each layer lists module-name prefixes; the longest matching prefix decides a module's layer.
+LAYERS: list[tuple[str, ...]] = [
+    ("alexnet_lab.core", "alexnet_lab.resources"),  # numpy-only truths
+    ("alexnet_lab.frameworks",),  # the Backend protocol and get_backend (no implementation)
+    ("alexnet_lab.data", "alexnet_lab.weights"),  # images and weight files, framework-neutral
+    ("alexnet_lab.frameworks.torch", "alexnet_lab.frameworks.keras"),  # the implementations
+    ("alexnet_lab.inference",),  # predict (fp32/bf16/int8) and exports
+    ("alexnet_lab.evaluate", "alexnet_lab.verify"),
+    ("alexnet_lab.train",),  # the loop, its framework parts, the run folder, the demo
+    ("alexnet_lab.bench",),
+    ("alexnet_lab.cli", "alexnet_lab.__main__"),
+    ("alexnet_lab",),  # the public face
+]
+
+
+def _modules() -> dict[str, tuple[Path, bool]]:
+    """module name -> (file, is a package __init__)."""
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        found[".".join(parts[:-1] if is_package else parts)] = (path, is_package)
+    return found
+
+
+def _resolve(name: str, modules: dict) -> str:
+    """The module that `name` (a module or a name inside one) lives in."""
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the package modules it imports (module level and inside functions alike)."""
+    modules = _modules()
+    graph: dict[str, set[str]] = defaultdict(set)
+    for module, (path, is_package) in modules.items():
+        package = module if is_package else module.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: from . import x / from ..y import z
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(anchor + ([base] if base else []))
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+            else:
+                continue
+            for target in targets:
+                found = _resolve(target, modules) if target.startswith("alexnet_lab") else ""
+                if found and found != module and not module.startswith(found + "."):
+                    graph[module].add(found)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative)."""
+    index, low, on_stack, stack, found, counter = {}, {}, set(), [], [], [0]
+
+    def visit(root: str) -> None:
+        work = [(root, iter(sorted(graph.get(root, ()))))]
+        index[root] = low[root] = counter[0]
+        counter[0] += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter[0]
+                    counter[0] += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def layer_of(module: str) -> int:
+    best, depth = -1, -1
+    for level, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and prefix.count(".") > depth:
+                best, depth = level, prefix.count(".")
+    return best
+
+
+def upward_edges(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{src} (layer {layer_of(src)}) imports {dst} (layer {layer_of(dst)})"
+                  for src, targets in graph.items() for dst in targets if layer_of(dst) > layer_of(src))
+
+
+def test_the_graph_sees_imports_inside_functions():
+    graph = import_graph()
+    # weights.files reaches the frameworks through get_backend, imported at module level
+    assert "alexnet_lab.frameworks" in graph["alexnet_lab.weights.files"]
+    # cli.train imports the training job only inside the command function
+    assert "alexnet_lab.train.job" in graph["alexnet_lab.cli.train"]
+
+
+def test_no_import_cycles():
+    found = cycles(import_graph())
+    assert not found, "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_every_module_has_a_layer():
+    missing = [m for m in _modules() if layer_of(m) < 0]
+    assert not missing, f"modules outside every layer (add them to LAYERS): {missing}"
+
+
+def test_no_module_imports_from_a_layer_above():
+    found = upward_edges(import_graph())
+    assert not found, "imports from a layer above:\n" + "\n".join(found)
+
+
+def test_framework_branches_stay_inside_the_frameworks():
+    """No `framework == 'keras'`-style branching outside frameworks/, train/<framework>/ and
+    the command line's argument checks: callers go through get_backend / get_trainer."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith(("frameworks/", "train/torch/", "train/keras/", "cli/")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare) and any(isinstance(op, (ast.Eq, ast.NotEq)) for op in node.ops):
+                sides = [node.left, *node.comparators]
+                named = any(isinstance(s, (ast.Name, ast.Attribute)) and "framework" in ast.unparse(s) for s in sides)
+                literal = any(isinstance(s, ast.Constant) and s.value in ("torch", "keras") for s in sides)
+                if named and literal:
+                    offenders.append(f"{rel}:{node.lineno}: {ast.unparse(node)}")
+    assert not offenders, "framework branches outside frameworks/:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_each_framework_implements_the_whole_protocol(framework):
+    from alexnet_lab.frameworks import get_backend
+    from alexnet_lab.frameworks.protocol import Backend
+
+    backend = get_backend(framework)
+    assert isinstance(backend, Backend)
+    assert backend.FRAMEWORK == framework
+    for name, member in vars(Backend).items():
+        if name.startswith("_") or not callable(member):
+            continue
+        expected = list(inspect.signature(member).parameters)[1:]  # without self
+        got = list(inspect.signature(getattr(backend, name)).parameters)
+        assert got == expected, f"{framework}.{name}{got} differs from Backend.{name}{expected}"
