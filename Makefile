@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: venv test test-slow test-gpu demo clean
+.PHONY: venv lint test test-slow test-gpu demo clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,11 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
-test: $(STAMP)
+# ruff's rules live in pyproject.toml ([tool.ruff]); `make test` lints first, then runs the suite
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+
+test: lint
 	$(PY) -m pytest tests -q
 
 test-slow: $(STAMP)

@@ -82,7 +82,7 @@ def main() -> None:
         infer = {name: [] for name in infer_nets}
         for _ in range(args.rounds):
             for name, net in infer_nets.items():
-                infer[name].append(images_per_second(lambda: net(x), batch, args.runs))
+                infer[name].append(images_per_second(lambda net=net: net(x), batch, args.runs))
     median = {"train_img_s": {k: statistics.median(v) for k, v in train.items()},
               "infer_img_s": {k: statistics.median(v) for k, v in infer.items()}}
     print(json.dumps({

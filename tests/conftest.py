@@ -50,7 +50,6 @@ def torchvision_pth(tmp_path_factory) -> Path:
     """A randomly initialised torchvision AlexNet saved with torch.save, fc8 scaled x50 so the
     logits spread over a few units (top-5 is then a meaningful comparison)."""
     import torch
-    import torchvision
 
     torch.manual_seed(0)
     state = torchvision.models.alexnet().state_dict()

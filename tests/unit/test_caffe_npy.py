@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from alexnet_lab.core.errors import LayoutError, WeightFormatError
+from alexnet_lab.core.spec import ORIGINAL
 from alexnet_lab.weights.formats.caffe_npy import (
     caffe_layers,
     fc6_from_caffe,
@@ -25,7 +26,6 @@ from alexnet_lab.weights.formats.caffe_npy import (
     restricted_load,
     write_caffe_npy,
 )
-from alexnet_lab.core.spec import ORIGINAL
 
 BVLC_SHAPES = {
     "conv1": (11, 11, 3, 96),

@@ -11,11 +11,11 @@ import threading
 import numpy as np
 import pytest
 
-from alexnet_lab.weights.download import DownloadError, RemoteFile
 from alexnet_lab.core.errors import AlexnetLabError
 from alexnet_lab.core.fileio import sha256_file
 from alexnet_lab.data import cifar10
 from alexnet_lab.data.datasets import load_pixels, resolve_data
+from alexnet_lab.weights.download import DownloadError, RemoteFile
 
 NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from alexnet_lab.core.errors import UserInputError
-from alexnet_lab.train.torch.checkpoint import load_checkpoint, save_checkpoint
 from alexnet_lab.frameworks.torch.device import available_devices, resolve_device, resolve_precision
+from alexnet_lab.train.torch.checkpoint import load_checkpoint, save_checkpoint
 from tests.conftest import run_cli
 
 NO_CUDA = not torch.cuda.is_available()

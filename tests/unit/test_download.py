@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from alexnet_lab.core.errors import AlexnetLabError
+from alexnet_lab.core.preprocessing import TORCHVISION_IMAGENET
 from alexnet_lab.weights.download import (
     DownloadError,
     cache_path,
@@ -21,8 +23,6 @@ from alexnet_lab.weights.download import (
     fetch,
     hash_record_path,
 )
-from alexnet_lab.core.errors import AlexnetLabError
-from alexnet_lab.core.preprocessing import TORCHVISION_IMAGENET
 from alexnet_lab.weights.registry import WeightEntry
 
 DATA = np.random.default_rng(0).integers(0, 256, size=3 * (1 << 20) + 123, dtype=np.uint8).tobytes()  # > 3 chunks

@@ -16,7 +16,15 @@ from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from alexnet_lab.core.errors import UserInputError
-from alexnet_lab.frameworks.torch import AlexNet, alexnet, alexnet_cifar, alexnet_original, create_model, list_models, to_canonical
+from alexnet_lab.frameworks.torch import (
+    AlexNet,
+    alexnet,
+    alexnet_cifar,
+    alexnet_original,
+    create_model,
+    list_models,
+    to_canonical,
+)
 
 
 @pytest.fixture()

@@ -13,7 +13,6 @@ import pytest
 
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.evaluate import EvalAccumulator, EvalResult, evaluate_logits, read_eval_json, write_eval_json
-
 from tests.conftest import REPO
 
 

@@ -12,9 +12,9 @@ import json
 import numpy as np
 
 from alexnet_lab.core.bundle import ModelMeta, WeightBundle, generic_categories
-from alexnet_lab.weights.formats.safetensors_io import write_safetensors
 from alexnet_lab.core.preprocessing import PreprocessSpec
 from alexnet_lab.core.spec import get_arch
+from alexnet_lab.weights.formats.safetensors_io import write_safetensors
 from tests.conftest import run_cli
 
 CIFAR_INPUT = PreprocessSpec(resize=32, resize_mode="none", crop=32, name="cifar")

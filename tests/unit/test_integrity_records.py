@@ -19,12 +19,12 @@ import pytest
 from alexnet_lab.core.bundle import ModelMeta, WeightBundle, generic_categories
 from alexnet_lab.core.errors import WeightFormatError
 from alexnet_lab.core.fingerprint import fingerprint_inputs, reference_logits, tensors_digest
-from alexnet_lab.weights.formats.safetensors_io import read_safetensors
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
 from alexnet_lab.core.spec import get_arch
 from alexnet_lab.verify import VerifyOptions, run_verify
 from alexnet_lab.verify.records import check_fingerprint
 from alexnet_lab.weights.files import save_weights
+from alexnet_lab.weights.formats.safetensors_io import read_safetensors
 
 SMALL = PreprocessSpec(resize=32, resize_mode="square", crop=32)
 
@@ -133,7 +133,7 @@ def test_malformed_headers_are_refused_like_the_official_library(tmp_path, name)
     header, data_size = MALFORMED[name]
     meta = ModelMeta("cifar", generic_categories(10), SMALL).to_metadata()
     path = _file(tmp_path / f"{name}.safetensors", {"__metadata__": meta, **header}, bytes(data_size))
-    with pytest.raises(Exception):  # the official library's own verdict
+    with pytest.raises(Exception):  # noqa: B017 - the official library's own verdict, whatever its type
         with safe_open(str(path), "numpy") as fh:
             [fh.get_tensor(k) for k in fh.keys()]
     with pytest.raises(WeightFormatError):

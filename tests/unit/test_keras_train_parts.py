@@ -42,7 +42,8 @@ def test_padded_crop_is_a_window_of_the_zero_padded_image():
     padded = np.pad(image, ((4, 4), (4, 4), (0, 0)))
     for i in range(8):
         out = _augment(image, AugmentSpec(random_crop_padding=4), 32, (1, i))
-        windows = [(t, l) for t in range(9) for l in range(9) if np.array_equal(padded[t : t + 32, l : l + 32], out)]
+        windows = [(t, left) for t in range(9) for left in range(9)
+               if np.array_equal(padded[t : t + 32, left : left + 32], out)]
         assert windows, "not a window of the padded image"
 
 
@@ -58,7 +59,7 @@ def test_views_depend_only_on_the_seed_key():
 def test_store_larger_than_crop_gets_a_random_crop_of_it():
     image = _image(40)
     out = _augment(image, AugmentSpec(), 32, (0, 0))
-    assert any(np.array_equal(image[t : t + 32, l : l + 32], out) for t in range(9) for l in range(9))
+    assert any(np.array_equal(image[t : t + 32, left : left + 32], out) for t in range(9) for left in range(9))
 
 
 def test_tf_pipeline_matches_the_numpy_evaluation_input():
@@ -154,9 +155,9 @@ def test_fp16_step_with_overflowing_gradients_is_skipped():
     import keras
 
     from alexnet_lab.frameworks.keras import build_model
+    from alexnet_lab.train.config import RunConfig
     from alexnet_lab.train.keras.precision import KerasPrecision, LossScale, dtype_policy
     from alexnet_lab.train.keras.steps import PhaseStep
-    from alexnet_lab.train.config import RunConfig
     from alexnet_lab.train.strategies import plan_phases
 
     with dtype_policy(KerasPrecision("fp16")):

@@ -11,10 +11,10 @@ import pytest
 import torch
 import torchvision
 
-from alexnet_lab.frameworks import keras as kb
-from alexnet_lab.frameworks import torch as tb
 from alexnet_lab.core.preprocessing import preprocess_batch
 from alexnet_lab.data.images import read_image_rgb
+from alexnet_lab.frameworks import keras as kb
+from alexnet_lab.frameworks import torch as tb
 from alexnet_lab.inference.predict import build_for
 from alexnet_lab.weights.files import load_weights
 

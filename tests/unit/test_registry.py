@@ -10,6 +10,7 @@ import pytest
 
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET
+from alexnet_lab.core.spec import VARIANTS
 from alexnet_lab.weights.registry import (
     ENTRIES,
     SOURCE_FORMATS,
@@ -18,7 +19,6 @@ from alexnet_lab.weights.registry import (
     is_registry_name,
     registry_names,
 )
-from alexnet_lab.core.spec import VARIANTS
 
 
 def test_torchvision_entry():

@@ -16,12 +16,12 @@ import pytest
 
 from alexnet_lab.core.bundle import ModelMeta, WeightBundle, imagenet_categories
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET
-from alexnet_lab.weights.registry import WeightEntry
 from alexnet_lab.core.spec import get_arch
 from alexnet_lab.verify import VerifyOptions, render_json, render_table, run_verify
 from alexnet_lab.verify.parity import generated_images
 from alexnet_lab.verify.provenance import check_hash
 from alexnet_lab.weights.files import save_weights
+from alexnet_lab.weights.registry import WeightEntry
 from tests.conftest import run_cli
 
 QUICK = VerifyOptions(framework_parity=False)
@@ -63,7 +63,8 @@ def files(tmp_path_factory, good_tensors) -> dict[str, Path]:
     return {
         "good": _write(folder, "good.safetensors", good_tensors),
         "nan": _write(folder, "nan.safetensors", nan),
-        "zero": _write(folder, "zero.safetensors", dict(good_tensors, **{"conv4.weight": np.zeros((256, 384, 3, 3), np.float32)})),
+        "zero": _write(folder, "zero.safetensors",
+                       dict(good_tensors, **{"conv4.weight": np.zeros((256, 384, 3, 3), np.float32)})),
         "nudged": _write(folder, "nudged.safetensors", nudged),
         "other": _write(folder, "other.safetensors", _torch_like(seed=1)),
         "caffe-meta": _write(folder, "caffe-meta.safetensors", good_tensors, preprocess=BVLC_CAFFE),

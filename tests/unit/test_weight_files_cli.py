@@ -83,7 +83,8 @@ def damaged(tmp_path_factory) -> dict[str, Path]:
     files = {name: _truncate(folder / name) for name in ("cut.npy", "cut.pth", "cut.safetensors", "cut.weights.h5")}
     (folder / "noise.npy").write_bytes(b"\x93NUMPY\x01\x00" + b"\x46\x00" + os.urandom(300))
     (folder / "noise.pth").write_bytes(b"PK\x03\x04" + os.urandom(300))
-    np.save(folder / "layout.npy", {"conv1": [np.ones((3, 3)), np.ones(3)], "fc9": [np.ones((2, 2)), np.ones(2)]}, allow_pickle=True)
+    layers = {"conv1": [np.ones((3, 3)), np.ones(3)], "fc9": [np.ones((2, 2)), np.ones(2)]}
+    np.save(folder / "layout.npy", layers, allow_pickle=True)
     torch.save([torch.zeros(3)], folder / "layout.pth")
     with h5py.File(folder / "layout.weights.h5", "w") as fh:
         fh.create_dataset("layers/dense/vars/0", data=np.ones((4, 4), np.float32))

@@ -10,7 +10,6 @@ import sys
 
 from alexnet_lab.bench.settings import BenchSettings
 
-
 # measurement -> (module, function); 'torch' and 'keras' measure ours or the reference (IMPL)
 MEASUREMENTS = {
     "peak": ("alexnet_lab.bench.torch_bench", "measure_matmul_peak"),

@@ -8,8 +8,24 @@ import sys
 from collections.abc import Sequence
 
 from alexnet_lab.core.errors import AlexnetLabError
+from alexnet_lab.core.precision import INFERENCE_PRECISIONS
 
 EXIT_USER_ERROR = 2  # the CLI's exit status for bad input (cli.EXIT_USER_ERROR)
+
+
+def add_precision_flags(p, calibration_default: str) -> None:
+    p.add_argument("--precision", "--inference-precision", dest="precision", default="fp32",
+                   choices=INFERENCE_PRECISIONS,
+                   help="inference precision, the weights themselves held in it (training's is `alexnet train "
+                   "--precision`): fp32 (default, exact); bf16: weights held in bfloat16, native and faster on CPUs with "
+                   "AVX512-BF16 or AMX and on recent GPUs, emulated and slower elsewhere; auto: bf16 where native, "
+                   "else fp32; int8: on the CPU, post-training quantized (PyTorch's int8 kernels; TensorFlow Lite for "
+                   "Keras, about a minute to convert owt), top-1 within a fraction of a point (docs/performance.md)")
+    p.add_argument("--calibration", metavar="DATA", help="int8: images that set the activation ranges (class folder, "
+                   f"list file or split.json); {calibration_default}")
+    p.add_argument("--calibration-images", type=int, default=256, metavar="N",
+                   help="int8: how many calibration images to draw (default 256)")
+
 
 
 def add_predict(sub) -> None:
@@ -19,8 +35,6 @@ def add_predict(sub) -> None:
     p.add_argument("--framework", default="torch", help="torch (default) or keras")
     p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to list (default 5)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
-    from alexnet_lab.cli.train import add_precision_flags
-
     add_precision_flags(p, "int8 needs --calibration")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_predict)
@@ -40,8 +54,8 @@ def _read_images(paths: Sequence[str]) -> tuple[dict[str, object], dict[str, str
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from alexnet_lab.frameworks import FRAMEWORKS
     from alexnet_lab.core.precision import NEEDS_CALIBRATION
+    from alexnet_lab.frameworks import FRAMEWORKS
     from alexnet_lab.inference.predict import check_precision, predict_images
     from alexnet_lab.weights.files import load_weights
 

@@ -69,7 +69,8 @@ def regular_file(path: str | os.PathLike[str], what: str = "file") -> Path:
     if stat.S_ISDIR(mode):
         raise UserInputError(f"{what} '{os.fspath(path)}' is a folder; pass a file.")
     if not stat.S_ISREG(mode):
-        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+        device = stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if device else "not a regular file"
         raise UserInputError(f"{what} '{os.fspath(path)}' is {kind} (it resolves to '{resolved}'); pass a regular file.")
     return resolved
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from alexnet_lab.core.errors import UserInputError, unknown_name_error
 
-
 BN_PARTS = ("weight", "bias", "running_mean", "running_var")  # PyTorch's BatchNorm2d names
 BN_EPSILON = 1e-5  # PyTorch's default; the Keras layer is built with the same value
 

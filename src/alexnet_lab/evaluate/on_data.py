@@ -103,9 +103,9 @@ def evaluate_source(source: str, data: str, framework: str = "torch", split: str
     when it has one and another split is evaluated, else on the evaluated images themselves (their
     labels are never used; a warning says so)."""
     from alexnet_lab.data import align_to
+    from alexnet_lab.data.datasets import decode_all, read_source
     from alexnet_lab.evaluate.metrics import evaluate_logits
     from alexnet_lab.inference.predict import check_precision
-    from alexnet_lab.data.datasets import decode_all, read_source
     from alexnet_lab.weights.files import load_weights
 
     check_precision(precision, framework, device)

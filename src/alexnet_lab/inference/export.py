@@ -33,8 +33,8 @@ from alexnet_lab.core.exports import (
     input_size,
     refuse_export_input,
 )
-from alexnet_lab.frameworks import FRAMEWORKS, get_backend
 from alexnet_lab.core.fileio import sha256_file
+from alexnet_lab.frameworks import FRAMEWORKS, get_backend
 from alexnet_lab.weights.files import FORMAT_SUFFIXES, run_weights_file
 from alexnet_lab.weights.formats.safetensors_io import read_safetensors, write_safetensors
 

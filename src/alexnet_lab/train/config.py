@@ -12,13 +12,14 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from alexnet_lab.core.errors import UserInputError, unknown_name_error
-from alexnet_lab.train.trainers import supports
+from alexnet_lab.core.precision import TRAIN_PRECISIONS
 from alexnet_lab.core.spec import VARIANTS as ARCHS
+from alexnet_lab.train.trainers import supports
 
 STRATEGIES = ("scratch", "head", "finetune", "two-phase")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "onecycle", "step", "constant")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = TRAIN_PRECISIONS  # training compute precisions; inference has its own (core.precision)
 AUGMENTS = ("none", "cifar", "imagenet", "flip")
 SWITCHES = ("auto", "on", "off")
 DISTRIBUTE = ("none", "mirrored", "multi-worker")

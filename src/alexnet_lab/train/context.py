@@ -7,7 +7,7 @@ RUN/eval.json, RUN/samples.json, RUN/plots/     written after training
 
 metrics.jsonl is rewritten atomically from the history every epoch, and the history is also
 stored in each checkpoint, so after a kill (even kill -9) and --resume it is continuous.
-Checkpoints and the best model are committed through the run's manifest (see .runfolder): last
+Checkpoints and the best model are committed through the run's manifest (see .folder): last
 first, then the best files, so a kill between them is repaired from last on resume (repair_best).
 
 In a distributed run every process keeps the history (for best-epoch and early-stopping
@@ -28,10 +28,10 @@ import numpy as np
 
 from alexnet_lab.core.bundle import ModelMeta, WeightBundle
 from alexnet_lab.core.fileio import atomic_path
-from alexnet_lab.weights.formats.safetensors_io import write_safetensors
 from alexnet_lab.train.folder import Manifest, check_best, fault_point
 from alexnet_lab.train.tensorboard_log import ScalarWriter
 from alexnet_lab.train.world import World
+from alexnet_lab.weights.formats.safetensors_io import write_safetensors
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,11 @@ def run_demo(out_dir: Path, epochs: int | None = None, force: bool = False) -> d
     The configuration is checked before anything is touched. A folder that already holds a demo
     is refused unless `force`, which then replaces it (never while another process trains in it).
     """
-    from alexnet_lab.evaluate import write_report, write_eval_json
+    from alexnet_lab.evaluate import write_eval_json, write_report
     from alexnet_lab.evaluate.on_data import evaluate_source
     from alexnet_lab.train.config import RunConfig
-    from alexnet_lab.train.recipes import get_recipe
     from alexnet_lab.train.job import run_training
+    from alexnet_lab.train.recipes import get_recipe
 
     run_dir = out_dir / "run"
     config = RunConfig(**get_recipe("synthetic-demo").as_dict(), out=str(run_dir), recipe="synthetic-demo")

@@ -1,4 +1,4 @@
-"""The run folder as a transaction (stdlib only); the lock is in .runlock.
+"""The run folder as a transaction (stdlib only); the lock is in .lock.
 
 - Manifest: RUN/checkpoints/manifest.json, the sha256 and epoch of every checkpoint file.
   ``Manifest.commit`` writes a file so that a kill at any instant leaves a state --resume accepts:

@@ -19,14 +19,14 @@ from alexnet_lab.core.fileio import atomic_path
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
 from alexnet_lab.core.spec import get_arch
 from alexnet_lab.data import load_split, save_split
-from alexnet_lab.train.trainers import get_trainer, supports
-from alexnet_lab.train.config import RunConfig
 from alexnet_lab.data.datasets import AUGMENTS, DataSplits, decode_all, normalisation, resolve_data
-from alexnet_lab.train.resume import config_document, resume_config
+from alexnet_lab.train.config import RunConfig
+from alexnet_lab.train.context import RunContext
 from alexnet_lab.train.folder import fault_point, storage_error
 from alexnet_lab.train.lock import locked_run_folder
-from alexnet_lab.train.context import RunContext
+from alexnet_lab.train.resume import config_document, resume_config
 from alexnet_lab.train.strategies import plan_phases
+from alexnet_lab.train.trainers import get_trainer, supports
 from alexnet_lab.train.world import World, current_world
 
 log = logging.getLogger(__name__)

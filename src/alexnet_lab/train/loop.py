@@ -155,7 +155,8 @@ def fit(trainer: FrameworkTrainer, config: RunConfig, phases: list[Phase], ctx: 
                 "phase_step": phase_step + trainer.steps_per_epoch, "best": ctx.best, "best_epoch": ctx.best_epoch,
                 "history": ctx.history})
             ctx.commit_pair(trainer.checkpoint_file(ctx, "last"), trainer.checkpoint_file(ctx, "best"),
-                            lambda tmp: trainer.write_checkpoint(tmp, state), epoch + 1, improved, trainer.to_canonical)
+                            lambda tmp, state=state: trainer.write_checkpoint(tmp, state), epoch + 1, improved,
+                            trainer.to_canonical)
         ctx.commit_epoch(row)
         if ctx.should_stop(config.early_stopping):
             log.info("early stopping: no val top-1 gain for %d epochs", config.early_stopping)

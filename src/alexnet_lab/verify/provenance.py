@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from alexnet_lab.core.bundle import WeightBundle
+from alexnet_lab.verify.checks import FAIL, PASS, SKIP, Check
 from alexnet_lab.weights.download import cache_path, hash_record_path
 from alexnet_lab.weights.registry import ENTRIES, WeightEntry
-from alexnet_lab.verify.checks import FAIL, PASS, SKIP, Check
 
 NAME = "hash"
 

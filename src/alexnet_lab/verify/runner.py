@@ -14,9 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from alexnet_lab.core.bundle import WeightBundle
-from alexnet_lab.core.preprocessing import preprocess_batch
 from alexnet_lab.core.errors import AlexnetLabError, LayoutError, UserInputError
-from alexnet_lab.weights.registry import WeightEntry
+from alexnet_lab.core.preprocessing import preprocess_batch
 from alexnet_lab.verify.checks import FAIL, SKIP, Check, VerifyReport, skipped
 from alexnet_lab.verify.compare import check_against, check_against_metadata
 from alexnet_lab.verify.integrity import integrity_checks
@@ -25,6 +24,7 @@ from alexnet_lab.verify.parity import both_frameworks, folder_images, generated_
 from alexnet_lab.verify.provenance import check_hash
 from alexnet_lab.verify.records import DIGEST, FINGERPRINT, check_digest, check_fingerprint, fingerprint_batch
 from alexnet_lab.verify.structure import check_structure, structure_failure
+from alexnet_lab.weights.registry import WeightEntry
 
 log = logging.getLogger(__name__)
 

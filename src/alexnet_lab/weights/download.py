@@ -18,7 +18,6 @@ is complete and verified, so the final path never holds a partial or unverified 
 
 from __future__ import annotations
 
-
 import hashlib
 import http.client
 import logging
@@ -32,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alexnet_lab.core.version import __version__
 from alexnet_lab.core.errors import AlexnetLabError
 from alexnet_lab.core.fileio import atomic_path, sha256_file
+from alexnet_lab.core.version import __version__
 from alexnet_lab.weights.registry import WeightEntry, get_entry
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from alexnet_lab.core.bundle import ModelMeta, WeightBundle, generic_categories, imagenet_categories
 from alexnet_lab.core.errors import UserInputError, WeightFormatError, unknown_name_error
-from alexnet_lab.core.fileio import regular_file, sha256_file
 from alexnet_lab.core.exports import refuse_export_input
+from alexnet_lab.core.fileio import regular_file, sha256_file
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
 from alexnet_lab.frameworks import get_backend
 from alexnet_lab.weights import download  # download.fetch, looked up at call time (tests replace it)
@@ -42,7 +42,8 @@ def meta_for_file(path: Path) -> Callable[[str, int], ModelMeta]:
     """Metadata for a file that carries none: ImageNet names when it has 1000 classes."""
 
     def make(variant: str, num_classes: int) -> ModelMeta:
-        return ModelMeta(variant, default_categories(num_classes), default_preprocess(variant), source=path.name, source_sha256=sha256_file(path))
+        return ModelMeta(variant, default_categories(num_classes), default_preprocess(variant), source=path.name,
+                         source_sha256=sha256_file(path))
 
     return make
 

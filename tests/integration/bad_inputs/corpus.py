@@ -235,7 +235,7 @@ def judge(case_: Case, result: dict) -> list[str]:
     elif case_.expect == "verify-fail":
         if result["returncode"] != 1:
             problems.append(f"exit status {result['returncode']}, expected 1")
-        if f"FAILED (" not in result["stdout"] or case_.words not in result["stdout"].splitlines()[-1]:
+        if "FAILED (" not in result["stdout"] or case_.words not in result["stdout"].splitlines()[-1]:
             problems.append(f"check {case_.words!r} did not FAIL")
     elif case_.expect == "partial":
         if result["returncode"] == 0 or len(lines) != 1 or case_.words not in lines[0]:

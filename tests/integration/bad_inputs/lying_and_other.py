@@ -11,7 +11,6 @@ import numpy as np
 
 from tests.integration.bad_inputs.corpus import Case, _copy, _edit_tensor, _predict, _verify, case, run_cli_measured
 
-
 # ---------------------------------------------------------------- verify: files that load but lie
 
 @case("bit-flip.safetensors")

@@ -10,7 +10,6 @@ import numpy as np
 
 from tests.integration.bad_inputs.corpus import Case, _deflate_bomb, _info, _meta, _raw_safetensors, case
 
-
 # ---------------------------------------------------------------- safetensors
 
 @case("empty.safetensors")
@@ -84,7 +83,8 @@ def _(name, folder, good):
 
 @case("duplicate-keys.safetensors")
 def _(name, folder, good):
-    text = b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}'
+    entry = b'{"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}'
+    text = b'{"a": ' + entry + b', "a": ' + entry + b'}'
     (folder / name).write_bytes(struct.pack("<Q", len(text)) + text + bytes(4))
     return Case(name, _info(folder / name), words="duplicate key")
 

@@ -62,7 +62,8 @@ def read_weights_h5(path: str | os.PathLike[str], default_meta=None) -> WeightBu
     try:
         model.load_weights(str(path))
     except (ValueError, KeyError, OSError) as exc:
-        raise WeightFormatError(f"{path} does not fit a '{meta.variant}' AlexNet with {meta.num_classes} classes ({exc}).") from None
+        raise WeightFormatError(f"{path} does not fit a '{meta.variant}' AlexNet with {meta.num_classes} classes "
+                                f"({exc}).") from None
     return WeightBundle(to_canonical(model), meta)
 
 

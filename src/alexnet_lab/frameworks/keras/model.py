@@ -12,10 +12,10 @@ import keras
 import numpy as np
 from keras import layers
 
+from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import UserInputError, unknown_name_error
 from alexnet_lab.core.precision import inference_auto
 from alexnet_lab.core.spec import BN_EPSILON, ArchSpec, get_arch
-from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.frameworks.keras import blocks, inputs
 from alexnet_lab.frameworks.keras.convert import from_canonical, load_into, model_variant
 from alexnet_lab.frameworks.keras.device import device_kind, resolve_device

@@ -9,7 +9,6 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.frameworks.torch import convert, export, io, quantize
 from alexnet_lab.frameworks.torch.convert import (

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
+from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.layout import as_canonical, check_layout
 from alexnet_lab.core.partial import check_partial_layout
 from alexnet_lab.core.spec import BN_PARTS
-from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.frameworks.torch.model import AlexNet, build_model, to_device
 
 

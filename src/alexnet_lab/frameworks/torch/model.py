@@ -20,17 +20,18 @@ from torch import nn
 
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.precision import inference_auto
-from alexnet_lab.weights.catalog import model_cfg
 from alexnet_lab.core.spec import BN_EPSILON, ArchSpec, get_arch
 from alexnet_lab.frameworks.torch.layers import LocalResponseNorm
 from alexnet_lab.frameworks.torch.pretrained import load_into
+from alexnet_lab.weights.catalog import model_cfg
 
 
 def _feature_modules(spec: ArchSpec) -> list[tuple[str, nn.Module]]:
     modules: list[tuple[str, nn.Module]] = []
     in_ch = spec.in_channels
     for i, conv in enumerate(spec.convs, start=1):
-        modules.append((conv.name, nn.Conv2d(in_ch, conv.out_channels, conv.kernel, conv.stride, conv.padding, groups=conv.groups)))
+        layer = nn.Conv2d(in_ch, conv.out_channels, conv.kernel, conv.stride, conv.padding, groups=conv.groups)
+        modules.append((conv.name, layer))
         if conv.batchnorm:
             modules.append((f"bn{i}", nn.BatchNorm2d(conv.out_channels, eps=BN_EPSILON)))
         modules.append((f"relu{i}", nn.ReLU(inplace=True)))

@@ -29,8 +29,8 @@ import keras
 import numpy as np
 
 from alexnet_lab.data import AugmentSpec
-from alexnet_lab.evaluate.on_data import normalised_batch
 from alexnet_lab.data.datasets import train_view
+from alexnet_lab.evaluate.on_data import normalised_batch
 
 Norm = tuple[np.ndarray, np.ndarray, bool]
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import keras
 
+from alexnet_lab.core.hardware import cpu_has_native_bf16
 from alexnet_lab.core.precision import train_precision
 from alexnet_lab.frameworks.keras.device import gpu_has_bf16
-from alexnet_lab.core.hardware import cpu_has_native_bf16
 
 log = logging.getLogger(__name__)
 

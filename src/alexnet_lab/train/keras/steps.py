@@ -23,8 +23,8 @@ import numpy as np
 from keras import ops
 
 from alexnet_lab.core.errors import UserInputError
-from alexnet_lab.train.keras.precision import LossScale
 from alexnet_lab.train.config import RunConfig
+from alexnet_lab.train.keras.precision import LossScale
 from alexnet_lab.train.strategies import Phase
 
 

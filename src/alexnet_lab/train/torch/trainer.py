@@ -186,7 +186,7 @@ def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_
     torch.manual_seed(config.seed)
     if config.deterministic:
         torch.use_deterministic_algorithms(True)
-    world = ctx.world  # train.run read it once (torchrun's environment) for the whole run
+    world = ctx.world  # train.job read it once (torchrun's environment) for the whole run
     device = distributed.start(world, resolve_device(config.device))
     precision = resolve_precision(config.precision, device)
     channels_last = use_channels_last(config.channels_last, device)

@@ -1,0 +1,67 @@
+"""`alexnet benchmark`: training and inference speed and memory against plain references."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_benchmark(sub) -> None:
+    p = sub.add_parser("benchmark", help="training/inference throughput, latency and memory vs plain references")
+    p.add_argument("--frameworks", nargs="+", default=["torch", "keras"], help="torch and/or keras (default both)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--size", type=int, default=224, help="input size (default 224)")
+    p.add_argument("--steps", type=int, default=10, help="timed steps per measurement and round (default 10)")
+    p.add_argument("--repeats", type=int, default=3, help="rounds of ours then the reference, each in fresh processes; "
+                   "medians are reported (default 3)")
+    p.add_argument("--no-jpeg", action="store_true", help="skip the JPEG input-pipeline measurement")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_benchmark)
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from alexnet_lab.bench.runner import run_benchmark
+    from alexnet_lab.bench.settings import BenchSettings
+    from alexnet_lab.frameworks import FRAMEWORKS
+
+    for framework in args.frameworks:
+        if framework not in FRAMEWORKS:
+            from alexnet_lab.core.errors import unknown_name_error
+
+            raise unknown_name_error("framework", framework, FRAMEWORKS)
+    if "torch" in args.frameworks:  # a missing device fails here, before any worker starts
+        from alexnet_lab.frameworks.torch.device import resolve_device
+
+        resolve_device(args.device)
+    for flag, value in (("--repeats", args.repeats), ("--steps", args.steps), ("--batch-size", args.batch_size)):
+        if value < 1:
+            from alexnet_lab.core.errors import UserInputError
+
+            raise UserInputError(f"{flag} must be at least 1; received {value}.")
+    from alexnet_lab.core.spec import get_arch
+
+    settings = BenchSettings(size=args.size, batch=args.batch_size, train_steps=args.steps, infer_steps=args.steps,
+                             repeats=args.repeats, device=args.device)
+    get_arch(settings.variant).feature_map_size(settings.size)  # a too-small --size fails here, in one line
+    doc = run_benchmark(settings, tuple(args.frameworks), jpeg=not args.no_jpeg)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    for framework in args.frameworks:
+        r, spread = doc[framework], doc[framework]["spread"]
+        ours, ref = r["ours"], r["reference"]
+        print(f"{framework}: train {r['train_img_s']:.1f} img/s in {ours['train_precision']} (reference "
+              f"{r['reference_train_img_s']:.1f} in fp32, x{r['train_speedup']:.2f}, rounds "
+              f"x{spread['train_speedup'][0]:.2f}-{spread['train_speedup'][1]:.2f}) | inference "
+              f"{r['infer_img_s']:.1f} img/s in {ours['infer_precision']} (reference {r['reference_infer_img_s']:.1f}, "
+              f"x{r['infer_speedup']:.2f}) | batch-1 {r['latency_ms']:.1f} ms (reference "
+              f"{r['reference_latency_ms']:.1f}) | peak {r['peak_rss_mb']:.0f} MB (reference "
+              f"{r['reference_peak_rss_mb']:.0f}) | layout {ours['layout']} vs {ref['layout']}")
+        for kind in ("bf16", "int8"):
+            if f"{kind}_infer_img_s" in r:
+                print(f"{framework} {kind} inference (--precision {kind}): {r[f'{kind}_infer_img_s']:.1f} img/s "
+                      f"(x{r[f'{kind}_infer_speedup']:.2f} the reference) | batch-1 {r[f'{kind}_latency_ms']:.1f} ms")
+    if "input_pipeline" in doc:
+        print(f"JPEG input pipeline: {doc['input_pipeline']['jpeg_pipeline_img_s']:.0f} img/s")
+    return 0

@@ -1,0 +1,64 @@
+"""`alexnet evaluate` (weights on a data set) and `alexnet report` (runs compared)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from alexnet_lab.cli.predict import add_precision_flags
+
+
+def add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="top-1/top-5, loss, per-class accuracy and confusion matrix on a data set")
+    p.add_argument("weights", help="weight file, registry name or run folder")
+    p.add_argument("--data", required=True,
+                   help="class folder (with train/val/test or not), list file, a run folder's split.json or 'synthetic'")
+    p.add_argument("--framework", default="torch", help="torch (default) or keras")
+    p.add_argument("--split", default=None, help="split of a train/val/test folder (default: test, else val, else all)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the synthetic evaluation images (default 1)")
+    p.add_argument("--data-dir", default=None, help="local copy of the CIFAR-10 python batches for --data cifar10")
+    p.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping it")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
+    add_precision_flags(p, "default: the train split of --data if it has one, else the evaluated images")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from alexnet_lab.evaluate.on_data import evaluate_source
+    from alexnet_lab.inference.predict import resolve_precision
+
+    args.precision = resolve_precision(args.precision, args.framework, args.device)  # auto -> what runs here
+    result, split = evaluate_source(args.weights, args.data, args.framework, args.split, args.seed, strict=args.strict,
+                                    device=args.device, data_dir=args.data_dir, precision=args.precision,
+                                    calibration=args.calibration, calibration_images=args.calibration_images)
+    if args.json:
+        print(json.dumps({**result.to_json_dict(), "precision": args.precision}))
+        return 0
+    print(f"{args.weights} on {args.data} [{split}], {result.num_images} images ({args.framework}, {args.precision})")
+    print(f"top-1 {100 * result.top1:.2f}%   top-5 {100 * result.top5:.2f}%   loss {result.loss:.4f}")
+    width = max(len(name) for name in result.class_names)
+    for name, accuracy in result.per_class.items():
+        print(f"  {name:{width}s}  {'n/a' if accuracy is None else f'{100 * accuracy:6.2f}%'}")
+    return 0
+
+
+def add_report(sub) -> None:
+    p = sub.add_parser("report", help="Markdown + HTML report comparing run folders side by side")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", default="report", help="folder (or .md/.html name) for the report (default: report)")
+    p.add_argument("--force", action="store_true", help="replace an existing report.md / report.html")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from alexnet_lab.core.fileio import check_output
+    from alexnet_lab.evaluate import write_report
+    from alexnet_lab.evaluate.report import output_paths
+
+    for path in output_paths(Path(args.out)):  # never replace an earlier report unasked
+        check_output(path, force=args.force)
+    md_path, html_path = write_report([Path(r) for r in args.runs], Path(args.out))
+    print(f"report: {md_path}\n        {html_path}")
+    return 0
