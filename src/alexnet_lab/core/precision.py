@@ -49,3 +49,13 @@ def inference_auto(device_type: str, gpu_has_bf16: bool = False) -> str:
     if device_type == "gpu":
         return "bf16" if gpu_has_bf16 else "fp32"
     return "bf16" if device_type == "cpu" and cpu_has_native_bf16() else "fp32"
+
+
+def require_calibration(calibration) -> None:
+    """int8 sets its activation ranges from calibration images; refuse to start without any.
+
+    Raises:
+        UserInputError: `calibration` is None or empty (NEEDS_CALIBRATION says what to pass).
+    """
+    if calibration is None or len(calibration) == 0:
+        raise UserInputError(NEEDS_CALIBRATION)

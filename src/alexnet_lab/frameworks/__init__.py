@@ -9,8 +9,9 @@ name to FRAMEWORKS (its training parts go in ``alexnet_lab.train.<name>``, see t
 from __future__ import annotations
 
 import importlib
-from typing import cast
+from typing import Any, cast
 
+from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import unknown_name_error
 from alexnet_lab.frameworks.protocol import Backend
 
@@ -28,4 +29,13 @@ def get_backend(framework: str) -> Backend:
     return cast(Backend, importlib.import_module(FRAMEWORKS[framework]))
 
 
-__all__ = ["FRAMEWORKS", "Backend", "get_backend"]
+def build_for(bundle: WeightBundle, framework: str, device: str = "auto") -> Any:
+    """A `framework` model of the bundle's variant, class count and input size, with the bundle's
+    weights, on `device`: what predict, evaluate, verify and every export run."""
+    backend = get_backend(framework)
+    size = bundle.meta.input_size or bundle.meta.preprocess.crop
+    model = backend.build_model(bundle.meta.variant, bundle.num_classes, input_size=size)
+    return backend.to_device(backend.from_canonical(model, bundle.tensors), device)
+
+
+__all__ = ["FRAMEWORKS", "Backend", "build_for", "get_backend"]

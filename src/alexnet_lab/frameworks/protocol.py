@@ -30,15 +30,14 @@ class Backend(Protocol):
 
     FRAMEWORK: str  # the name it is registered under: 'torch', 'keras'
     WEIGHT_SUFFIXES: tuple[str, ...]  # file endings of its own weight format (read_weights / write_weights)
-    EXPORT_FORMATS: tuple[str, ...]  # core.exports.EXPORT_FORMATS names export_model writes
+    # core.exports.EXPORT_FORMATS name -> exporter(bundle, path, metadata): traces the bundle's model
+    # and writes the export at `path` (run in a process of its own, see inference.export)
+    EXPORTERS: Mapping[str, Callable[[WeightBundle, Path, Mapping[str, str]], None]]
 
     # building and converting
     def build_model(self, variant: Any = "owt", num_classes: int = 1000, dropout: float = 0.5,
                     input_size: int | None = None, *, weights: Any = None, in_chans: int = 3) -> Any:
         """A fresh model of the variant (fresh initialisation unless `weights` is given)."""
-
-    def model_from_bundle(self, bundle: WeightBundle, device: str = "auto") -> Any:
-        """A model of the bundle's variant, class count and input size with its weights, on `device`."""
 
     def from_canonical(self, model: Any, tensors: Mapping[str, np.ndarray], *, partial: bool = False) -> Any:
         """Load canonical tensors into the model (every layer, or only those given when partial)."""
@@ -75,7 +74,17 @@ class Backend(Protocol):
         """UserInputError when int8 inference cannot run in this process."""
 
     def quantize_int8(self, model: Any, calibration_nhwc: np.ndarray | None, batch_size: int = 32) -> Any:
-        """A post-training int8 model calibrated on the preprocessed batch."""
+        """A post-training int8 copy of `model` for CPU inference; `model` itself is left as it is.
+
+        Args:
+            model: a float AlexNet of this framework (any variant).
+            calibration_nhwc: preprocessed float32 N x H x W x 3 images like the ones it will
+                see; a few hundred are enough to set the activation ranges.
+            batch_size: calibration batch size.
+
+        Raises:
+            UserInputError: no calibration images (core.precision.require_calibration).
+        """
 
     def predict_logits_int8(self, model: Any, batch_nhwc: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """float32 logits of the int8 model."""
@@ -86,6 +95,3 @@ class Backend(Protocol):
 
     def write_weights(self, bundle: WeightBundle, path: str | os.PathLike[str]) -> Path:
         """Write this framework's weight file, atomically, metadata included."""
-
-    def export_model(self, fmt: str, bundle: WeightBundle, path: Path, metadata: Mapping[str, str]) -> None:
-        """Trace the bundle's model and write export `fmt` at `path` (run in a process of its own)."""

@@ -196,7 +196,7 @@ def _worker(argv: list[str]) -> int:
     fmt, framework, weights, metadata_file, output = argv
     bundle = read_safetensors(weights)
     metadata = json.loads(Path(metadata_file).read_text())
-    get_backend(framework).export_model(fmt, bundle, Path(output), metadata)
+    get_backend(framework).EXPORTERS[fmt](bundle, Path(output), metadata)
     return 0
 
 

@@ -12,7 +12,7 @@ from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.precision import INFERENCE_PRECISIONS
 from alexnet_lab.core.preprocessing import preprocess
-from alexnet_lab.frameworks import get_backend
+from alexnet_lab.frameworks import build_for, get_backend
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,6 @@ def top_k(probabilities: np.ndarray, categories: Sequence[str], k: int) -> list[
         [Prediction(rank + 1, int(i), categories[int(i)], float(row[i])) for rank, i in enumerate(idx)]
         for row, idx in zip(probabilities, order)
     ]
-
-
-def build_for(bundle: WeightBundle, framework: str, device: str = "auto"):
-    """A model of the bundle's variant in `framework` on `device`, with the bundle's weights loaded."""
-    return get_backend(framework).model_from_bundle(bundle, device)
 
 
 PRECISIONS = INFERENCE_PRECISIONS

@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Mapping
-from pathlib import Path
 
 
 @contextlib.contextmanager
@@ -39,9 +37,7 @@ def _native_stderr_hushed():
 with _native_stderr_hushed():
     import keras  # noqa: F401 - the first import loads the backend's native libraries
 
-from alexnet_lab.core.bundle import WeightBundle  # noqa: E402 - after Keras' native start-up, hushed above
-from alexnet_lab.frameworks.keras import export, io, quantize  # noqa: E402
-from alexnet_lab.frameworks.keras.applications import (  # noqa: E402
+from alexnet_lab.frameworks.keras.applications import (  # noqa: E402 - after Keras' native start-up, hushed above
     AlexNetCifar,
     AlexNetOriginal,
     decode_predictions,
@@ -56,45 +52,21 @@ from alexnet_lab.frameworks.keras.convert import (  # noqa: E402
     weight_layers,
 )
 from alexnet_lab.frameworks.keras.device import resolve_device  # noqa: E402
+from alexnet_lab.frameworks.keras.export import EXPORTERS  # noqa: E402
+from alexnet_lab.frameworks.keras.io import read_weights, write_weights  # noqa: E402
 from alexnet_lab.frameworks.keras.layers import AdaptiveAveragePooling2D, LocalResponseNormalization  # noqa: E402
 from alexnet_lab.frameworks.keras.model import (  # noqa: E402
     AlexNet,
     auto_inference_precision,
     build_model,
     cast_for_inference,
-    model_from_bundle,
     predict_logits,
     to_device,
 )
-from alexnet_lab.frameworks.keras.quantize import predict_logits_int8, quantize_int8  # noqa: E402
+from alexnet_lab.frameworks.keras.quantize import check_int8, predict_logits_int8, quantize_int8  # noqa: E402
 
 FRAMEWORK = "keras"
 WEIGHT_SUFFIXES = (".weights.h5", ".keras")
-EXPORT_FORMATS = tuple(export.EXPORTERS)
-
-
-def check_int8() -> None:
-    """Raises UserInputError unless Keras runs on TensorFlow (int8 goes through TensorFlow Lite)."""
-    quantize.check_backend()
-
-
-def read_weights(path: str | os.PathLike[str], default_meta=None) -> WeightBundle:
-    """A .weights.h5 file or a .keras archive, with its metadata when it has some."""
-    if str(path).lower().endswith(".keras"):
-        return io.read_keras_archive(path, default_meta)
-    return io.read_weights_h5(path, default_meta)
-
-
-def write_weights(bundle: WeightBundle, path: str | os.PathLike[str]) -> Path:
-    """A .keras archive when the name ends in .keras, else a .weights.h5 file; metadata included."""
-    if str(path).lower().endswith(".keras"):
-        return io.write_keras_archive(bundle, path)
-    return io.write_weights_h5(bundle, path)
-
-
-def export_model(fmt: str, bundle: WeightBundle, path: Path, metadata: Mapping[str, str]) -> None:
-    """Write export `fmt` (onnx on KERAS_BACKEND=torch, savedmodel on tensorflow) at `path`."""
-    export.EXPORTERS[fmt](bundle, path, metadata)
 
 
 __all__ = [
@@ -102,8 +74,7 @@ __all__ = [
     "AlexNet",
     "AlexNetCifar",
     "AlexNetOriginal",
-    "EXPORT_FORMATS",
-    "FRAMEWORK",
+    "EXPORTERS", "FRAMEWORK",
     "LocalResponseNormalization",
     "WEIGHT_SUFFIXES",
     "auto_inference_precision",
@@ -111,10 +82,8 @@ __all__ = [
     "cast_for_inference",
     "check_int8",
     "decode_predictions",
-    "export_model",
     "from_canonical",
     "load_into",
-    "model_from_bundle",
     "model_num_classes",
     "model_variant",
     "predict_logits",

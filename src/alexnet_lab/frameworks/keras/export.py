@@ -20,8 +20,8 @@ import keras
 
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import UserInputError
-from alexnet_lab.core.exports import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, input_size
-from alexnet_lab.frameworks.keras.model import model_from_bundle
+from alexnet_lab.core.exports import INPUT_NAME, OUTPUT_NAME, input_size
+from alexnet_lab.frameworks import build_for
 
 SAVEDMODEL_METADATA = "assets.extra/alexnet_lab.json"  # TF Serving's place for files its loader ignores
 
@@ -36,8 +36,10 @@ def export_onnx(bundle: WeightBundle, path: Path, metadata: Mapping[str, str]) -
     """ONNX of the Keras model through torch.onnx (dynamo exporter), opset ONNX_OPSET."""
     import torch
 
+    from alexnet_lab.frameworks.torch.export import write_onnx  # the same exporter as the PyTorch model's
+
     _require_backend("torch", "ONNX")
-    model = model_from_bundle(bundle, device="cpu")
+    model = build_for(bundle, "keras", device="cpu")
 
     class Serving(torch.nn.Module):  # one positional tensor in, as torch.export wants it
         def __init__(self) -> None:
@@ -49,11 +51,7 @@ def export_onnx(bundle: WeightBundle, path: Path, metadata: Mapping[str, str]) -
 
     size = input_size(bundle.meta)
     example = torch.zeros(2, size, size, 3)  # batch 2: torch.export specialises a batch of 1
-    program = torch.onnx.export(Serving().eval(), (example,), None, input_names=[INPUT_NAME],
-                                output_names=[OUTPUT_NAME], dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),
-                                opset_version=ONNX_OPSET, dynamo=True, verbose=False)
-    program.model.metadata_props.update(metadata)
-    program.save(str(path))
+    write_onnx(Serving().eval(), example, path, metadata)
 
 
 def export_savedmodel(bundle: WeightBundle, path: Path, metadata: Mapping[str, str]) -> None:
@@ -61,7 +59,7 @@ def export_savedmodel(bundle: WeightBundle, path: Path, metadata: Mapping[str, s
     import tensorflow as tf
 
     _require_backend("tensorflow", "SavedModel")
-    model = model_from_bundle(bundle, device="cpu")
+    model = build_for(bundle, "keras", device="cpu")
     size = input_size(bundle.meta)
     archive = keras.export.ExportArchive()  # what model.export(format="tf_saved_model") uses, with our names
     archive.track(model)

@@ -112,3 +112,15 @@ def write_keras_archive(bundle: WeightBundle, path: str | os.PathLike[str]) -> P
         finally:
             keras_tmp.unlink(missing_ok=True)
     return Path(path)
+
+
+def read_weights(path: str | os.PathLike[str], default_meta=None) -> WeightBundle:
+    """A .weights.h5 file or a .keras archive (the Backend protocol's reader)."""
+    reader = read_keras_archive if str(path).lower().endswith(".keras") else read_weights_h5
+    return reader(path, default_meta)
+
+
+def write_weights(bundle: WeightBundle, path: str | os.PathLike[str]) -> Path:
+    """A .keras archive when the name ends in .keras, else a .weights.h5 file (the Backend protocol's writer)."""
+    writer = write_keras_archive if str(path).lower().endswith(".keras") else write_weights_h5
+    return writer(bundle, path)

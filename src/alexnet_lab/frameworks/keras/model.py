@@ -12,12 +12,11 @@ import keras
 import numpy as np
 from keras import layers
 
-from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import UserInputError, unknown_name_error
 from alexnet_lab.core.precision import inference_auto
 from alexnet_lab.core.spec import BN_EPSILON, ArchSpec, get_arch
 from alexnet_lab.frameworks.keras import blocks, inputs
-from alexnet_lab.frameworks.keras.convert import from_canonical, load_into, model_variant
+from alexnet_lab.frameworks.keras.convert import load_into, model_variant
 from alexnet_lab.frameworks.keras.device import device_kind, resolve_device
 
 
@@ -195,10 +194,3 @@ def auto_inference_precision(device: str = "auto") -> str:
     """What `--precision auto` means for inference: bf16 where it is native (CPUs with AVX512-BF16
     or AMX, GPUs of compute capability 8.0+), otherwise fp32."""
     return inference_auto(*device_kind(resolve_device(device)))
-
-
-def model_from_bundle(bundle: WeightBundle, device: str = "auto") -> keras.Model:
-    """A model of the bundle's variant, class count and input size with its weights, on `device`."""
-    size = bundle.meta.input_size or bundle.meta.preprocess.crop
-    model = build_model(bundle.meta.variant, bundle.num_classes, input_size=size)
-    return to_device(from_canonical(model, bundle.tensors), device)

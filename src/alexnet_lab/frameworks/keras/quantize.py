@@ -20,11 +20,12 @@ import warnings
 import numpy as np
 
 from alexnet_lab.core.errors import UserInputError
+from alexnet_lab.core.precision import require_calibration
 
 log = logging.getLogger(__name__)
 
 
-def check_backend() -> None:
+def check_int8() -> None:
     """Raises UserInputError unless Keras runs on TensorFlow (the converter is TensorFlow's)."""
     import keras
 
@@ -46,20 +47,11 @@ def _quiet():
 def quantize_int8(model, calibration_nhwc: np.ndarray | None, batch_size: int = 32) -> Int8Model:
     """An int8 TensorFlow Lite copy of a Keras AlexNet; `model` itself is left as it is.
 
-    Args:
-        model: a float Keras AlexNet (any variant).
-        calibration_nhwc: preprocessed float32 N x H x W x 3 images like the ones it will see;
-            a few hundred are enough to set the activation ranges.
-        batch_size: calibration batch size.
-
-    Raises:
-        UserInputError: no calibration images, or Keras is not on TensorFlow.
+    TensorFlow Lite's full-integer converter; the arguments are Backend.quantize_int8's.
+    UserInputError also when Keras is not on TensorFlow.
     """
-    from alexnet_lab.core.precision import NEEDS_CALIBRATION
-
-    check_backend()
-    if calibration_nhwc is None or len(calibration_nhwc) == 0:
-        raise UserInputError(NEEDS_CALIBRATION)
+    check_int8()
+    require_calibration(calibration_nhwc)
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
@@ -121,3 +113,5 @@ def predict_logits_int8(model: Int8Model, batch_nhwc: np.ndarray, batch_size: in
     """Logits (float32 numpy) of a quantize_int8 model for a preprocessed N x H x W x 3 batch."""
     outputs = [model(batch_nhwc[start : start + batch_size]) for start in range(0, len(batch_nhwc), batch_size)]
     return np.concatenate(outputs).astype(np.float32) if outputs else np.zeros((0, model.num_classes), np.float32)
+
+

@@ -11,11 +11,10 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.layout import as_canonical, check_layout
 from alexnet_lab.core.partial import check_partial_layout
 from alexnet_lab.core.spec import BN_PARTS
-from alexnet_lab.frameworks.torch.model import AlexNet, build_model, to_device
+from alexnet_lab.frameworks.torch.model import AlexNet
 
 
 def state_dict_keys(model: AlexNet) -> dict[str, str]:
@@ -99,10 +98,3 @@ def state_dict_to_canonical(state: Mapping[str, torch.Tensor], model: AlexNet) -
     for key in sorted(extra):
         tensors[key] = np.asarray(state[key].detach().cpu().numpy())
     return as_canonical(tensors, model.spec, model.num_classes)
-
-
-def model_from_bundle(bundle: WeightBundle, device: str = "auto") -> AlexNet:
-    """A model of the bundle's variant, class count and input size with its weights, on `device`."""
-    size = bundle.meta.input_size or bundle.meta.preprocess.crop
-    model = build_model(bundle.meta.variant, bundle.num_classes, input_size=size)
-    return to_device(from_canonical(model, bundle.tensors), device)

@@ -16,13 +16,13 @@ import torch
 
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.exports import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, input_size
-from alexnet_lab.frameworks.torch.convert import model_from_bundle
+from alexnet_lab.frameworks import build_for
 
 METADATA_FILE = "alexnet_lab.json"  # extra file inside .torchscript.pt / .pt2 archives
 
 
 def _model_and_example(bundle: WeightBundle) -> tuple[torch.nn.Module, torch.Tensor]:
-    model = model_from_bundle(bundle, device="cpu").eval()
+    model = build_for(bundle, "torch", device="cpu").eval()
     size = input_size(bundle.meta)
     # batch 2, not 1: torch.export specialises sizes 0 and 1 instead of keeping them symbolic
     return model, torch.zeros(2, 3, size, size)
@@ -32,14 +32,20 @@ def _dynamic_batch() -> tuple[dict[int, torch.export.Dim]]:
     return ({0: torch.export.Dim("batch", min=1)},)
 
 
-def export_onnx(bundle: WeightBundle, path: Path, metadata: Mapping[str, str]) -> None:
-    """ONNX through torch.export (the dynamo exporter), opset ONNX_OPSET, metadata_props set."""
-    model, example = _model_and_example(bundle)
-    program = torch.onnx.export(model, (example,), None, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+def write_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, metadata: Mapping[str, str]) -> None:
+    """ONNX of `module` through torch.export (the dynamo exporter), opset ONNX_OPSET, with a free
+    batch dimension and `metadata` in metadata_props. The one ONNX route: the Keras model on the
+    torch backend is a torch.nn.Module and comes here too (frameworks/keras/export.py)."""
+    program = torch.onnx.export(module, (example,), None, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                                 dynamic_shapes=_dynamic_batch(), opset_version=ONNX_OPSET, dynamo=True,
                                 verbose=False)
     program.model.metadata_props.update(metadata)
     program.save(str(path))
+
+
+def export_onnx(bundle: WeightBundle, path: Path, metadata: Mapping[str, str]) -> None:
+    """ONNX of the PyTorch model (NCHW input)."""
+    write_onnx(*_model_and_example(bundle), path, metadata)
 
 
 def export_torchscript(bundle: WeightBundle, path: Path, metadata: Mapping[str, str]) -> None:

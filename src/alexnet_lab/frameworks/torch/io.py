@@ -115,3 +115,7 @@ def write_pth(bundle: WeightBundle, path: str | os.PathLike[str]) -> Path:
     with atomic_path(path) as tmp:
         torch.save(bundle_state_dict(bundle), tmp)
     return Path(path)
+
+
+read_weights = read_pth  # the Backend protocol's names for this framework's weight file
+write_weights = write_pth

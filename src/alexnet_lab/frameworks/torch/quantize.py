@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from alexnet_lab.core.errors import UserInputError
+from alexnet_lab.core.precision import require_calibration
 
 log = logging.getLogger(__name__)
 
@@ -58,22 +59,13 @@ def _nchw(batch_nhwc: np.ndarray) -> torch.Tensor:
 def quantize_int8(model: torch.nn.Module, calibration_nhwc: np.ndarray | None, batch_size: int = 32) -> Int8Model:
     """An int8 copy of `model` for CPU inference; `model` itself is left as it is.
 
-    Args:
-        model: a float AlexNet (any variant).
-        calibration_nhwc: preprocessed float32 N x H x W x 3 images like the ones it will see;
-            a few hundred are enough to set the activation ranges.
-        batch_size: calibration batch size.
-
-    Raises:
-        UserInputError: no calibration images, or no int8 engine here.
+    PyTorch's post-training static quantization (FX graph mode) on the CPU's best int8 engine;
+    the arguments are Backend.quantize_int8's. UserInputError also when no engine is built in.
     """
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import prepare_fx
 
-    from alexnet_lab.core.precision import NEEDS_CALIBRATION
-
-    if calibration_nhwc is None or len(calibration_nhwc) == 0:
-        raise UserInputError(NEEDS_CALIBRATION)
+    require_calibration(calibration_nhwc)
     engine = int8_engine()
     torch.backends.quantized.engine = engine
     num_classes = getattr(model, "num_classes", None)
@@ -122,3 +114,8 @@ def predict_logits_int8(model: Int8Model, batch_nhwc: np.ndarray, batch_size: in
         for start in range(0, len(batch_nhwc), batch_size):
             outputs.append(model(_nchw(batch_nhwc[start : start + batch_size])).float().numpy())
     return np.concatenate(outputs) if outputs else np.zeros((0, model.num_classes), np.float32)
+
+
+def check_int8() -> None:
+    """Raises UserInputError when this PyTorch build has no int8 CPU kernels."""
+    int8_engine()

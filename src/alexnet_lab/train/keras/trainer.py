@@ -183,18 +183,8 @@ def build_for_training(config: RunConfig, ctx: RunContext, bundle, precision) ->
 
 
 def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_spec, normalisation) -> dict:
-    """Build the model (loading pretrained weights when given), plan the phases and fit.
-
-    Args:
-        config: the resolved run config.
-        ctx: the run folder.
-        stores: {'train': (images, labels), 'val': (images, labels)} uint8 stores.
-        bundle: pretrained WeightBundle or None.
-        augment_spec: AugmentSpec for training views.
-        normalisation: (scale, offset, bgr) from data.datasets.normalisation.
-    Returns:
-        What was resolved at run time (device, precision, backend, distribution, re-initialised layers).
-    """
+    """train.trainers' entry point for Keras; also records the Keras backend, the distribution
+    strategy and its replicas, and the checkpoint suffix."""
     device = resolve_device(config.device)
     distribution = resolve_distribution(config.distribute, device)  # before TensorFlow computes anything
     _seed(config.seed)

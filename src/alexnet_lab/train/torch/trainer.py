@@ -173,16 +173,8 @@ class TorchTrainer:
 
 
 def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_spec, normalisation) -> dict:
-    """Build the model (loading pretrained weights when given), plan the phases and fit.
-
-    Args:
-        stores: {'train': (images, labels), 'val': (images, labels)} uint8 stores.
-        bundle: pretrained WeightBundle or None.
-        augment_spec: AugmentSpec for training views.
-        normalisation: (scale, offset, bgr) from data.datasets.normalisation.
-    Returns:
-        What was resolved at run time (device, precision, re-initialised layers) for the config record.
-    """
+    """train.trainers' entry point for PyTorch; also records channels-last, torch.compile, the
+    world size and the process-group backend."""
     torch.manual_seed(config.seed)
     if config.deterministic:
         torch.use_deterministic_algorithms(True)
