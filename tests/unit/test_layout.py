@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("alexnet_lab.inference",),  # predict (fp32/bf16/int8) and exports
     ("alexnet_lab.evaluate", "alexnet_lab.verify"),
     ("alexnet_lab.train",),  # the loop, its framework parts, the run folder, the demo
-    ("alexnet_lab.bench",),
+    ("alexnet_lab.bench", "alexnet_lab.serve"),
     ("alexnet_lab.cli", "alexnet_lab.__main__"),
     ("alexnet_lab",),  # the public face
 ]
