@@ -1,7 +1,11 @@
-"""Framework-neutral core: architecture specs, canonical weight layout, preprocessing.
+"""Framework-neutral truths, numpy and the standard library only: architecture specs (spec.py),
+the canonical weight layout and its validator (layout.py), the transposes between layouts
+(transforms.py), preprocessing (preprocessing.py), weights with their metadata (bundle.py),
+integrity fingerprints, precision lists and the `auto` rule (precision.py), what an export is
+(exports.py), the CPU kind (hardware.py), atomic file writing (fileio.py) and the errors.
 
-Imports numpy and the standard library only; a unit test checks that importing this package
-loads no deep-learning framework.
+A unit test checks that importing this package loads no deep-learning framework; every other
+package may import from here, and this package imports from no other.
 """
 
 from alexnet_lab.core.errors import AlexnetLabError, LayoutError, UserInputError, WeightFormatError
