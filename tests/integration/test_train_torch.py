@@ -16,7 +16,7 @@ from tests.integration.training_checks import (
     metrics,
 )
 
-TINY = ["--data", "synthetic", "--variant", "cifar", "--synthetic-per-class", "40", "--batch-size", "32",
+TINY = ["--data", "synthetic", "--variant", "cifar", "--synthetic-per-class", "40", "--batch-size", "32", "--precision", "fp32",
         "--lr", "0.05", "--augment", "cifar"]
 
 
