@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from alexnet_lab.cli.bench import add_benchmark
+from alexnet_lab.cli.data import add_shards
 from alexnet_lab.cli.demo import add_demo
 from alexnet_lab.cli.evaluate import add_evaluate, add_report
 from alexnet_lab.cli.predict import add_predict
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for add in (add_info, add_predict, add_convert, add_verify, add_train, add_evaluate, add_report, add_benchmark,
-                add_demo, add_serve):
+                add_demo, add_serve, add_shards):
         add(sub)
     return parser
 

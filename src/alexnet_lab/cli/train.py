@@ -22,6 +22,11 @@ HELP = {
     "precision": "training compute precision (mixed: the weights stay float32): auto (bf16 where native, fp16 on GPUs "
                  "without bf16, else fp32), fp32, bf16 or fp16; also spelled --train-precision",
     "compile": "PyTorch: torch.compile the training step: auto (on for CUDA only; slower on the CPU), on or off",
+    "data_mode": "auto (stream folders, list files and shards; synthetic and cifar10 in memory), memory (decode "
+                 "everything first) or stream (decode per batch in the loader workers)",
+    "cache_dir": "streamed data: decode once into a memory-mapped store in this folder, reused by later runs",
+    "decoder": "JPEG decoding: draft (reduced-size DCT decoding, still >= the resize; faster) or pil (full size)",
+    "limit_steps": "end every epoch after this many steps (smoke tests, benchmarks); 0: whole epochs",
     "distribute": "Keras on TensorFlow only: none, mirrored (all GPUs of this machine) or multi-worker (machines "
                   "listed in TF_CONFIG); --batch-size stays the global batch. PyTorch: start with torchrun instead",
 }

@@ -36,6 +36,7 @@ from alexnet_lab.data import (
     synthetic_class_names,
     synthetic_sample,
 )
+from alexnet_lab.data.shards import is_member_path, is_shard_folder, read_member, read_shard_splits
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ def read_source(data: str, data_dir: str | None = None, seed: int = 0, synthetic
         from alexnet_lab.data.splits import load_split
 
         return load_split(path)
+    if path.is_dir() and is_shard_folder(path):  # *.tar shards of KEY.jpg + KEY.cls (or train/ val/ test/ of them)
+        return read_shard_splits(path)
     # a folder: train/ val/ test/ inside, or one class per sub-folder
     return read_folder_splits(path) if path.is_dir() else {"all": read_list_file(path)}
 
@@ -116,8 +119,11 @@ def resolve_data(data: str, *, data_dir: str | None = None, val_data: str | None
     return DataSplits(splits, names, f"{data}: {len(names)} classes; {summary}")
 
 
-def load_pixels(path: str) -> np.ndarray:
-    """uint8 RGB pixels of a file or a virtual synthetic path."""
+def load_pixels(path: str, min_side: int | None = None) -> np.ndarray:
+    """uint8 RGB pixels of a file, a tar shard member or a virtual synthetic path. `min_side`: a
+    JPEG may be decoded at a reduced size whose shorter side is still >= min_side (PIL's draft)."""
+    if is_member_path(path):
+        return read_member(path, min_side)
     if path.startswith("cifar10:"):
         from alexnet_lab.data import cifar10
 
@@ -125,7 +131,7 @@ def load_pixels(path: str) -> np.ndarray:
     if path.startswith(SYNTHETIC_PREFIX):
         seed, index = (int(part) for part in path[len(SYNTHETIC_PREFIX):].split(":"))
         return synthetic_sample(SyntheticSpec(num_classes=SYNTHETIC_CLASSES, size=32, seed=seed), index)[0]
-    return read_image_rgb(path)
+    return read_image_rgb(path, min_side=min_side)
 
 
 def stored_view(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
@@ -143,12 +149,14 @@ def stored_view(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
 
 
 def decode_all(index: DatasetIndex, spec: PreprocessSpec, strict: bool = False,
-               progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Decode every image once: (uint8 N x S x S x 3, labels, unreadable paths skipped)."""
+               progress: Callable[[int], None] | None = None,
+               min_side: int | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Decode every image once: (uint8 N x S x S x 3, labels, unreadable paths skipped).
+    `min_side`: allow reduced-size JPEG decoding (see load_pixels)."""
     images, labels, bad = [], [], []
     for sample in index.samples:
         try:
-            images.append(stored_view(load_pixels(sample.path), spec))
+            images.append(stored_view(load_pixels(sample.path, min_side), spec))
             labels.append(sample.label)
         except ImageReadError as exc:
             if strict:

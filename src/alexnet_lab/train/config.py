@@ -25,11 +25,15 @@ SWITCHES = ("auto", "on", "off")
 DISTRIBUTE = ("none", "mirrored", "multi-worker")
 FRAMEWORKS = ("torch", "keras")
 VARIANTS = tuple(ARCHS)  # owt, original, cifar
+DATA_MODES = ("auto", "memory", "stream")
+DECODERS = ("draft", "pil")
+# what a config.json written before a field existed meant by it: resume keeps the old behaviour
+LEGACY = {"data_mode": "memory", "decoder": "pil"}
 
 # field -> its choices (--help lists them; a value outside gets the valid ones and a close match)
 CHOICES = {"framework": FRAMEWORKS, "variant": VARIANTS, "strategy": STRATEGIES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
            "precision": PRECISIONS, "augment": AUGMENTS, "distribute": DISTRIBUTE, "channels_last": SWITCHES,
-           "compile": SWITCHES}
+           "compile": SWITCHES, "data_mode": DATA_MODES, "decoder": DECODERS}
 
 # field -> (low, high or None, low allowed): every numeric flag, checked finite and in range up front
 RANGES = {"epochs": (1, None, True), "head_epochs": (0, None, True), "batch_size": (1, None, True),
@@ -38,7 +42,8 @@ RANGES = {"epochs": (1, None, True), "head_epochs": (0, None, True), "batch_size
           "base_lr_factor": (0, None, False), "label_smoothing": (0, 1, True), "grad_clip": (0, None, True),
           "dropout": (0, 1, True), "early_stopping": (0, None, True), "val_ratio": (0, 1, True),
           "test_ratio": (0, 1, True), "input_size": (0, None, True), "synthetic_per_class": (1, None, True),
-          "limit_per_class": (0, None, True), "seed": (0, None, True), "num_workers": (0, None, True)}
+          "limit_per_class": (0, None, True), "seed": (0, None, True), "num_workers": (0, None, True),
+          "limit_steps": (0, None, True)}
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,10 @@ class RunConfig:
     input_size: int = 0  # 0: the variant's (or the pretrained weights') input size
     synthetic_per_class: int = 300
     limit_per_class: int = 0  # use at most this many images per class (quick trials); 0 = all
+    limit_steps: int = 0  # end every epoch after this many steps (smoke tests, benchmarks); 0 = whole epochs
+    data_mode: str = "auto"  # auto: stream folders, list files and shards; decode synthetic / cifar10 into memory
+    cache_dir: str | None = None  # stream from a memory-mapped decoded store built here once (reused by later runs)
+    decoder: str = "draft"  # JPEG: 'draft' decodes at a reduced DCT size still >= the resize; 'pil' at full size
     seed: int = 0
     deterministic: bool = False
     num_workers: int = 0
@@ -146,7 +155,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        values = {**LEGACY, **{k: v for k, v in data.items() if k in known}}
         for key in ("train_layers", "skip_layers"):
             if key in values:
                 values[key] = tuple(values[key])

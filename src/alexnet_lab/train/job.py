@@ -19,12 +19,13 @@ from alexnet_lab.core.fileio import atomic_path
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
 from alexnet_lab.core.spec import get_arch
 from alexnet_lab.data import load_split, save_split
-from alexnet_lab.data.datasets import AUGMENTS, DataSplits, decode_all, normalisation, resolve_data
+from alexnet_lab.data.datasets import AUGMENTS, DataSplits, normalisation, resolve_data
 from alexnet_lab.train.config import RunConfig
 from alexnet_lab.train.context import RunContext
 from alexnet_lab.train.folder import fault_point, storage_error
 from alexnet_lab.train.lock import locked_run_folder
 from alexnet_lab.train.resume import config_document, resume_config
+from alexnet_lab.train.stores import make_stores
 from alexnet_lab.train.strategies import plan_phases
 from alexnet_lab.train.trainers import get_trainer, supports
 from alexnet_lab.train.world import World, current_world
@@ -70,20 +71,6 @@ def _splits(config: RunConfig, run_dir: Path) -> DataSplits:
     return resolve_data(config.data, data_dir=config.data_dir, val_data=config.val_data, val_ratio=config.val_ratio,
                         test_ratio=config.test_ratio, seed=config.seed, synthetic_per_class=config.synthetic_per_class,
                         limit_per_class=config.limit_per_class)
-
-
-def _decode(ctx: RunContext, data: DataSplits, spec: PreprocessSpec, strict: bool) -> dict:
-    stores = {}
-    for name in ("train", "val"):
-        index = data.splits[name]
-        with ctx.progress(total=len(index), desc=f"decoding {name}") as bar:
-            images, labels, bad = decode_all(index, spec, strict, progress=bar.update)
-        if bad:
-            log.warning("%s: skipped %d unreadable image(s), e.g. %s", name, len(bad), bad[0])
-        skipped = set(bad)
-        stores[name] = (images, labels)
-        stores[f"{name}_paths"] = [s.path for s in index.samples if s.path not in skipped]
-    return stores
 
 
 def run_training(config: RunConfig, given: Mapping[str, Any] | None = None) -> Path | None:
@@ -144,12 +131,13 @@ def _train_in_folder(config: RunConfig, extension: dict | None, trainer, bundle,
         save_split(data.splits, run_dir / "split.json")
     ctx = RunContext(run_dir, meta, checkpoint, world=world)
     try:
-        stores = _decode(ctx, data, spec, config.strict)
+        stores, mode = make_stores(ctx, data, spec, config)
         if world.is_main:
             with atomic_path(run_dir / "config.json") as tmp:
                 tmp.write_text(config_document(run_dir, config, extension))
             fault_point("config.json:replaced", 0)
         resolved = trainer.train_run(config, ctx, stores, bundle, AUGMENTS[config.augment], normalisation(spec))
+        resolved["data_mode"] = mode
         if world.is_main:  # the others have finished their share once training ends
             _write_resolved(run_dir, resolved, meta.arch.param_count(meta.num_classes))
             finish_run(run_dir, config, stores["val"], stores["val_paths"])

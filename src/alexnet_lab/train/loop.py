@@ -111,6 +111,8 @@ def train_epoch(trainer: FrameworkTrainer, config: RunConfig, phase: Phase, phas
             bar.update(count)
             if not math.isfinite(loss):
                 raise TrainingError(f"the loss became {loss} at epoch {epoch + 1}; lower --lr or add --grad-clip.")
+            if config.limit_steps and phase_step % trainer.steps_per_epoch >= config.limit_steps:
+                break  # --limit-steps: a short epoch (smoke tests, benchmarks)
     loss_sum, correct, seen = trainer.all_sum([loss_sum, correct, seen])
     return {"train_loss": loss_sum / seen, "train_top1": correct / seen, "lr": phase.layer_lrs[-1][1] * factor}
 

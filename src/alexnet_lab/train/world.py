@@ -37,7 +37,7 @@ class World:
         return batch_size // self.size
 
     def share(self, count: int) -> int:
-        """Items of `count` each process gets from a padding DistributedSampler."""
+        """Items of `count` each process gets per epoch (its share, padded to one length for all)."""
         return -(-count // self.size)
 
     @classmethod

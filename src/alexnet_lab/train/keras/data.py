@@ -16,6 +16,11 @@ PyTorch in one process can crash: batches come from the numpy reference
 (:func:`alexnet_lab.data.datasets.train_view`, the same per-sample seeding as the PyTorch loop).
 Either way a resumed run sees exactly the batches the killed run would have seen.
 
+A streamed store (data.stream.StreamedImages) or a memory-mapped cache is never turned into one
+tensor: the map reads each sample through tf.numpy_function (the decoding is PIL and BLAS, which
+release the GIL, so the parallel map decodes on every core), with the same pixels as the
+in-memory store.
+
 Under tf.distribute (--distribute) the same tf.data pipeline of global batches is handed to the
 strategy, which splits each batch over the replicas (see :mod:`.distribute`).
 """
@@ -84,19 +89,17 @@ class StorePipeline:
 
         from alexnet_lab.train.keras.augment_tf import augment_image, center_view
 
-        if self._tensors is None:  # one copy of the store as tensors, captured by the map function
-            self._tensors = (tf.convert_to_tensor(self.images), tf.convert_to_tensor(self.labels))
-        images, labels = self._tensors
+        read = self._reader(tf)
         augment, crop = self.augment if epoch is not None else None, self.crop
         epoch_key = tf.constant(self.seed * 1_000_003 + (epoch or 0), tf.int64)
 
         def view(index):
-            image = tf.gather(images, index)
+            image, label = read(index)
             if augment is None:
                 image = center_view(image, crop)
             else:
                 image = augment_image(image, augment, crop, tf.stack([epoch_key, index]))
-            return image, tf.gather(labels, index)
+            return image, label
 
         scale, offset, bgr = tf.constant(self.norm[0]), tf.constant(self.norm[1]), self.norm[2]
 
@@ -112,3 +115,20 @@ class StorePipeline:
         options = tf.data.Options()
         options.autotune.enabled = self.autotune
         return dataset.with_options(options)
+
+    def _reader(self, tf) -> Callable:
+        """index -> (uint8 stored image, label) tensors: a gather from one in-memory tensor copy of
+        the store, or a per-sample numpy read of a streamed / memory-mapped one."""
+        if type(self.images) is np.ndarray:
+            if self._tensors is None:  # one copy of the store as tensors, captured by the map function
+                self._tensors = (tf.convert_to_tensor(self.images), tf.convert_to_tensor(self.labels))
+            images, labels = self._tensors
+            return lambda index: (tf.gather(images, index), tf.gather(labels, index))
+        store, labels, shape = self.images, tf.constant(self.labels), self.images.shape[1:]
+
+        def read(index):
+            image = tf.numpy_function(lambda i: np.asarray(store[int(i)]), [index], tf.uint8, stateful=False)
+            image.set_shape(shape)
+            return image, tf.gather(labels, index)
+
+        return read

@@ -1,14 +1,51 @@
-"""PyTorch input pipeline over the decoded uint8 store: augmentation per sample (numpy, seeded
-per epoch and index so any worker count gives the same batches), normalisation on the batch."""
+"""PyTorch input pipeline over the uint8 store: augmentation per sample (numpy, seeded per epoch
+and index so any worker count gives the same batches), normalisation on the batch.
+
+The store is an in-memory array, a memory-mapped cache or a StreamedImages (data.stream) that
+decodes each sample in the DataLoader worker that asks for it; under torchrun :class:`EpochShares` (a
+DistributedSampler without the repeats) gives every process its own part of the (seed, epoch)
+permutation, and the DataLoader deals that part's batches out to its workers, so each sample of
+an epoch is read exactly once, by one worker of one process (tests/unit/test_data_streaming.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from alexnet_lab.data import AugmentSpec
-from alexnet_lab.data.datasets import eval_view, train_view
+from alexnet_lab.data.datasets import default_workers, eval_view, train_view
+from alexnet_lab.data.stream import StreamedImages
+
+IGNORE = -100  # F.cross_entropy's default ignore_index: the label of a padding sample
+
+
+class EpochShares(Sampler[int]):
+    """This process's share of the epoch: every `size`-th item of the (seed, epoch) permutation,
+    from position `rank`. Shares are padded to one length (DDP steps in lockstep) with markers
+    `index + count`, which StoreDataset reads with label IGNORE so the loss skips them: unlike
+    DistributedSampler's padding, no sample is trained on twice in an epoch."""
+
+    def __init__(self, count: int, rank: int, size: int, seed: int, epoch: int, shuffle: bool = True):
+        self.count, self.rank, self.size, self.seed, self.epoch, self.shuffle = count, rank, size, seed, epoch, shuffle
+
+    def __len__(self) -> int:
+        return -(-self.count // self.size)
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        # the draw a single-process DataLoader makes first (its workers' base seed), so that the
+        # permutation is the single-process one, dealt out: any process count, one global order
+        torch.empty((), dtype=torch.int64).random_(generator=generator)
+        order = torch.randperm(self.count, generator=generator) if self.shuffle else torch.arange(self.count)
+        mine = order[self.rank :: self.size].tolist()
+        return iter(mine + [int(order[0]) + self.count] * (len(self) - len(mine)))
+
+
+def loader_workers(requested: int, images) -> int:
+    """--num-workers, or for a streamed store left at 0, one worker per spare core (up to 4):
+    decoding in the training process would starve the step."""
+    return requested if requested or not isinstance(images, StreamedImages) else max(1, default_workers())
 
 
 class StoreDataset(Dataset):
@@ -25,26 +62,26 @@ class StoreDataset(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int):
+        label = IGNORE if index >= len(self) else None  # EpochShares' padding marker
+        index = index % len(self)
         image = self.images[index]
         if self.augment is None:
             view = eval_view(image, self.crop)
         else:
             view = train_view(image, self.augment, self.crop, np.random.default_rng([self.seed, self.epoch, index]))
-        return torch.from_numpy(view), int(self.labels[index])
+        return torch.from_numpy(view), int(self.labels[index]) if label is None else label
 
 
 def make_loader(dataset: StoreDataset, batch_size: int, shuffle: bool, seed: int, epoch: int, workers: int,
                 pin_memory: bool = False, world=None) -> DataLoader:
     """A loader whose order depends only on (seed, epoch): a resumed run sees the same batches.
 
-    With a distributed `world` (train.world.World) this process gets its DistributedSampler share
-    of the epoch and `batch_size` is already the per-process batch.
+    With a distributed `world` (train.world.World) this process gets its EpochShares part of the
+    same permutation and `batch_size` is already the per-process batch.
     """
     dataset.set_epoch(epoch)
     if world is not None and world.distributed:
-        sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank, shuffle=shuffle,
-                                     seed=seed * 100_003, drop_last=False)
-        sampler.set_epoch(epoch)
+        sampler = EpochShares(len(dataset), world.rank, world.size, seed, epoch, shuffle)
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
                           pin_memory=pin_memory, drop_last=False, persistent_workers=False)
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)

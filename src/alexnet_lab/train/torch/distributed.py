@@ -1,7 +1,7 @@
 """DistributedDataParallel on torch.distributed, for runs started by torchrun.
 
 One process per device (or per CPU share): gloo on CPU, nccl on CUDA. Every process holds the
-whole model and a 1/world share of each epoch (DistributedSampler); DDP averages the gradients,
+whole model and a 1/world share of each epoch (train.torch.data.EpochShares); DDP averages the gradients,
 so with the global batch split evenly the update equals one process's update on the whole batch.
 Validation is sharded too and the logits gathered, so every process sees the same metrics and
 takes the same best-epoch and early-stopping decisions.

@@ -1,4 +1,5 @@
-"""The PyTorch half of training: model, optimizer, autocast step, uint8-store loader, DDP and
+"""The PyTorch half of training: model, optimizer, autocast step, uint8-store loader (in-memory,
+streamed or memory-mapped: see train.stores), DDP and
 the checkpoint file, as the :class:`~alexnet_lab.train.loop.FrameworkTrainer` that the one loop
 (train/loop.py) drives. Started by torchrun it trains with DistributedDataParallel (see
 .distributed); rank 0 alone writes checkpoints and logs.
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from alexnet_lab.data.stream import select
 from alexnet_lab.frameworks.torch.convert import to_canonical
 from alexnet_lab.frameworks.torch.device import resolve_device, resolve_precision, use_channels_last, use_compile
 from alexnet_lab.frameworks.torch.model import build_model
@@ -24,7 +26,7 @@ from alexnet_lab.train.loop import fit
 from alexnet_lab.train.strategies import Phase, plan_phases
 from alexnet_lab.train.torch import distributed
 from alexnet_lab.train.torch.checkpoint import cpu_state, load_checkpoint, write_checkpoint
-from alexnet_lab.train.torch.data import Normaliser, StoreDataset, make_loader
+from alexnet_lab.train.torch.data import IGNORE, Normaliser, StoreDataset, loader_workers, make_loader
 from alexnet_lab.train.world import World
 from alexnet_lab.weights.pretrained import load_pretrained
 
@@ -81,6 +83,7 @@ class TorchTrainer:
         self.model, self.device, self.precision, self.normaliser = model, device, precision, normaliser
         self.train_set, self.val_set, self.config, self.world = train_set, val_set, config, world
         self.compile = compile  # torch.compile the training forward (the model itself stays eager for saving)
+        self.workers = loader_workers(config.num_workers, train_set.images)
         self.train_size = len(train_set)
         self.epoch_images = world.share(len(train_set))
         # the same for every process: the sampler pads the last share
@@ -119,7 +122,7 @@ class TorchTrainer:
         _frozen_bn_eval(self.model, self.phase)
         distributed.seed_epoch(self.config.seed, epoch, self.world)
         return make_loader(self.train_set, self.world.split_batch(self.config.batch_size), True, self.config.seed,
-                           epoch, self.config.num_workers, pin_memory=self.device.type == "cuda", world=self.world)
+                           epoch, self.workers, pin_memory=self.device.type == "cuda", world=self.world)
 
     def step(self, images: torch.Tensor, labels: torch.Tensor, lr_factor: float) -> tuple[float, int, int]:
         for group in self.optimizer.param_groups:
@@ -127,14 +130,17 @@ class TorchTrainer:
         x, y = self.normaliser(images), labels.to(self.device, non_blocking=True)
         with self.precision.autocast(self.device):
             logits = self.net(x)
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=self.config.label_smoothing)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=self.config.label_smoothing)  # skips IGNORE
+        count = len(y) if not self.world.distributed else int((y != IGNORE).sum())
+        if count == 0:  # a batch of EpochShares padding only: a zero loss, so DDP still all-reduces
+            loss = logits.float().sum() * 0.0
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad],
                                            self.config.grad_clip)
         self.optimizer.step()
-        return float(loss.detach()), int((logits.argmax(1) == y).sum()), len(y)
+        return float(loss.detach()), int((logits.argmax(1) == y).sum()), count
 
     def all_sum(self, values):
         return distributed.all_sum(list(values), self.world)
@@ -147,7 +153,7 @@ class TorchTrainer:
         """Logits for a whole store, in order (eval mode, no augmentation)."""
         self.model.eval()
         out = []
-        for images, _ in make_loader(dataset, batch_size, False, 0, 0, 0):
+        for images, _ in make_loader(dataset, batch_size, False, 0, 0, self.workers):
             with self.precision.autocast(self.device):
                 out.append(self.model(self.normaliser(images)).float().cpu().numpy())
         return np.concatenate(out)
@@ -155,7 +161,7 @@ class TorchTrainer:
     def val_logits(self, batch_size: int) -> np.ndarray:
         """Each process predicts its shard of the validation store; all get the whole."""
         part, val = distributed.shard(len(self.val_set), self.world), self.val_set
-        mine = StoreDataset(val.images[part], val.labels[part], val.crop, None)
+        mine = StoreDataset(select(val.images, part), val.labels[part], val.crop, None)
         return distributed.gather_rows(self.predict_store(mine, batch_size), self.world)
 
     def agree(self, values: list[float]) -> list[float]:
@@ -196,7 +202,7 @@ def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_
     resolved = {"device": str(device), "precision": precision.name, "channels_last": channels_last,
                 "compile": trainer.compile,
                 "reinitialised_layers": reinit, "phases": [p.name for p in phases],
-                "world_size": world.size, "dist_backend": distributed.backend_name(world)}
+                "world_size": world.size, "loader_workers": trainer.workers, "dist_backend": distributed.backend_name(world)}
     log.info("training on %s (%s%s), phases %s", device, precision.name, ", torch.compile" if trainer.compile else "",
              ", ".join(f"{p.name}x{p.epochs}" for p in phases))
     try:

@@ -1,0 +1,107 @@
+"""Streaming: the uint8 store's interface over image files decoded on demand.
+
+:class:`StreamedImages` answers `len`, `shape`, `[i]`, `[slice]` and `[positions]` like the
+in-memory N x S x S x 3 array that :func:`~alexnet_lab.data.datasets.decode_all` builds, but
+decodes each image when it is asked for (with the same :func:`stored_pixels` the in-memory store
+uses, so both give the same pixels). The training loaders index it per sample in their workers,
+so memory is bounded by the batches in flight, not by the data set.
+
+An unreadable file met while streaming is logged once and read as a black image (its place in
+the epoch is kept, so every process still agrees on the batch count); `strict` raises instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from alexnet_lab.core.errors import UserInputError
+from alexnet_lab.core.preprocessing import PreprocessSpec
+from alexnet_lab.data.images import ImageReadError
+
+log = logging.getLogger(__name__)
+
+DECODERS = ("draft", "pil")  # draft: PIL's reduced-size JPEG decoding down to the resize; pil: full size
+
+
+def min_side(spec: PreprocessSpec, decoder: str) -> int | None:
+    """The smallest shorter side a JPEG may be decoded at for `spec` (None: full size)."""
+    if decoder != "draft" or spec.resize_mode == "none":
+        return None
+    return spec.resize
+
+
+def stored_pixels(path: str, spec: PreprocessSpec, decoder: str = "pil") -> np.ndarray:
+    """The square uint8 image the store keeps for `path` (decoded, resized, centre-cropped)."""
+    from alexnet_lab.data.datasets import load_pixels, stored_view
+
+    return stored_view(load_pixels(path, min_side(spec, decoder)), spec)
+
+
+def stored_size(spec: PreprocessSpec) -> int:
+    """Side of the stored square; streaming needs it fixed, so a spec must resize."""
+    if spec.resize_mode == "none":
+        raise UserInputError(f"preprocessing '{spec.name}' keeps every image's own size, which a streamed or cached "
+                             "store cannot; pass --data-mode memory.")
+    return spec.resize
+
+
+class StreamedImages:
+    """A read-only uint8 N x S x S x 3 'array' whose rows are decoded from files when indexed."""
+
+    dtype = np.dtype(np.uint8)
+
+    def __init__(self, paths: Sequence[str], spec: PreprocessSpec, decoder: str = "draft", strict: bool = False,
+                 threads: int = 0):
+        """`threads`: decoding threads for a multi-row read (0: up to 4, one per core)."""
+        self.paths, self.spec, self.decoder, self.strict = list(paths), spec, decoder, strict
+        self.size = stored_size(spec)
+        self.threads = threads or max(1, min(4, os.cpu_count() or 1))
+        self._warned: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self.paths), self.size, self.size, 3)
+
+    @property
+    def ndim(self) -> int:
+        return 4
+
+    def read(self, position: int) -> np.ndarray:
+        """Row `position`: the stored view of its file (black if unreadable and not strict)."""
+        path = self.paths[position]
+        try:
+            return stored_pixels(path, self.spec, self.decoder)
+        except ImageReadError as exc:
+            if self.strict:
+                raise
+            if path not in self._warned:
+                self._warned.add(path)
+                log.warning("unreadable image read as black: %s", exc)
+            return np.zeros((self.size, self.size, 3), np.uint8)
+
+    def subset(self, positions: Sequence[int] | slice) -> StreamedImages:
+        """The rows at `positions`, still decoded on demand."""
+        chosen = self.paths[positions] if isinstance(positions, slice) else [self.paths[int(i)] for i in positions]
+        return StreamedImages(chosen, self.spec, self.decoder, self.strict, self.threads)
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            return self.read(int(key) + (len(self) if key < 0 else 0))
+        positions = range(len(self))[key] if isinstance(key, slice) else [int(i) for i in np.asarray(key).ravel()]
+        if len(positions) == 0:
+            return np.zeros((0, self.size, self.size, 3), np.uint8)
+        with ThreadPoolExecutor(min(self.threads, len(positions))) as pool:  # PIL and BLAS release the GIL
+            return np.stack(list(pool.map(self.read, positions)))
+
+
+def select(images, positions: slice):
+    """Rows `positions` of a store: lazily for a streamed one, a view or copy of an array."""
+    return images.subset(positions) if isinstance(images, StreamedImages) else images[positions]
