@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 
-import torchvision  # noqa: F401 - before TensorFlow, see tests/conftest.py
-
 import numpy as np
+import torchvision  # noqa: F401 - before TensorFlow, see tests/conftest.py
 
 from alexnet_lab.core.explain import pearson, relative_difference, tap_names
 from alexnet_lab.core.preprocessing import preprocess
