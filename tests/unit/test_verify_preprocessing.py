@@ -49,4 +49,4 @@ def test_wrong_channel_order_in_the_metadata_fails(trained_shapes_bundle, labell
         check = next(c for c in run_verify(path, options).checks if c.name == "preprocessing")
         print(check.detail, check.figures)
         assert check.status == expected, check.detail
-    assert check.figures["top1"]["bound"] > 0.5
+    assert check.figures["top1"]["bound"] > 0.3  # the fixture model is 3x chance or more
