@@ -64,3 +64,34 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subproce
     full_env = {**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})}
     return subprocess.run([sys.executable, "-m", "alexnet_lab", *args], capture_output=True, text=True,
                           env=full_env, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def trained_shapes_bundle():
+    """The 'cifar' AlexNet trained briefly (PyTorch, Adam, 3 epochs on 2,000 synthetic 32x32 images
+    of seed 0) into a WeightBundle with the cifar-32 preprocessing: a model that has learned
+    shapes and colours, for the checks that need one (Grad-CAM sanity, localisation, preprocessing).
+    About a minute on two CPU cores; tests using it are marked slow."""
+    import torch
+
+    from alexnet_lab.core.bundle import ModelMeta, WeightBundle
+    from alexnet_lab.data.synthetic import SyntheticSpec, make_synthetic, synthetic_class_names
+    from alexnet_lab.frameworks import get_backend
+    from alexnet_lab.train.job import CIFAR_PREPROCESS
+
+    torch.manual_seed(0)
+    backend = get_backend("torch")
+    images, labels = make_synthetic(SyntheticSpec(per_class=200, seed=0))
+    x = torch.from_numpy(CIFAR_PREPROCESS.normalize(images)).permute(0, 3, 1, 2).contiguous()
+    y = torch.from_numpy(labels)
+    model = backend.build_model("cifar", 10)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    for _ in range(3):
+        for batch in torch.randperm(len(x)).split(64):
+            optimiser.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
+            optimiser.step()
+    meta = ModelMeta(variant="cifar", categories=synthetic_class_names(10), preprocess=CIFAR_PREPROCESS,
+                     source="tests: trained_shapes_bundle")
+    return WeightBundle(backend.to_canonical(model), meta)

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("alexnet_lab.data", "alexnet_lab.weights"),  # images and weight files, framework-neutral
     ("alexnet_lab.frameworks.torch", "alexnet_lab.frameworks.keras"),  # the implementations
     ("alexnet_lab.inference",),  # predict (fp32/bf16/int8) and exports
-    ("alexnet_lab.evaluate", "alexnet_lab.verify"),
+    ("alexnet_lab.evaluate", "alexnet_lab.verify", "alexnet_lab.explain"),
     ("alexnet_lab.train",),  # the loop, its framework parts, the run folder, the demo
     ("alexnet_lab.bench", "alexnet_lab.serve"),
     ("alexnet_lab.cli", "alexnet_lab.__main__"),

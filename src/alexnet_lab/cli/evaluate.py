@@ -18,6 +18,9 @@ def add_evaluate(sub) -> None:
     p.add_argument("--split", default=None, help="split of a train/val/test folder (default: test, else val, else all)")
     p.add_argument("--seed", type=int, default=1, help="seed of the synthetic evaluation images (default 1)")
     p.add_argument("--data-dir", default=None, help="local copy of the CIFAR-10 python batches for --data cifar10")
+    p.add_argument("--crops", type=int, default=1, choices=(1, 5, 10),
+                   help="views averaged per image (softmax): 1 centre (default, torchvision's published figures), 5 "
+                   "four corners + centre, 10 those and their mirror images (the 2012 paper's test)")
     p.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping it")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
     add_precision_flags(p, "default: the train split of --data if it has one, else the evaluated images")
@@ -32,11 +35,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     args.precision = resolve_precision(args.precision, args.framework, args.device)  # auto -> what runs here
     result, split = evaluate_source(args.weights, args.data, args.framework, args.split, args.seed, strict=args.strict,
                                     device=args.device, data_dir=args.data_dir, precision=args.precision,
-                                    calibration=args.calibration, calibration_images=args.calibration_images)
+                                    calibration=args.calibration, calibration_images=args.calibration_images,
+                                    crops=args.crops)
     if args.json:
-        print(json.dumps({**result.to_json_dict(), "precision": args.precision}))
+        print(json.dumps({**result.to_json_dict(), "precision": args.precision, "crops": args.crops}))
         return 0
-    print(f"{args.weights} on {args.data} [{split}], {result.num_images} images ({args.framework}, {args.precision})")
+    print(f"{args.weights} on {args.data} [{split}], {result.num_images} images ({args.framework}, {args.precision}, "
+          f"{args.crops}-crop)")
     print(f"top-1 {100 * result.top1:.2f}%   top-5 {100 * result.top5:.2f}%   loss {result.loss:.4f}")
     width = max(len(name) for name in result.class_names)
     for name, accuracy in result.per_class.items():

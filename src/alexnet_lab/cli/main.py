@@ -1,10 +1,9 @@
 """The `alexnet` command line: argument parsing and printing only; the work is in the library.
 
 One module per command group: weights.py (info, convert, verify), predict.py, train.py (train),
-evaluate.py (evaluate, report), bench.py (benchmark), demo.py, serve.py. This module builds the parser
-and turns every user error into one line on stderr.
-
-Every user error becomes one line on stderr and exit status 2, without a traceback.
+evaluate.py (evaluate, report), bench.py (benchmark), demo.py, serve.py, data.py (shards), inspect.py
+(features, explain, filters). This module builds the parser and turns every user error into one
+line on stderr and exit status 2, without a traceback.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from alexnet_lab.cli.bench import add_benchmark
 from alexnet_lab.cli.data import add_shards
 from alexnet_lab.cli.demo import add_demo
 from alexnet_lab.cli.evaluate import add_evaluate, add_report
+from alexnet_lab.cli.inspect import add_explain, add_features, add_filters
 from alexnet_lab.cli.predict import add_predict
 from alexnet_lab.cli.serve import add_serve
 from alexnet_lab.cli.train import add_train
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for add in (add_info, add_predict, add_convert, add_verify, add_train, add_evaluate, add_report, add_benchmark,
-                add_demo, add_serve, add_shards):
+                add_demo, add_serve, add_shards, add_features, add_explain, add_filters):
         add(sub)
     return parser
 

@@ -176,8 +176,9 @@ def _colours(label: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarr
     return background, foreground
 
 
-def _draw(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """One image of class `label` as an HxWx3 float array (0-255, not yet clipped)."""
+def _draw(label: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One image of class `label` as an HxWx3 float array (0-255, not yet clipped), and the
+    object's H x W coverage in [0, 1] (where the shape or texture is drawn)."""
     drawer, angles, is_texture = _CLASSES[SYNTHETIC_CLASSES[label]]
     background, foreground = _colours(label, rng)
     grid = (np.arange(size, dtype=np.float64) + 0.5) / size
@@ -198,7 +199,7 @@ def _draw(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
     gradient = rng.uniform(0, 80) * ((x - 0.5) * np.cos(tilt) + (y - 0.5) * np.sin(tilt))
     field = background + gradient[:, :, None]
     image = field * (1.0 - coverage) + foreground * coverage
-    return image + rng.normal(0.0, rng.uniform(2.0, 20.0), image.shape)
+    return image + rng.normal(0.0, rng.uniform(2.0, 20.0), image.shape), coverage[:, :, 0]
 
 
 def synthetic_sample(spec: SyntheticSpec, index: int) -> tuple[np.ndarray, int]:
@@ -211,8 +212,21 @@ def synthetic_sample(spec: SyntheticSpec, index: int) -> tuple[np.ndarray, int]:
         raise UserInputError(f"expected a non-negative image index; received {index}.")
     label = index % spec.num_classes
     rng = np.random.default_rng([spec.seed, index])
-    image = _draw(label, spec.size, rng)
+    image, _ = _draw(label, spec.size, rng)
     return np.clip(np.rint(image), 0, 255).astype(np.uint8), label
+
+
+def synthetic_object_box(spec: SyntheticSpec, index: int) -> tuple[int, int, int, int]:
+    """Where image `index`'s object lies: (top, left, bottom, right) pixel rows and columns,
+    bottom and right exclusive, of the pixels its shape or texture covers by half or more. The
+    recorded position for localisation checks (the image itself is drawn the same way)."""
+    if index < 0:
+        raise UserInputError(f"expected a non-negative image index; received {index}.")
+    _, coverage = _draw(index % spec.num_classes, spec.size, np.random.default_rng([spec.seed, index]))
+    rows, cols = np.nonzero(coverage >= 0.5)
+    if len(rows) == 0:  # a texture whose stripes all fell between pixels: the whole image
+        return 0, 0, spec.size, spec.size
+    return int(rows.min()), int(cols.min()), int(rows.max()) + 1, int(cols.max()) + 1
 
 
 def make_synthetic(spec: SyntheticSpec) -> tuple[np.ndarray, np.ndarray]:

@@ -14,38 +14,75 @@ from alexnet_lab.core.errors import UserInputError
 log = logging.getLogger(__name__)
 
 
-def normalised_batch(images: np.ndarray, crop: int, norm) -> np.ndarray:
-    """uint8 N x S x S x 3 store slice -> float32 N x crop x crop x 3 network input."""
+CROPS = (1, 5, 10)  # centre; four corners + centre; the same five and their mirror images
+
+
+def crop_views(image: np.ndarray, crop: int, crops: int = 1) -> list[np.ndarray]:
+    """The evaluation views of one stored S x S image: the centre crop (1), the four corners and
+    the centre (5), or those and their horizontal flips (10), as in the 2012 paper's test."""
     from alexnet_lab.data.datasets import eval_view
 
+    if crops not in CROPS:
+        raise UserInputError(f"--crops takes {', '.join(map(str, CROPS))}; received {crops}.")
+    centre = eval_view(image, crop)
+    if crops == 1:
+        return [centre]
+    far = image.shape[0] - crop, image.shape[1] - crop
+    corners = [image[top : top + crop, left : left + crop] for top in (0, far[0]) for left in (0, far[1])]
+    views = [*corners, centre]
+    return views + [view[:, ::-1] for view in views] if crops == 10 else views
+
+
+def _normalise(views: np.ndarray, norm) -> np.ndarray:
     scale, offset, bgr = norm
-    views = np.stack([eval_view(image, crop) for image in images])
     if bgr:
         views = views[..., ::-1]
     return (views.astype(np.float32) * scale + offset).astype(np.float32)
 
 
-def network_input(bundle: WeightBundle, images: np.ndarray) -> np.ndarray:
+def normalised_batch(images: np.ndarray, crop: int, norm, view: int = 0, crops: int = 1) -> np.ndarray:
+    """uint8 N x S x S x 3 store slice -> float32 N x crop x crop x 3 network input: each image's
+    `view`-th of its `crops` evaluation views (crop_views)."""
+    return _normalise(np.stack([crop_views(image, crop, crops)[view] for image in images]), norm)
+
+
+def network_input(bundle: WeightBundle, images: np.ndarray, view: int = 0, crops: int = 1) -> np.ndarray:
     """uint8 store slice -> the float32 input the bundle's model expects (its crop and normalisation)."""
     from alexnet_lab.data.datasets import normalisation
 
     crop = bundle.meta.input_size or bundle.meta.preprocess.crop
-    return normalised_batch(images, crop, normalisation(bundle.meta.preprocess))
+    return normalised_batch(images, crop, normalisation(bundle.meta.preprocess), view, crops)
+
+
+def _averaged(logits_of, bundle: WeightBundle, images: np.ndarray, crops: int, batch_size: int) -> np.ndarray:
+    """Log of the softmax averaged over the crops (softmax of it gives back the average)."""
+    if crops == 1:
+        return logits_of(network_input(bundle, images), batch_size)
+    total = 0.0
+    for view in range(crops):
+        logits = logits_of(network_input(bundle, images, view, crops), batch_size).astype(np.float64)
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        total = total + shifted / shifted.sum(axis=1, keepdims=True)
+    return np.log(np.maximum(total / crops, 1e-30)).astype(np.float32)
 
 
 def logits_for_store(bundle: WeightBundle, images: np.ndarray, framework: str = "torch", chunk: int = 256,
                      progress: Callable[[int], None] | None = None, device: str = "auto", precision: str = "fp32",
-                     calibration: np.ndarray | None = None) -> np.ndarray:
-    """Logits of the bundle's model for every image of a uint8 store (int8: see inference_model)."""
+                     calibration: np.ndarray | None = None, crops: int = 1) -> np.ndarray:
+    """Logits of the bundle's model for every image of a uint8 store (int8: see inference_model);
+    with crops 5 or 10, the log of the softmax averaged over the crops (crop_views)."""
     from alexnet_lab.inference.predict import inference_model
 
+    crop_views(images[0], bundle.input_size, crops)  # a bad --crops fails before the model is built
+    if crops > 1 and images.shape[1] == bundle.input_size:
+        log.warning("--crops %d: the stored images are already %dx%d, so the corner crops equal the centre; "
+                    "only the flips add views", crops, images.shape[1], images.shape[2])
     logits_of = inference_model(bundle, framework, device, precision, calibration)
     out = []
     for start in range(0, len(images), chunk):
-        batch = network_input(bundle, images[start : start + chunk])
-        out.append(logits_of(batch, min(chunk, 128)))
+        out.append(_averaged(logits_of, bundle, images[start : start + chunk], crops, min(chunk, 128)))
         if progress is not None:
-            progress(len(batch))
+            progress(len(out[-1]))
     return np.concatenate(out)
 
 
@@ -96,12 +133,12 @@ def pick_split(found: dict, split: str | None, data: str) -> tuple[str, object]:
 def evaluate_source(source: str, data: str, framework: str = "torch", split: str | None = None, seed: int = 1,
                     synthetic_per_class: int = 100, strict: bool = False, progress=None, device: str = "auto",
                     data_dir: str | None = None, precision: str = "fp32", calibration: str | None = None,
-                    calibration_images: int = 256):
+                    calibration_images: int = 256, crops: int = 1):
     """Evaluate weights (file, registry name or run folder) on --data; returns (EvalResult, split name).
 
     int8 calibrates on `calibration` (a data source) when given, else on the train split of --data
     when it has one and another split is evaluated, else on the evaluated images themselves (their
-    labels are never used; a warning says so)."""
+    labels are never used; a warning says so). crops: 1, 5 or 10 views averaged (crop_views)."""
     from alexnet_lab.data import align_to
     from alexnet_lab.data.datasets import decode_all, read_source
     from alexnet_lab.evaluate.metrics import evaluate_logits
@@ -127,5 +164,5 @@ def evaluate_source(source: str, data: str, framework: str = "torch", split: str
                     "calibrate on separate images")
         calibration_set = network_input(bundle, images[calibration_draw(len(images), calibration_images)])
     logits = logits_for_store(bundle, images, framework, device=device, precision=precision,
-                              calibration=calibration_set)
+                              calibration=calibration_set, crops=crops)
     return evaluate_logits(logits, labels, bundle.meta.categories), name

@@ -13,7 +13,7 @@ tensors (:mod:`alexnet_lab.core.layout`); models, devices and quantized models s
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -88,6 +88,17 @@ class Backend(Protocol):
 
     def predict_logits_int8(self, model: Any, batch_nhwc: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """float32 logits of the int8 model."""
+
+    # seeing inside (tap names: core.explain.tap_names; conv1..conv5, fc6, fc7 after their ReLU)
+    def layer_outputs(self, model: Any, batch_nhwc: np.ndarray, layers: Sequence[str],
+                      batch_size: int = 32) -> dict[str, np.ndarray]:
+        """float32 outputs of the named layers for a preprocessed NHWC batch, in one pass:
+        N x H x W x C for conv-side layers, N x F for fc6-fc8. UserInputError on an unknown name."""
+
+    def class_gradients(self, model: Any, batch_nhwc: np.ndarray, layer: str,
+                        classes: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(layer output, d logit[class] / d layer output, logits) for a preprocessed NHWC batch in
+        inference mode; `layer` may be 'input' (saliency); classes: one per image, None for the top."""
 
     # files
     def read_weights(self, path: str | os.PathLike[str], default_meta: MetaFactory | None = None) -> WeightBundle:

@@ -1,7 +1,7 @@
 """`alexnet verify`: run every check on one weight source and collect a VerifyReport.
 
 Order: structure, finite, degenerate, scale, digest, hash, framework-parity, fingerprint, against,
-against-metadata.
+against-metadata, and preprocessing when --images is a labelled class folder.
 A file whose shapes fit no variant gets a FAILed structure check and the rest SKIP; a file that
 cannot be read at all (missing, truncated, unsafe) raises, like every other command.
 """
@@ -21,6 +21,8 @@ from alexnet_lab.verify.compare import check_against, check_against_metadata
 from alexnet_lab.verify.integrity import integrity_checks
 from alexnet_lab.verify.parity import NAME as PARITY
 from alexnet_lab.verify.parity import both_frameworks, folder_images, generated_images, image_files, parity_check
+from alexnet_lab.verify.preprocessing import NAME as PREPROCESSING
+from alexnet_lab.verify.preprocessing import check_preprocessing, labelled_index
 from alexnet_lab.verify.provenance import check_hash
 from alexnet_lab.verify.records import DIGEST, FINGERPRINT, check_digest, check_fingerprint, fingerprint_batch
 from alexnet_lab.verify.structure import check_structure, structure_failure
@@ -37,7 +39,8 @@ class VerifyOptions:
 
     Attributes:
         against: another weight source to compare with, tensor by tensor.
-        images: folder of images for the framework-parity check; None: generated pictures.
+        images: folder of images for the framework-parity check; None: generated pictures. A
+            labelled class folder (one sub-folder per class) also runs the `preprocessing` check.
         framework_parity: run PyTorch and Keras on the images and compare their logits.
         tolerance: largest max |difference| per tensor `against` accepts (0: bit-identical).
         num_images: how many pictures to generate when `images` is None.
@@ -63,7 +66,7 @@ def _framework_checks(bundle: WeightBundle, options: VerifyOptions, finite: bool
         return [Check(PARITY, SKIP, reason), Check(FINGERPRINT, SKIP, reason)]
     if not options.framework_parity:  # the fingerprint is then checked with numpy's forward pass
         return [Check(PARITY, SKIP, "turned off (--no-framework-parity)"), check_fingerprint(bundle, None)]
-    images = folder_images(options.images) if options.images else generated_images(options.num_images)
+    images = _parity_images(options)
     batches = {"images": preprocess_batch(images, bundle.meta.preprocess)}
     recorded = fingerprint_batch(bundle)
     if recorded is not None:
@@ -78,6 +81,27 @@ def _framework_checks(bundle: WeightBundle, options: VerifyOptions, finite: bool
     computed = {fw: found[FINGERPRINT] for fw, found in logits.items()} if recorded is not None else None
     return [parity_check(logits["torch"]["images"], logits["keras"]["images"], processes),
             check_fingerprint(bundle, computed)]
+
+
+def _parity_images(options: VerifyOptions) -> list:
+    """The parity check's images: the folder's, the first of a labelled folder's, or generated ones."""
+    if not options.images:
+        return generated_images(options.num_images)
+    labelled = labelled_index(options.images)
+    if labelled is None:
+        return folder_images(options.images)
+    from alexnet_lab.data.datasets import load_pixels
+
+    return [load_pixels(sample.path) for sample in labelled.samples[: options.num_images]]
+
+
+def _preprocessing(bundle: WeightBundle, options: VerifyOptions, finite: bool) -> list[Check]:
+    index = labelled_index(options.images) if options.images else None
+    if index is None:
+        return []
+    if not finite:
+        return [Check(PREPROCESSING, SKIP, "the weights hold NaN/Inf (see 'finite')")]
+    return [check_preprocessing(bundle, index)]
 
 
 def _against(bundle: WeightBundle, options: VerifyOptions) -> list[Check]:
@@ -104,7 +128,7 @@ def run_verify(weights: str | os.PathLike[str], options: VerifyOptions = VerifyO
     """
     from alexnet_lab.weights.files import load_weights
 
-    if options.images and options.framework_parity:
+    if options.images and options.framework_parity and labelled_index(options.images) is None:
         image_files(options.images)  # a bad folder fails before any heavy work
     try:
         bundle = load_weights(weights)
@@ -115,7 +139,8 @@ def run_verify(weights: str | os.PathLike[str], options: VerifyOptions = VerifyO
     integrity = integrity_checks(bundle.tensors, bundle.arch)  # finite, degenerate, scale
     finite = integrity[0].status != FAIL
     checks = [check_structure(bundle), *integrity, check_digest(bundle), check_hash(bundle, weights, entries),
-              *_framework_checks(bundle, options, finite), *_against(bundle, options)]
+              *_framework_checks(bundle, options, finite), *_against(bundle, options),
+              *_preprocessing(bundle, options, finite)]
     for check in checks:
         log.info("verify %s: %s %s", check.name, check.status, check.detail)
     return VerifyReport(str(weights), tuple(checks))

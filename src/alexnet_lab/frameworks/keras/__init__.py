@@ -64,6 +64,7 @@ from alexnet_lab.frameworks.keras.model import (  # noqa: E402
     to_device,
 )
 from alexnet_lab.frameworks.keras.quantize import check_int8, predict_logits_int8, quantize_int8  # noqa: E402
+from alexnet_lab.frameworks.keras.taps import class_gradients, layer_outputs  # noqa: E402
 
 FRAMEWORK = "keras"
 WEIGHT_SUFFIXES = (".weights.h5", ".keras")
@@ -81,8 +82,10 @@ __all__ = [
     "build_model",
     "cast_for_inference",
     "check_int8",
+    "class_gradients",
     "decode_predictions",
     "from_canonical",
+    "layer_outputs",
     "load_into",
     "model_num_classes",
     "model_variant",

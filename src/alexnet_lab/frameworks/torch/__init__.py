@@ -27,12 +27,14 @@ from alexnet_lab.frameworks.torch.model import (
     to_device,
 )
 from alexnet_lab.frameworks.torch.quantize import check_int8, predict_logits_int8, quantize_int8
+from alexnet_lab.frameworks.torch.taps import class_gradients, layer_outputs
 
 FRAMEWORK = "torch"
 WEIGHT_SUFFIXES = (".pth", ".pt")
 
 __all__ = ["AlexNet", "EXPORTERS", "FRAMEWORK", "WEIGHT_SUFFIXES", "alexnet", "alexnet_cifar", "alexnet_original",
-           "auto_inference_precision", "build_model", "cast_for_inference", "check_int8", "convert", "create_model",
-           "from_canonical", "list_models", "model_num_classes", "model_variant",
+           "auto_inference_precision", "build_model", "cast_for_inference", "check_int8", "class_gradients",
+           "convert", "create_model",
+           "from_canonical", "layer_outputs", "list_models", "model_num_classes", "model_variant",
            "predict_logits", "predict_logits_int8", "quantize_int8", "read_weights", "resolve_device",
            "state_dict_keys", "to_canonical", "to_device", "weight_layers", "write_weights"]
