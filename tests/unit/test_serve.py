@@ -162,6 +162,25 @@ def test_frameworks_side_by_side_with_the_network_input(server, images):
     assert view.size == (32, 32)  # the 32x32 crop, not the 40x48 upload
 
 
+def test_explain_overlays_agree_between_frameworks(server, images):
+    url, _ = server
+    answers = {}
+    for framework in ("torch", "keras"):
+        request = urllib.request.Request(f"{url}/api/explain?framework={framework}&class=3", method="POST")
+        boundary = uuid.uuid4().hex
+        request.data = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"images\"; filename=\"a.png\"\r\n\r\n"
+                        ).encode() + images[1].read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+        request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+        with urllib.request.urlopen(request, timeout=120) as response:
+            answers[framework] = (np.asarray(Image.open(io.BytesIO(response.read()))), dict(response.headers))
+    (torch_png, torch_headers), (keras_png, keras_headers) = answers["torch"], answers["keras"]
+    assert torch_png.shape == (32, 32, 3) and torch_headers["X-Explained-Class"] == "3"
+    assert torch_headers["X-Explained-Label"] == keras_headers["X-Explained-Label"] == "class 3"
+    assert np.abs(torch_png.astype(int) - keras_png.astype(int)).max() <= 2  # the same map, drawn the same
+    status, document = _post(url + "/api/explain?method=nope", [(images[1].name, images[1].read_bytes())])
+    assert status == 422 and "method" in document["detail"]
+
+
 def _png(array: np.ndarray) -> bytes:
     out = io.BytesIO()
     Image.fromarray(array).save(out, format="PNG")
@@ -217,6 +236,11 @@ def test_the_page_in_a_real_browser(server, images, cli_predictions, tmp_path):
         loaded = browser.execute_script("const i = document.querySelector('.result img.input');"
                                         "return i.complete && i.naturalWidth;")
         assert loaded == 32
+        overlays = WebDriverWait(browser, 120).until(lambda b: len(b.execute_script(
+            "return [...document.querySelectorAll('img.overlay')].filter(i => i.complete && i.naturalWidth)"
+            ".map(i => i.dataset.framework);")) == 2 and b.execute_script(
+            "return [...document.querySelectorAll('img.overlay')].map(i => i.naturalWidth);"))
+        assert overlays == [32, 32]  # the Grad-CAM overlay of each framework, over the 32x32 input
         screenshot = tmp_path / "serve-page.png"
         browser.save_screenshot(str(screenshot))  # kept as the test's artifact (pytest keeps failed tests' folders)
         assert screenshot.stat().st_size > 10_000

@@ -4,7 +4,8 @@ Routes: `GET /` (the page), `GET /api/info` (the model card), `GET /api/curves.p
 training curves), `POST /api/predict` (multipart `images` -> the `alexnet predict --json`
 document), `POST /api/compare` (what the page shows: both frameworks' top-k, their largest
 probability difference, and the input as the network saw it), `POST /api/input` (that input as a
-PNG).
+PNG) and `POST /api/explain` (a Grad-CAM or saliency overlay on that input, as a PNG; the class
+explained, its probability and the map's peak in the X-Explained-* headers).
 
 The server process imports no framework: it decodes and preprocesses with numpy, exactly as the
 commands do, and asks one worker process per framework (serve.workers) for logits.
@@ -25,7 +26,11 @@ from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from alexnet_lab.core.bundle import WeightBundle
+from alexnet_lab.core.errors import AlexnetLabError, UserInputError
+from alexnet_lab.core.explain import METHODS
 from alexnet_lab.core.preprocessing import preprocess
+from alexnet_lab.explain.draw import overlay
+from alexnet_lab.explain.maps import cropped_view, resolve_class
 from alexnet_lab.inference.predict import softmax, top_k
 from alexnet_lab.serve.uploads import DEFAULT_MAX_UPLOAD_BYTES, UploadError, decode_upload, network_view, png_bytes
 from alexnet_lab.serve.workers import FrameworkWorker
@@ -111,6 +116,28 @@ def _compare_one(served: ServedModel, name: str, image: np.ndarray, top: int) ->
     return entry
 
 
+def _explain_png(served: ServedModel, image: np.ndarray, framework: str | None, method: str, layer: str | None,
+                 target: str | None) -> Response:
+    """The explanation overlaid on the network's input, with what it explains in headers."""
+    spec, categories = served.bundle.meta.preprocess, served.bundle.meta.categories
+    if method not in METHODS:
+        raise HTTPException(422, f"method '{method}' is unknown; choose one of {', '.join(METHODS)}.")
+    try:
+        index = resolve_class(int(target) if target is not None and target.isdigit() else target, categories)
+    except UserInputError as exc:
+        raise HTTPException(422, str(exc)) from None
+    batch = preprocess(image, spec)[None]
+    try:
+        result = served.framework(framework).call("explain", (batch, tuple(categories), method, layer, index))[0]
+    except AlexnetLabError as exc:  # e.g. an unknown layer: the worker names it
+        raise HTTPException(422, str(exc)) from None
+    pixels = overlay(cropped_view(image, spec), result.heat)
+    headers = {"X-Explained-Class": str(result.class_index), "X-Explained-Label": result.label,
+               "X-Explained-Probability": f"{result.probability:.6f}",
+               "X-Explained-Peak": f"{result.peak[0]},{result.peak[1]}"}
+    return Response(png_bytes(pixels), media_type="image/png", headers=headers)
+
+
 def _page() -> str:
     return resources.files("alexnet_lab.serve").joinpath("static/index.html").read_text(encoding="utf-8")
 
@@ -165,4 +192,12 @@ def create_app(served: ServedModel) -> FastAPI:
         _refuse_if_all_failed(decoded)
         spec = served.bundle.meta.preprocess
         return Response(png_bytes(network_view(preprocess(decoded[0][1], spec), spec)), media_type="image/png")
+    @app.post("/api/explain")
+    async def explain(images: list[UploadFile] = File(...), framework: str | None = Query(None),
+                      method: str = Query("gradcam"), layer: str | None = Query(None),
+                      target: str | None = Query(None, alias="class")) -> Response:
+        decoded = await _read_images(images[:1], served)
+        _refuse_if_all_failed(decoded)
+        return _explain_png(served, decoded[0][1], framework, method, layer, target)
+
     return app

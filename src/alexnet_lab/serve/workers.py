@@ -26,6 +26,7 @@ START_TIMEOUT_S = 300.0  # Keras' first import and the model build take seconds;
 
 def _serve_requests(framework: str, source: str, device: str, conn) -> None:
     """The worker process: load the weights, build the model, answer requests until 'stop'."""
+    from alexnet_lab.explain.maps import explain_batch
     from alexnet_lab.frameworks import build_for, get_backend
     from alexnet_lab.weights import load_weights
 
@@ -46,8 +47,8 @@ def _serve_requests(framework: str, source: str, device: str, conn) -> None:
         try:
             if command == "predict":
                 conn.send(("ok", backend.predict_logits(model, payload, batch_size=32)))
-            elif command == "explain" and hasattr(backend, "explain"):
-                conn.send(("ok", backend.explain(model, *payload)))
+            elif command == "explain":  # payload: batch, categories, method, layer, class index
+                conn.send(("ok", explain_batch(model, framework, *payload)))
             else:
                 conn.send(("error", f"unknown request '{command}'"))
         except Exception as exc:  # noqa: BLE001 - one bad request must not end the worker

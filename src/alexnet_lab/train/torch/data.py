@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from alexnet_lab.core.errors import AlexnetLabError
 from alexnet_lab.data import AugmentSpec
 from alexnet_lab.data.datasets import default_workers, eval_view, train_view
 from alexnet_lab.data.stream import StreamedImages
@@ -72,8 +73,34 @@ class StoreDataset(Dataset):
         return torch.from_numpy(view), int(self.labels[index]) if label is None else label
 
 
+class WorkerErrors:
+    """A DataLoader whose workers' errors of ours keep their one-line message.
+
+    DataLoader re-raises a worker's exception as the same type with the worker's whole traceback
+    in the message; the command line would print all of it. Our errors (AlexnetLabError) are
+    raised again with the original message, the traceback's last line.
+    """
+
+    def __init__(self, loader: DataLoader):
+        self.loader = loader
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        try:
+            yield from self.loader
+        except AlexnetLabError as exc:
+            text = str(exc)
+            if "Original Traceback" not in text:
+                raise
+            prefix = f"{type(exc).__module__}.{type(exc).__qualname__}: "
+            last = [line for line in text.splitlines() if line.startswith(prefix)]
+            raise type(exc)(last[-1][len(prefix):] if last else text.splitlines()[0]) from None
+
+
 def make_loader(dataset: StoreDataset, batch_size: int, shuffle: bool, seed: int, epoch: int, workers: int,
-                pin_memory: bool = False, world=None) -> DataLoader:
+                pin_memory: bool = False, world=None) -> WorkerErrors:
     """A loader whose order depends only on (seed, epoch): a resumed run sees the same batches.
 
     With a distributed `world` (train.world.World) this process gets its EpochShares part of the
@@ -82,11 +109,11 @@ def make_loader(dataset: StoreDataset, batch_size: int, shuffle: bool, seed: int
     dataset.set_epoch(epoch)
     if world is not None and world.distributed:
         sampler = EpochShares(len(dataset), world.rank, world.size, seed, epoch, shuffle)
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                          pin_memory=pin_memory, drop_last=False, persistent_workers=False)
+        return WorkerErrors(DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                                       pin_memory=pin_memory, drop_last=False, persistent_workers=False))
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=workers,
-                      pin_memory=pin_memory, drop_last=False, persistent_workers=False)
+    return WorkerErrors(DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                                   num_workers=workers, pin_memory=pin_memory, drop_last=False, persistent_workers=False))
 
 
 class Normaliser:
