@@ -172,10 +172,11 @@ def test_explain_overlays_agree_between_frameworks(server, images):
                         ).encode() + images[1].read_bytes() + f"\r\n--{boundary}--\r\n".encode()
         request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
         with urllib.request.urlopen(request, timeout=120) as response:
-            answers[framework] = (np.asarray(Image.open(io.BytesIO(response.read()))), dict(response.headers))
+            headers = {k.lower(): v for k, v in response.headers.items()}  # HTTP header names are case-insensitive
+            answers[framework] = (np.asarray(Image.open(io.BytesIO(response.read()))), headers)
     (torch_png, torch_headers), (keras_png, keras_headers) = answers["torch"], answers["keras"]
-    assert torch_png.shape == (32, 32, 3) and torch_headers["X-Explained-Class"] == "3"
-    assert torch_headers["X-Explained-Label"] == keras_headers["X-Explained-Label"] == "class 3"
+    assert torch_png.shape == (32, 32, 3) and torch_headers["x-explained-class"] == "3"
+    assert torch_headers["x-explained-label"] == keras_headers["x-explained-label"] == "class 3"
     assert np.abs(torch_png.astype(int) - keras_png.astype(int)).max() <= 2  # the same map, drawn the same
     status, document = _post(url + "/api/explain?method=nope", [(images[1].name, images[1].read_bytes())])
     assert status == 422 and "method" in document["detail"]
