@@ -37,34 +37,38 @@ def _native_stderr_hushed():
 with _native_stderr_hushed():
     import keras  # noqa: F401 - the first import loads the backend's native libraries
 
-from alexnet_lab.frameworks.keras.applications import (  # noqa: E402 - after Keras' native start-up, hushed above
+from alexnet_lab.frameworks.keras.applications import (  # noqa: E402
     AlexNetCifar,
     AlexNetOriginal,
     decode_predictions,
     preprocess_input,
 )
-from alexnet_lab.frameworks.keras.convert import (  # noqa: E402
-    from_canonical,
-    load_into,
-    model_num_classes,
-    model_variant,
-    to_canonical,
-    weight_layers,
-)
-from alexnet_lab.frameworks.keras.device import resolve_device  # noqa: E402
-from alexnet_lab.frameworks.keras.export import EXPORTERS  # noqa: E402
-from alexnet_lab.frameworks.keras.io import read_weights, write_weights  # noqa: E402
+from alexnet_lab.frameworks.keras.convert import load_into  # noqa: E402
 from alexnet_lab.frameworks.keras.layers import AdaptiveAveragePooling2D, LocalResponseNormalization  # noqa: E402
-from alexnet_lab.frameworks.keras.model import (  # noqa: E402
-    AlexNet,
-    auto_inference_precision,
-    build_model,
-    cast_for_inference,
-    predict_logits,
-    to_device,
-)
-from alexnet_lab.frameworks.keras.quantize import check_int8, predict_logits_int8, quantize_int8  # noqa: E402
-from alexnet_lab.frameworks.keras.taps import class_gradients, layer_outputs  # noqa: E402
+from alexnet_lab.frameworks.keras.model import AlexNet  # noqa: E402
+
+# isort: off
+# The Backend protocol's members (frameworks/protocol.py), one per line, in the protocol's order
+from alexnet_lab.frameworks.keras.model import build_model  # noqa: E402
+from alexnet_lab.frameworks.keras.convert import from_canonical  # noqa: E402
+from alexnet_lab.frameworks.keras.convert import to_canonical  # noqa: E402
+from alexnet_lab.frameworks.keras.convert import model_variant  # noqa: E402
+from alexnet_lab.frameworks.keras.convert import model_num_classes  # noqa: E402
+from alexnet_lab.frameworks.keras.convert import weight_layers  # noqa: E402
+from alexnet_lab.frameworks.keras.device import resolve_device  # noqa: E402
+from alexnet_lab.frameworks.keras.model import to_device  # noqa: E402
+from alexnet_lab.frameworks.keras.model import predict_logits  # noqa: E402
+from alexnet_lab.frameworks.keras.model import cast_for_inference  # noqa: E402
+from alexnet_lab.frameworks.keras.model import auto_inference_precision  # noqa: E402
+from alexnet_lab.frameworks.keras.quantize import check_int8  # noqa: E402
+from alexnet_lab.frameworks.keras.quantize import quantize_int8  # noqa: E402
+from alexnet_lab.frameworks.keras.quantize import predict_logits_int8  # noqa: E402
+from alexnet_lab.frameworks.keras.taps import layer_outputs  # noqa: E402
+from alexnet_lab.frameworks.keras.taps import class_gradients  # noqa: E402
+from alexnet_lab.frameworks.keras.io import read_weights  # noqa: E402
+from alexnet_lab.frameworks.keras.io import write_weights  # noqa: E402
+from alexnet_lab.frameworks.keras.export import EXPORTERS  # noqa: E402
+# isort: on
 
 FRAMEWORK = "keras"
 WEIGHT_SUFFIXES = (".weights.h5", ".keras")
