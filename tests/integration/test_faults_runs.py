@@ -301,10 +301,12 @@ def test_demo_validates_first_and_never_replaces_a_run_unasked(tmp_path, capsys)
 
 
 def test_train_help_lists_every_choice(capsys):
+    from alexnet_lab.train.recipes import RECIPES
+
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     text = capsys.readouterr().out
     for choices in ("{torch,keras}", "{owt,original,cifar}", "{scratch,head,finetune,two-phase}", "{sgd,adamw}",
                     "{cosine,onecycle,step,constant}", "{auto,fp32,bf16,fp16}", "{none,cifar,imagenet,flip}",
-                    "{none,mirrored,multi-worker}", "{auto,on,off}", "{cifar10-scratch,cifar10-finetune,synthetic-demo}"):
+                    "{none,mirrored,multi-worker}", "{auto,on,off}", "{" + ",".join(RECIPES) + "}"):
         assert choices in text, choices
