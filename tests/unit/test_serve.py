@@ -200,6 +200,11 @@ def test_bad_uploads_get_a_status_not_a_crash(server, images):
         got, document = _post(url + "/api/predict", [(name, data)])
         assert got == status, (name, document)
         assert name in document["detail"]
+    huge = urllib.request.Request(url + "/api/predict", data=b"x", method="POST",
+                                  headers={"Content-Type": "multipart/form-data; boundary=x", "Content-Length": str(10**11)})
+    with pytest.raises(urllib.error.HTTPError) as refused:  # declared too large: refused before the body is read
+        urllib.request.urlopen(huge, timeout=30)
+    assert refused.value.code == 413
     mixed_status, mixed = _post(url + "/api/predict", [("cut.png", truncated), (images[0].name, images[0].read_bytes())])
     assert mixed_status == 200 and "error" in mixed[0] and "predictions" in mixed[1]  # predict --json's shape
     assert _post(url + "/api/predict", [(images[0].name, images[0].read_bytes())])[0] == 200  # still serving

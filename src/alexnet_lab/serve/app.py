@@ -142,11 +142,18 @@ def _page() -> str:
     return resources.files("alexnet_lab.serve").joinpath("static/index.html").read_text(encoding="utf-8")
 
 
-def _log_requests(app: FastAPI) -> None:
+def _log_requests(app: FastAPI, served: ServedModel) -> None:
+    limit = MAX_FILES * served.max_bytes + 1024 * 1024  # every file at its limit, plus the multipart framing
+
     @app.middleware("http")
     async def one_line_per_request(request: Request, call_next):
         started = time.perf_counter()
-        response = await call_next(request)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:  # refused before the body is read and spooled
+            response = JSONResponse({"detail": f"the request is {int(declared):,} bytes, over the {limit:,}-byte "
+                                               "limit; send fewer or smaller images."}, status_code=413)
+        else:
+            response = await call_next(request)
         log.info("%s %s %d %.1f ms", request.method, request.url.path, response.status_code,
                  1000 * (time.perf_counter() - started))
         return response
@@ -156,7 +163,7 @@ def create_app(served: ServedModel) -> FastAPI:
     """The application over an already loaded model (workers started by the caller)."""
     app = FastAPI(title="alexnet-lab", version=served.card.get("producer", ""), docs_url="/api/docs",
                   openapi_url="/api/openapi.json")
-    _log_requests(app)
+    _log_requests(app, served)
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
