@@ -6,7 +6,7 @@ Each export runs in a fresh process (`python -m alexnet_lab.inference.export ...
 TensorFlow never share one, and the Keras backend is fixed before Keras is first imported.
 Exports hold a traced graph, not the canonical weights, so they are write-only: they are
 refused as input. What an export is (formats, names, metadata) is in core/exports.py; the tracing
-and writing is each framework's `export` (the Backend protocol's `export_model`).
+and writing is each framework's `export` module (the Backend protocol's `EXPORTERS`).
 """
 
 from __future__ import annotations
