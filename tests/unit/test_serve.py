@@ -250,7 +250,7 @@ def test_the_page_in_a_real_browser(server, images, cli_predictions, tmp_path):
         screenshot = tmp_path / "serve-page.png"
         browser.save_screenshot(str(screenshot))  # kept as the test's artifact (pytest keeps failed tests' folders)
         assert screenshot.stat().st_size > 10_000
-        if os.environ.get("ALEXNET_LAB_SCREENSHOT"):  # how docs/img/serve-page.png was made
+        if os.environ.get("ALEXNET_LAB_SCREENSHOT"):  # how docs/images/serve-page.png was made
             Path(os.environ["ALEXNET_LAB_SCREENSHOT"]).write_bytes(screenshot.read_bytes())
     finally:
         browser.quit()
