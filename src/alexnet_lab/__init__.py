@@ -46,14 +46,10 @@ def __dir__() -> list[str]:
 
 
 def _bundle(weights: Any, variant: str):
-    """A WeightBundle from a registry name (imagenet, DEFAULT, IMAGENET1K_V1, bvlc...), file,
-    run folder or bundle; torchvision's and timm's weight names resolve for the variant."""
-    from alexnet_lab.core.bundle import WeightBundle
-    from alexnet_lab.weights.catalog import resolve_weights_name
-    from alexnet_lab.weights.files import load_weights
+    """weights.pretrained.bundle_for, imported on use (it loads no framework, but numpy and the registry)."""
+    from alexnet_lab.weights.pretrained import bundle_for
 
-    source = resolve_weights_name(weights, variant)
-    return source if isinstance(source, WeightBundle) else load_weights(source)
+    return bundle_for(weights, variant)
 
 
 def alexnet(framework: str = "torch", weights: Any = None, num_classes: int | None = None, variant: str = "owt",

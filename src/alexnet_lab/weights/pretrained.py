@@ -22,6 +22,7 @@ from alexnet_lab.core.errors import UserInputError, did_you_mean
 from alexnet_lab.core.partial import layer_of
 from alexnet_lab.core.spec import ArchSpec
 from alexnet_lab.frameworks import get_backend
+from alexnet_lab.weights.catalog import resolve_weights_name
 from alexnet_lab.weights.files import load_weights
 
 log = logging.getLogger(__name__)
@@ -127,3 +128,10 @@ def load_pretrained(model: Any, framework: str, weights: WeightBundle | str | os
         log.info("the model has no %s layers (built without the top); their weights are not loaded", ", ".join(absent))
     adapter.from_canonical(model, {k: v for k, v in tensors.items() if layer_of(k) in present}, partial=True)
     return [name for name in reinit if name in present]
+
+
+def bundle_for(weights: WeightBundle | str | os.PathLike[str], variant: str) -> WeightBundle:
+    """A WeightBundle from a registry name (torchvision's 'DEFAULT' / 'IMAGENET1K_V1' resolve for
+    `variant`), a weight file, a run folder, or a bundle (returned as it is)."""
+    source = resolve_weights_name(weights, variant)
+    return source if isinstance(source, WeightBundle) else load_weights(source)

@@ -16,9 +16,9 @@ from torch import nn
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.frameworks.torch.model import AlexNet, build_model
-from alexnet_lab.frameworks.torch.pretrained import bundle_for as _bundle
 from alexnet_lab.frameworks.torch.pretrained import load_into
 from alexnet_lab.weights.catalog import default_weights, list_models, variant_of
+from alexnet_lab.weights.pretrained import bundle_for as _bundle
 
 log = logging.getLogger(__name__)
 

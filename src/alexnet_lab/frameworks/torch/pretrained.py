@@ -14,13 +14,7 @@ from torch import nn
 
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.weights.catalog import model_cfg, resolve_weights_name
-from alexnet_lab.weights.files import load_weights
-from alexnet_lab.weights.pretrained import load_pretrained
-
-
-def bundle_for(weights: str | os.PathLike | WeightBundle, variant: str) -> WeightBundle:
-    source = resolve_weights_name(weights, variant)
-    return source if isinstance(source, WeightBundle) else load_weights(source)
+from alexnet_lab.weights.pretrained import bundle_for, load_pretrained
 
 
 def load_into(model: nn.Module, weights: str | os.PathLike | WeightBundle) -> nn.Module:
