@@ -34,10 +34,8 @@ def train_precision(name: str, device_type: str, gpu_has_bf16: bool = False) -> 
     """
     if name not in TRAIN_PRECISIONS:
         raise UserInputError(f"training --precision takes {', '.join(TRAIN_PRECISIONS)}; received '{name}'.")
-    if name == "auto":
-        if device_type == "gpu":
-            return "bf16" if gpu_has_bf16 else "fp16"
-        return "bf16" if device_type == "cpu" and cpu_has_native_bf16() else "fp32"
+    if name == "auto":  # inference's rule, except that a GPU without bf16 trains in fp16
+        return "fp16" if device_type == "gpu" and not gpu_has_bf16 else inference_auto(device_type, gpu_has_bf16)
     if name == "fp16" and device_type == "cpu":
         raise UserInputError("--precision fp16 is for GPUs; use bf16 or fp32 on the CPU.")
     return name
