@@ -32,7 +32,7 @@ from alexnet_lab.core.preprocessing import preprocess
 from alexnet_lab.explain.draw import overlay
 from alexnet_lab.explain.maps import cropped_view, resolve_class
 from alexnet_lab.inference.predict import softmax, top_k
-from alexnet_lab.serve.uploads import DEFAULT_MAX_UPLOAD_BYTES, UploadError, decode_upload, network_view, png_bytes
+from alexnet_lab.serve.uploads import DEFAULT_MAX_UPLOAD_BYTES, UploadError, decode_upload, png_bytes
 from alexnet_lab.serve.workers import FrameworkWorker
 
 log = logging.getLogger(__name__)
@@ -86,10 +86,14 @@ def _refuse_if_all_failed(images: list[tuple[str, Any]]) -> None:
         raise HTTPException(errors[0].status, str(errors[0]))
 
 
-def _predictions(served: ServedModel, worker: FrameworkWorker, arrays: list[np.ndarray],
+def _batch(served: ServedModel, arrays: list[np.ndarray]) -> np.ndarray:
+    """uint8 RGB images -> the NHWC float32 batch the weights expect (the commands' preprocessing)."""
+    return np.stack([preprocess(a, served.bundle.meta.preprocess) for a in arrays])
+
+
+def _predictions(served: ServedModel, worker: FrameworkWorker, batch: np.ndarray,
                  top: int) -> tuple[list[list[dict]], np.ndarray]:
-    """(top-k rows of `predict --json`, probabilities) for preprocessed images."""
-    batch = np.stack([preprocess(a, served.bundle.meta.preprocess) for a in arrays])
+    """(top-k rows of `predict --json`, probabilities) for a preprocessed batch."""
     probabilities = softmax(worker.logits(batch))
     return [[p.to_dict() for p in row] for row in top_k(probabilities, served.bundle.meta.categories, top)], probabilities
 
@@ -97,7 +101,8 @@ def _predictions(served: ServedModel, worker: FrameworkWorker, arrays: list[np.n
 def _predict_document(served: ServedModel, images: list[tuple[str, Any]], framework: str | None,
                       top: int) -> list[dict]:
     good = [(i, a) for i, (_, a) in enumerate(images) if not isinstance(a, UploadError)]
-    rows, _ = _predictions(served, served.framework(framework), [a for _, a in good], top) if good else ([], None)
+    batch = _batch(served, [a for _, a in good]) if good else None
+    rows, _ = _predictions(served, served.framework(framework), batch, top) if good else ([], None)
     by_index = dict(zip([i for i, _ in good], rows))
     return [{"image": name, "predictions": by_index[i]} if i in by_index else {"image": name, "error": str(result)}
             for i, (name, result) in enumerate(images)]
@@ -105,13 +110,13 @@ def _predict_document(served: ServedModel, images: list[tuple[str, Any]], framew
 
 def _compare_one(served: ServedModel, name: str, image: np.ndarray, top: int) -> dict:
     entry: dict[str, Any] = {"image": name, "frameworks": {}}
-    probabilities = {}
+    probabilities, batch = {}, _batch(served, [image])  # preprocessed once for every framework
     for framework, worker in served.workers.items():
-        rows, probabilities[framework] = _predictions(served, worker, [image], top)
+        rows, probabilities[framework] = _predictions(served, worker, batch, top)
         entry["frameworks"][framework] = rows[0]
     values = list(probabilities.values())
     entry["max_probability_difference"] = (float(np.abs(values[0] - values[1]).max()) if len(values) == 2 else 0.0)
-    view = network_view(preprocess(image, served.bundle.meta.preprocess), served.bundle.meta.preprocess)
+    view = cropped_view(image, served.bundle.meta.preprocess)
     entry["input_png"] = base64.b64encode(png_bytes(view)).decode("ascii")
     return entry
 
@@ -126,7 +131,7 @@ def _explain_png(served: ServedModel, image: np.ndarray, framework: str | None, 
         index = resolve_class(int(target) if target is not None and target.isdigit() else target, categories)
     except UserInputError as exc:
         raise HTTPException(422, str(exc)) from None
-    batch = preprocess(image, spec)[None]
+    batch = _batch(served, [image])
     try:
         result = served.framework(framework).call("explain", (batch, tuple(categories), method, layer, index))[0]
     except AlexnetLabError as exc:  # e.g. an unknown layer: the worker names it
@@ -197,8 +202,7 @@ def create_app(served: ServedModel) -> FastAPI:
     async def network_input(images: list[UploadFile] = File(...)) -> Response:
         decoded = await _read_images(images[:1], served)
         _refuse_if_all_failed(decoded)
-        spec = served.bundle.meta.preprocess
-        return Response(png_bytes(network_view(preprocess(decoded[0][1], spec), spec)), media_type="image/png")
+        return Response(png_bytes(cropped_view(decoded[0][1], served.bundle.meta.preprocess)), media_type="image/png")
     @app.post("/api/explain")
     async def explain(images: list[UploadFile] = File(...), framework: str | None = Query(None),
                       method: str = Query("gradcam"), layer: str | None = Query(None),

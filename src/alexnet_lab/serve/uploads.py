@@ -1,5 +1,4 @@
-"""Uploaded images: size and pixel limits with an HTTP status for each refusal, and the network's
-input shown back as a viewable picture.
+"""Uploaded images: size and pixel limits with an HTTP status for each refusal, and PNG encoding.
 
 Refusals: more bytes than the limit -> 413; a header declaring more pixels than the budget -> 413
 (checked before decoding); not an image -> 415; an image whose pixels cannot all be decoded
@@ -17,7 +16,6 @@ import warnings
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from alexnet_lab.core.preprocessing import PreprocessSpec
 from alexnet_lab.data.images import ImageReadError, max_image_pixels, read_image_rgb
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # a large phone photo is under 10 MB
@@ -68,18 +66,6 @@ def decode_upload(data: bytes, name: str, max_bytes: int = DEFAULT_MAX_UPLOAD_BY
         except ImageReadError as exc:
             problem = str(exc).split(": ", 1)[-1].split(";")[0]  # the decoder's reason, without its CLI advice
             raise UploadError(422, f"'{name}' cannot be decoded: {problem}; send the complete file.") from None
-
-
-def network_view(batch_image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """The preprocessed float32 HxWx3 input turned back into viewable uint8 RGB: the crop the
-    network saw, with normalisation undone (a BGR input is shown in RGB)."""
-    pixels = batch_image.astype(np.float32)
-    if spec.std is not None:
-        pixels = pixels * np.asarray(spec.std, np.float32)
-    pixels = (pixels + np.asarray(spec.mean, np.float32)) / np.float32(spec.scale)
-    if spec.channel_order == "BGR":
-        pixels = pixels[..., ::-1]
-    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
 
 
 def png_bytes(image: np.ndarray) -> bytes:
