@@ -84,7 +84,7 @@ def read_source(data: str, data_dir: str | None = None, seed: int = 0, synthetic
     return read_folder_splits(path) if path.is_dir() else {"all": read_list_file(path)}
 
 
-def limit_per_class(index: DatasetIndex, per_class: int) -> DatasetIndex:
+def first_per_class(index: DatasetIndex, per_class: int) -> DatasetIndex:
     """The first `per_class` samples of each class, in index order (all of them when per_class <= 0)."""
     if per_class <= 0:
         return index
@@ -109,12 +109,12 @@ def resolve_data(data: str, *, data_dir: str | None = None, val_data: str | None
         if test_ratio > 0 and "test" not in found:
             ratios["test"] = test_ratio
         rest = {name: index for name, index in found.items() if name != "all"}
-        found = {**stratified_split(limit_per_class(found["all"], limit_per_class * 10 if limit_per_class else 0), ratios,
+        found = {**stratified_split(first_per_class(found["all"], limit_per_class * 10 if limit_per_class else 0), ratios,
                                     seed=seed), **rest}
     if "train" not in found or "val" not in found:
         raise UserInputError(f"--data '{data}' has splits {sorted(found)}; training needs 'train' and 'val' (or one "
                              "folder of classes to split with --val-ratio).")
-    splits = {name: limit_per_class(index, limit_per_class) if name == "train" else index for name, index in found.items()}
+    splits = {name: first_per_class(index, limit_per_class) if name == "train" else index for name, index in found.items()}
     names = splits["train"].class_names
     summary = ", ".join(f"{name} {len(index)}" for name, index in splits.items())
     return DataSplits(splits, names, f"{data}: {len(names)} classes; {summary}")

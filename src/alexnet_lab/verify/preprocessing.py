@@ -120,11 +120,11 @@ def check_preprocessing(bundle: WeightBundle, index, framework: str = "torch", d
                         per_class: int = 50) -> Check:
     """The check on a labelled index (at most `per_class` images of each class are used)."""
     from alexnet_lab.data import align_to
-    from alexnet_lab.data.datasets import limit_per_class
+    from alexnet_lab.data.datasets import first_per_class
 
     try:
         index = align_to(index, bundle.meta.categories)
     except AlexnetLabError as exc:
         return Check(NAME, SKIP, f"the folder's classes do not match the weights' ({exc})")
-    index = limit_per_class(index, per_class)
+    index = first_per_class(index, per_class)
     return verdict(score_candidates(bundle, index, framework, device), len(index))
