@@ -23,13 +23,10 @@ def add_benchmark(sub) -> None:
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from alexnet_lab.bench.runner import run_benchmark
     from alexnet_lab.bench.settings import BenchSettings
-    from alexnet_lab.frameworks import FRAMEWORKS
+    from alexnet_lab.frameworks import check_framework
 
     for framework in args.frameworks:
-        if framework not in FRAMEWORKS:
-            from alexnet_lab.core.errors import unknown_name_error
-
-            raise unknown_name_error("framework", framework, FRAMEWORKS)
+        check_framework(framework)
     if "torch" in args.frameworks:  # a missing device fails here, before any worker starts
         from alexnet_lab.frameworks.torch.device import resolve_device
 

@@ -20,13 +20,12 @@ def add_serve(sub) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from alexnet_lab.core.errors import UserInputError, unknown_name_error
-    from alexnet_lab.frameworks import FRAMEWORKS
+    from alexnet_lab.core.errors import UserInputError
+    from alexnet_lab.frameworks import check_framework
     from alexnet_lab.serve import load_served, run_server
 
     for framework in args.frameworks:
-        if framework not in FRAMEWORKS:
-            raise unknown_name_error("framework", framework, FRAMEWORKS)
+        check_framework(framework)
     if not 0 < args.port < 65536:
         raise UserInputError(f"--port must be between 1 and 65535; received {args.port}.")
     if args.max_upload_mb <= 0:

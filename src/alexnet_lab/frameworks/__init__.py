@@ -18,15 +18,24 @@ from alexnet_lab.frameworks.protocol import Backend
 FRAMEWORKS = {"torch": "alexnet_lab.frameworks.torch", "keras": "alexnet_lab.frameworks.keras"}
 
 
-def get_backend(framework: str) -> Backend:
-    """Import and return the implementation for 'torch' or 'keras'.
+def check_framework(framework: str) -> str:
+    """`framework` when it is one of FRAMEWORKS, without importing it.
 
     Raises:
         UserInputError: an unknown name (with a close match).
     """
     if framework not in FRAMEWORKS:
         raise unknown_name_error("framework", framework, FRAMEWORKS)
-    return cast(Backend, importlib.import_module(FRAMEWORKS[framework]))
+    return framework
+
+
+def get_backend(framework: str) -> Backend:
+    """Import and return the implementation for 'torch' or 'keras'.
+
+    Raises:
+        UserInputError: an unknown name (with a close match).
+    """
+    return cast(Backend, importlib.import_module(FRAMEWORKS[check_framework(framework)]))
 
 
 def build_for(bundle: WeightBundle, framework: str, device: str = "auto") -> Any:
@@ -38,4 +47,4 @@ def build_for(bundle: WeightBundle, framework: str, device: str = "auto") -> Any
     return backend.to_device(backend.from_canonical(model, bundle.tensors), device)
 
 
-__all__ = ["FRAMEWORKS", "Backend", "build_for", "get_backend"]
+__all__ = ["FRAMEWORKS", "Backend", "build_for", "check_framework", "get_backend"]

@@ -34,7 +34,7 @@ from alexnet_lab.core.exports import (
     refuse_export_input,
 )
 from alexnet_lab.core.fileio import sha256_file
-from alexnet_lab.frameworks import FRAMEWORKS, get_backend
+from alexnet_lab.frameworks import check_framework, get_backend
 from alexnet_lab.weights.files import FORMAT_SUFFIXES, run_weights_file
 from alexnet_lab.weights.formats.safetensors_io import read_safetensors, write_safetensors
 
@@ -83,9 +83,7 @@ def export_framework(fmt: str, framework: str | None) -> str:
     allowed = EXPORT_FORMATS[fmt].frameworks
     if framework is None:
         return allowed[0]
-    if framework not in FRAMEWORKS:
-        raise unknown_name_error("framework", framework, FRAMEWORKS)
-    if framework not in allowed:
+    if check_framework(framework) not in allowed:
         raise UserInputError(
             f"--to {fmt} exports the {' or '.join(allowed)} model, not the {framework} one; received "
             f"--framework {framework}. Drop --framework, or use --to onnx (torch or keras)."
