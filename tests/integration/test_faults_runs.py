@@ -307,6 +307,6 @@ def test_train_help_lists_every_choice(capsys):
         main(["train", "--help"])
     text = capsys.readouterr().out
     for choices in ("{torch,keras}", "{owt,original,cifar}", "{scratch,head,finetune,two-phase}", "{sgd,adamw}",
-                    "{cosine,onecycle,step,constant}", "{auto,fp32,bf16,fp16}", "{none,cifar,imagenet,flip}",
+                    "{cosine,onecycle,step,constant}", "{auto,fp32,bf16,fp16}", "{none,cifar,cifar-cutout,imagenet,flip}",
                     "{none,mirrored,multi-worker}", "{auto,on,off}", "{" + ",".join(RECIPES) + "}"):
         assert choices in text, choices

@@ -129,3 +129,31 @@ def test_bad_inputs_are_rejected() -> None:
         augment(_image(), CIFAR_AUGMENT, 0)  # type: ignore[arg-type]
     with pytest.raises(UserInputError, match="size"):
         augment(_image(), IMAGENET_AUGMENT, np.random.default_rng(0), size=(0, 4))
+
+
+def _cutout_region(image: np.ndarray, out: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the pixels `out` changed; the rest must be untouched."""
+    changed = np.argwhere((out != image).any(axis=2))
+    (top, left), (bottom, right) = changed.min(axis=0), changed.max(axis=0) + 1
+    untouched = np.ones(image.shape[:2], bool)
+    untouched[top:bottom, left:right] = False
+    np.testing.assert_array_equal(out[untouched], image[untouched])
+    return int(top), int(bottom), int(left), int(right)
+
+
+def test_cutout_paints_one_clipped_square_in_the_mean_colour() -> None:
+    image = _image(32, 32)
+    spec = AugmentSpec(cutout=8)
+    rng = np.random.default_rng(3)
+    sizes = set()
+    for _ in range(40):
+        out = augment(image, spec, rng)
+        top, bottom, left, right = _cutout_region(image, out)
+        assert bottom - top <= 8 and right - left <= 8
+        sizes.add((bottom - top, right - left))
+        mean = np.rint(image.reshape(-1, 3).mean(axis=0))
+        np.testing.assert_allclose(out[top:bottom, left:right].reshape(-1, 3), np.broadcast_to(mean, ((bottom - top) * (right - left), 3)))
+    assert (8, 8) in sizes and any(h < 8 or w < 8 for h, w in sizes)  # whole squares, and squares clipped at an edge
+    assert not spec.is_identity and AugmentSpec.from_dict({"hflip": True}).cutout == 0  # older configs: no cutout
+    with pytest.raises(UserInputError, match="cutout"):
+        AugmentSpec(cutout=-2)

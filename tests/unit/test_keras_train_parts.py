@@ -47,6 +47,24 @@ def test_padded_crop_is_a_window_of_the_zero_padded_image():
         assert windows, "not a window of the padded image"
 
 
+def test_cutout_paints_a_clipped_square_in_the_mean_colour_like_the_reference():
+    image = _image(32)
+    mean = np.rint(image.reshape(-1, 3).mean(axis=0))
+    sizes = set()
+    for i in range(24):
+        out = _augment(image, AugmentSpec(cutout=8), 32, (2, i))
+        changed = (out != image).any(axis=2)
+        rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        assert len(rows) <= 8 and len(cols) <= 8
+        np.testing.assert_allclose(out[box].reshape(-1, 3), np.broadcast_to(mean, (len(rows) * len(cols), 3)), atol=1)
+        outside = np.ones((32, 32), bool)
+        outside[box] = False
+        assert np.array_equal(out[outside], image[outside])
+        sizes.add((len(rows), len(cols)))
+    assert (8, 8) in sizes and len(sizes) > 1
+
+
 def test_views_depend_only_on_the_seed_key():
     image = _image(48)
     spec = AugmentSpec(random_resized_crop=((0.08, 1.0), (3 / 4, 4 / 3)), hflip=True, color_jitter=0.4)

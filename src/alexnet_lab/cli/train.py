@@ -16,7 +16,10 @@ HELP = {
     "weights": "none, a registry name (imagenet, bvlc) or a weight file / run folder",
     "strategy": "scratch, head, finetune or two-phase", "train_layers": "layers --strategy finetune trains",
     "skip_layers": "layers re-initialised before training", "unfreeze": "two-phase: 'all' or the last N layers",
-    "recipe": "named recipe (explicit flags override it): cifar10-scratch, cifar10-finetune, synthetic-demo",
+    "recipe": "named recipe, one of the choices shown (explicit flags override its values; the README's recipe "
+              "table says what each does)",
+    "augment": "training views: none, cifar (pad-4 random crop + flip), cifar-cutout (the same + an 8x8 square in "
+               "the image's mean colour), imagenet (random-resized crop + flip) or flip",
     "out": "run folder", "resume": "continue the run in --out from its last checkpoint",
     "channels_last": "auto, on or off",
     "precision": "training compute precision (mixed: the weights stay float32): auto (bf16 where native, fp16 on GPUs "

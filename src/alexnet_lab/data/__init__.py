@@ -6,11 +6,13 @@ share one definition of what the data is; a unit test checks no framework gets i
 
 from alexnet_lab.data.augment import (
     CIFAR_AUGMENT,
+    CIFAR_CUTOUT_AUGMENT,
     IMAGENET_AUGMENT,
     NO_AUGMENT,
     AugmentSpec,
     augment,
     augment_batch,
+    cutout_box,
     resized_crop_box,
 )
 from alexnet_lab.data.images import IMAGE_EXTENSIONS, ImageReadError, is_image_path, read_image_rgb, to_rgb_array
@@ -36,6 +38,7 @@ __all__ = [
     "ALL_SPLIT",
     "AugmentSpec",
     "CIFAR_AUGMENT",
+    "CIFAR_CUTOUT_AUGMENT",
     "DEFAULT_RATIOS",
     "DatasetIndex",
     "IMAGENET_AUGMENT",
@@ -49,6 +52,7 @@ __all__ = [
     "align_to",
     "augment",
     "augment_batch",
+    "cutout_box",
     "is_image_path",
     "load_split",
     "make_synthetic",

@@ -21,6 +21,7 @@ from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.preprocessing import PreprocessSpec, center_crop, resize_bilinear
 from alexnet_lab.data import (
     CIFAR_AUGMENT,
+    CIFAR_CUTOUT_AUGMENT,
     IMAGENET_AUGMENT,
     NO_AUGMENT,
     AugmentSpec,
@@ -42,7 +43,8 @@ log = logging.getLogger(__name__)
 
 SYNTHETIC_PREFIX = "synthetic:"
 SYNTHETIC_CLASSES = 10
-AUGMENTS = {"none": NO_AUGMENT, "cifar": CIFAR_AUGMENT, "imagenet": IMAGENET_AUGMENT, "flip": AugmentSpec(hflip=True)}
+AUGMENTS = {"none": NO_AUGMENT, "cifar": CIFAR_AUGMENT, "cifar-cutout": CIFAR_CUTOUT_AUGMENT, "imagenet": IMAGENET_AUGMENT,
+            "flip": AugmentSpec(hflip=True)}
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Mirrors the numpy reference :func:`alexnet_lab.data.augment` step by step and in its order:
 random-resized-crop, zero-padded random crop, horizontal flip, colour jitter (brightness,
-contrast, saturation), then a random crop to the network input when the stored image is larger
+contrast, saturation), cutout, then a random crop to the network input when the stored image is larger
 (as :func:`alexnet_lab.data.datasets.train_view`). Every random draw is a stateless op keyed by
 a per-sample seed, so the views depend only on (run seed, epoch, sample index): the same on any
 number of parallel map calls and after a resume. The draws differ from numpy's (another
@@ -89,6 +89,17 @@ def _random_crop(image: tf.Tensor, crop: int, seed: tf.Tensor) -> tf.Tensor:
     return tf.slice(image, tf.stack([top, left, 0]), [crop, crop, 3])
 
 
+def _cutout(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
+    """A size x size square around a uniform pixel, clipped at the borders, in the image's mean colour."""
+    height, width = int(image.shape[0]), int(image.shape[1])
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    centre_y, centre_x = _offset(seeds[0], tf.constant(height - 1)), _offset(seeds[1], tf.constant(width - 1))
+    rows, cols = tf.range(height)[:, None], tf.range(width)[None, :]
+    top, left = centre_y - size // 2, centre_x - size // 2
+    inside = (rows >= top) & (rows < top + size) & (cols >= left) & (cols < left + size)
+    return tf.where(inside[:, :, None], tf.reduce_mean(image, axis=(0, 1)), image)
+
+
 def augment_image(image: tf.Tensor, spec: AugmentSpec, crop: int, seed: tf.Tensor) -> tf.Tensor:
     """One augmented crop x crop uint8 view of a square S x S x 3 uint8 image.
 
@@ -108,6 +119,8 @@ def augment_image(image: tf.Tensor, spec: AugmentSpec, crop: int, seed: tf.Tenso
         out = tf.cond(_uniform(seeds[2]) < 0.5, lambda: tf.reverse(out, axis=[1]), lambda: out)
     if spec.color_jitter:
         out = _jitter(out, spec.color_jitter, seeds[3])
+    if spec.cutout:
+        out = _cutout(out, spec.cutout, tf.random.experimental.stateless_fold_in(seed, 5))  # the 5 above unchanged
     if int(out.shape[0]) > crop:
         out = _random_crop(out, crop, seeds[4])
     return tf.cast(tf.clip_by_value(tf.round(out), 0.0, 255.0), tf.uint8)
