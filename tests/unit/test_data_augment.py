@@ -152,7 +152,8 @@ def test_cutout_paints_one_clipped_square_in_the_mean_colour() -> None:
         assert bottom - top <= 8 and right - left <= 8
         sizes.add((bottom - top, right - left))
         mean = np.rint(image.reshape(-1, 3).mean(axis=0))
-        np.testing.assert_allclose(out[top:bottom, left:right].reshape(-1, 3), np.broadcast_to(mean, ((bottom - top) * (right - left), 3)))
+        painted = out[top:bottom, left:right].reshape(-1, 3)
+        np.testing.assert_allclose(painted, np.broadcast_to(mean, painted.shape))
     assert (8, 8) in sizes and any(h < 8 or w < 8 for h, w in sizes)  # whole squares, and squares clipped at an edge
     assert not spec.is_identity and AugmentSpec.from_dict({"hflip": True}).cutout == 0  # older configs: no cutout
     with pytest.raises(UserInputError, match="cutout"):
