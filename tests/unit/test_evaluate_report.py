@@ -73,6 +73,8 @@ def test_load_run_summary(runs) -> None:
     assert torch_run.epochs_done == 4 and torch_run.wall_seconds == 120.0
     assert torch_run.best_epoch == 4 and torch_run.params is None and torch_run.samples is None
     assert torch_run.plots == {}
+    assert torch_run.time_to(0.5) == (2, 60.0) and torch_run.time_to(0.6) == (4, 120.0)
+    assert torch_run.time_to(0.61) is None
     assert keras_run.params == 57_044_810 and keras_run.wall_seconds == pytest.approx(5 * 45.5)
     assert keras_run.samples is not None and len(keras_run.samples.samples) == 7
     assert keras_run.eval.class_names == tuple(KERAS_CLASSES)
@@ -87,7 +89,7 @@ def _table_row(markdown: str, first_cell: str) -> list[str]:
 
 
 def test_write_report_markdown_and_html(runs, tmp_path) -> None:
-    md_path, html_path = write_report(runs, tmp_path / "out" / "compare.md")
+    md_path, html_path = write_report(runs, tmp_path / "out" / "compare.md", target_top1=0.6)
     assert (md_path.name, html_path.name) == ("compare.md", "compare.html")
     markdown = md_path.read_text()
     for heading in ("Summary", "Per-class accuracy", "Training curves", "Confusion matrices", "Sample predictions"):
@@ -104,9 +106,10 @@ def test_write_report_markdown_and_html(runs, tmp_path) -> None:
 
     torch_row = _table_row(markdown, "torch-scratch")
     assert torch_row[1:6] == ["torch", "owt", "scratch / cifar10", "4/5", "4"]
-    assert torch_row[-2:] == ["0:02:00", "—"]
+    assert "to 60% val top-1" in markdown
+    assert torch_row[-3:] == ["epoch 4, 0:02:00", "0:02:00", "—"]
     keras_row = _table_row(markdown, "keras-two-phase")
-    assert keras_row[-2:] == ["0:03:48", "57,044,810"]
+    assert keras_row[-3:] == ["epoch 4, 0:03:02", "0:03:48", "57,044,810"]
 
     torch_eval, keras_eval = load_run(runs[0]).eval, load_run(runs[1]).eval
     cat = _table_row(markdown, "cat")  # matched by name although the label index differs

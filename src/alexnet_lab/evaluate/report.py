@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 NOT_IN_RUN = "—"  # the run has no such class
 NO_IMAGES = "n/a"  # the run has the class but no validation image of it
+TARGET_TOP1 = 0.8  # the summary's "time to" column: first epoch at this validation top-1
 PLOT_TITLES = {
     "curves": ("Training curves", "Loss and top-1 accuracy per epoch; dashed lines separate training phases."),
     "confusion": ("Confusion matrices",
@@ -53,10 +54,16 @@ def _epochs(run: RunSummary) -> str:
     return str(run.epochs_done)
 
 
-def summary_table(runs: Sequence[RunSummary]) -> Table:
-    """One row per run: settings, best validation metrics (from eval.json), wall time, params."""
+def _time_to(run: RunSummary, top1: float) -> str:
+    reached = run.time_to(top1)
+    return "not reached" if reached is None else f"epoch {reached[0]}, {_duration(reached[1])}"
+
+
+def summary_table(runs: Sequence[RunSummary], target_top1: float = TARGET_TOP1) -> Table:
+    """One row per run: settings, best validation metrics (from eval.json), the first epoch at
+    `target_top1` validation top-1 and the training time to it, wall time, params."""
     headers = ("run", "framework", "variant", "strategy / recipe", "epochs", "best epoch",
-               "val top-1", "val top-5", "val loss", "wall time", "params")
+               "val top-1", "val top-5", "val loss", f"to {100 * target_top1:g}% val top-1", "wall time", "params")
     rows = []
     for run in runs:
         top5 = _percent(run.eval.top5) + ("" if run.eval.top5_k == 5 else f" (top-{run.eval.top5_k})")
@@ -64,7 +71,8 @@ def summary_table(runs: Sequence[RunSummary]) -> Table:
             run.name, run.setting("framework"), run.setting("variant"),
             f"{run.setting('strategy')} / {run.setting('recipe')}", _epochs(run),
             NOT_IN_RUN if run.best_epoch is None else str(run.best_epoch),
-            _percent(run.eval.top1), top5, f"{run.eval.loss:.4f}", _duration(run.wall_seconds),
+            _percent(run.eval.top1), top5, f"{run.eval.loss:.4f}", _time_to(run, target_top1),
+            _duration(run.wall_seconds),
             NOT_IN_RUN if run.params is None else f"{run.params:,}",
         ))
     return Table(headers, tuple(rows))
@@ -95,11 +103,11 @@ def per_class_table(runs: Sequence[RunSummary]) -> Table:
     return Table(("class", *(run.name for run in runs)), tuple(rows))
 
 
-def build_sections(runs: Sequence[RunSummary]) -> list[Section]:
+def build_sections(runs: Sequence[RunSummary], target_top1: float = TARGET_TOP1) -> list[Section]:
     """The report's sections in order; a figure section is left out when no run has that plot."""
     sections = [
-        Section("Summary", "Validation metrics of each run's best model (eval.json); wall time sums epoch_seconds.",
-                summary_table(runs)),
+        Section("Summary", "Validation metrics of each run's best model (eval.json); wall time sums epoch_seconds, "
+                "and so does the time to the target.", summary_table(runs, target_top1)),
         Section("Per-class accuracy", "Validation accuracy per class (number of images); classes matched by name; "
                 f"{NOT_IN_RUN} = class not in the run, {NO_IMAGES} = no validation images.", per_class_table(runs)),
     ]
@@ -142,7 +150,8 @@ def _copy_assets(runs: Sequence[RunSummary], assets: Path) -> dict[Path, str]:
 
 
 def write_report(
-    run_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], title: str = "AlexNet run comparison"
+    run_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], title: str = "AlexNet run comparison",
+    target_top1: float = TARGET_TOP1,
 ) -> tuple[Path, Path]:
     """Compare training runs side by side in one Markdown and one self-contained HTML report.
 
@@ -155,6 +164,7 @@ def write_report(
         out: ``report.md`` / ``report.html`` (either names both files), or a folder to hold
             ``report.md`` and ``report.html``.
         title: the report's heading.
+        target_top1: the summary says when each run first reached this validation top-1 (0..1).
 
     Returns:
         (markdown path, html path). PNG copies for the Markdown go to ``<stem>_assets/``.
@@ -169,7 +179,7 @@ def write_report(
     assets = md_path.parent / f"{md_path.stem}_assets"
     runs = [load_run(folder, name) for folder, name in zip(folders, unique_run_names(folders))]
     runs = [ensure_plots(run, assets / f"{i:02d}-{_slug(run.name)}") for i, run in enumerate(runs, 1)]
-    sections = build_sections(runs)
+    sections = build_sections(runs, target_top1)
     links = _copy_assets(runs, assets)
     with atomic_path(md_path) as tmp:
         tmp.write_text(render_markdown(title, sections, links), encoding="utf-8")

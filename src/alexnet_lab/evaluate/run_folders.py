@@ -96,6 +96,18 @@ class RunSummary:
                 return int(self.config[key])
         return None
 
+    def time_to(self, top1: float) -> tuple[int, float] | None:
+        """(epoch, training seconds up to and including it) of the first epoch whose ``val_top1``
+        reaches `top1`, or None when none does."""
+        seconds = 0.0
+        for index, row in enumerate(self.metrics):
+            if is_finite_number(row.get("epoch_seconds")):
+                seconds += float(row["epoch_seconds"])
+            if is_finite_number(row.get("val_top1")) and row["val_top1"] >= top1:
+                epoch = row.get("epoch")
+                return (int(epoch) if is_finite_number(epoch) else index + 1), seconds
+        return None
+
     @property
     def best_epoch(self) -> int | None:
         """The epoch with the highest ``val_top1`` (first one on ties), or None without any."""
