@@ -12,7 +12,6 @@ from alexnet_lab.data.augment import (
     AugmentSpec,
     augment,
     augment_batch,
-    cutout_box,
     resized_crop_box,
 )
 from alexnet_lab.data.images import IMAGE_EXTENSIONS, ImageReadError, is_image_path, read_image_rgb, to_rgb_array
@@ -52,7 +51,6 @@ __all__ = [
     "align_to",
     "augment",
     "augment_batch",
-    "cutout_box",
     "is_image_path",
     "load_split",
     "make_synthetic",
