@@ -170,12 +170,12 @@ def cutout_box(height: int, width: int, size: int, centre: tuple[int, int]) -> t
 
 
 def _cutout(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Paints in place: `image` is augment's own float32 working copy."""
     height, width = image.shape[:2]
     centre = (int(rng.integers(0, height)), int(rng.integers(0, width)))
     top, bottom, left, right = cutout_box(height, width, size, centre)
-    out = np.array(image, dtype=np.float32)
-    out[top:bottom, left:right] = image.mean(axis=(0, 1))
-    return out
+    image[top:bottom, left:right] = image.mean(axis=(0, 1))
+    return image
 
 
 def augment(
