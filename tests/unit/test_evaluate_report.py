@@ -131,6 +131,13 @@ def test_report_into_folder_without_samples(tmp_path) -> None:
     assert "## Sample predictions" not in md_path.read_text()
 
 
+def test_a_target_that_is_not_a_fraction_is_refused_before_anything_is_written(runs, tmp_path) -> None:
+    for target in (80.0, 0.0, float("nan")):
+        with pytest.raises(UserInputError, match="--target-top1 takes a fraction"):
+            write_report(runs, tmp_path / "r.md", target_top1=target)
+    assert not (tmp_path / "r.md").exists()
+
+
 def test_missing_required_file_names_run_and_file(runs, tmp_path) -> None:
     (runs[1] / "eval.json").unlink()
     with pytest.raises(UserInputError, match=r"run 'keras-two-phase': missing eval\.json") as info:

@@ -170,10 +170,13 @@ def write_report(
         (markdown path, html path). PNG copies for the Markdown go to ``<stem>_assets/``.
 
     Raises:
-        UserInputError: no run given, or a run folder lacks config.json, metrics.jsonl or eval.json.
+        UserInputError: no run given, a target outside (0, 1], or a run folder lacks config.json,
+            metrics.jsonl or eval.json.
     """
     if not run_dirs:
         raise UserInputError("expected at least one run folder to report on; received none.")
+    if not 0.0 < target_top1 <= 1.0:
+        raise UserInputError(f"--target-top1 takes a fraction in (0, 1], such as 0.8; received {target_top1}.")
     folders = [Path(folder) for folder in run_dirs]
     md_path, html_path = output_paths(Path(out))
     assets = md_path.parent / f"{md_path.stem}_assets"
