@@ -55,6 +55,7 @@ def trained(tmp_path_factory) -> dict[str, Path]:
     return runs
 
 
+@pytest.mark.slow  # two 3-epoch runs; bf16 is emulated, 4x slower, on CPUs without it
 def test_bf16_training_reaches_fp32_accuracy(trained):
     fp32, bf16 = (metrics(trained[p])[-1] for p in ("fp32", "bf16"))
     assert json.loads((trained["bf16"] / "config.json").read_text())["resolved"]["precision"] == "bf16"
@@ -63,6 +64,7 @@ def test_bf16_training_reaches_fp32_accuracy(trained):
     assert abs(bf16["train_loss"] - fp32["train_loss"]) <= 0.15 * fp32["train_loss"], (bf16, fp32)
 
 
+@pytest.mark.slow  # two 3-epoch runs; bf16 is emulated, 4x slower, on CPUs without it
 def test_bf16_run_keeps_float32_weights_and_state(trained):
     _float32_everywhere(trained["bf16"])
 

@@ -123,6 +123,7 @@ def test_keras_trained_run_evaluates_the_same_in_both_frameworks(keras_run):
     _same_in_both_frameworks(keras_run)
 
 
+@pytest.mark.slow  # the default run keeps the Keras-trained run evaluated in both frameworks
 def test_torch_trained_run_evaluates_the_same_in_keras(tmp_path):
     run = tmp_path / "torch-run"
     result = run_cli("train", "--framework", "torch", *TINY, "--epochs", "1", "--out", str(run))

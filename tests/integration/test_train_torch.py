@@ -41,6 +41,7 @@ def test_run_folder_contents_and_cli_on_it(tmp_path):
     assert again.returncode != 0 and "--resume" in again.stderr
 
 
+@pytest.mark.slow  # the default run keeps test_kill_between_last_and_best_resumes_to_the_uninterrupted_result
 def test_kill_9_during_epoch_2_then_resume(tmp_path):
     kill_in_epoch_2_then_resume(["train", *TINY, "--synthetic-per-class", "80"], tmp_path / "run")
 

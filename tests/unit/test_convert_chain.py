@@ -28,6 +28,7 @@ def source_npy(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow  # the default run keeps each format's round trip (test_formats, test_parity)
 def test_convert_chain_is_bit_exact(source_npy):
     folder = source_npy.parent
     chain = [source_npy, folder / "a.safetensors", folder / "a.weights.h5", folder / "a.pth", folder / "back.npy"]

@@ -187,6 +187,7 @@ print(json.dumps({"backend": keras.backend.backend(), "metadata": metadata,
 """
 
 
+@pytest.mark.slow  # the default run keeps the PyTorch run's ONNX, TorchScript and torch.export
 def test_keras_run_onnx_and_savedmodel_match_keras_model(keras_run, image_paths, tmp_path):
     onnx_path, saved = tmp_path / "keras.onnx", tmp_path / "saved"
     assert "NHWC float32 input [batch, 32, 32, 3]" in _convert(str(keras_run), str(onnx_path), "--framework", "keras")
