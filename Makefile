@@ -27,8 +27,13 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
+# the default suite runs in TEST_WORKERS processes (pytest-xdist), each test module whole in one
+# of them so its module fixtures are built once: much of it waits on subprocesses starting a
+# framework, which leaves a core idle when run one test at a time. The slow tests run one at a time.
+TEST_WORKERS ?= 2
+
 test: lint browser
-	$(PY) -m pytest tests -q --durations=15
+	$(PY) -m pytest tests -q -n $(TEST_WORKERS) --dist loadscope --durations=15
 
 test-slow: $(STAMP)
 	$(PY) -m pytest tests -q -m slow
