@@ -1,10 +1,11 @@
-"""`alexnet serve`: a local web page and HTTP JSON API over one model, in both frameworks.
+"""`alexnet serve`: a web page and HTTP JSON API over one model, in both frameworks, as a service.
 
 :func:`load_served` loads the weights once (the server process keeps numpy only) and starts a
-worker process per framework; :func:`run_server` serves :func:`.app.create_app` with uvicorn
-until Ctrl-C, then stops the workers. FastAPI + uvicorn is the stack most model APIs in the
-Python ML world are written in: typed request parsing, multipart uploads, an OpenAPI page at
-/api/docs, and an ASGI server that serves requests concurrently.
+supervised worker process per framework; :func:`run_server` serves :func:`.app.create_app` with
+uvicorn until Ctrl-C or SIGTERM, lets in-flight requests finish within a deadline, then stops the
+workers. FastAPI + uvicorn is the stack most model APIs in the Python ML world are written in:
+typed request parsing, multipart uploads, an OpenAPI description at /openapi.json, and an ASGI
+server that serves requests concurrently.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.fileio import sha256_file
 from alexnet_lab.core.version import __version__
 from alexnet_lab.evaluate.run_folders import load_run
-from alexnet_lab.serve.app import ServedModel, create_app
+from alexnet_lab.serve.app import DEFAULT_MAX_REQUEST_BYTES, ServedModel, create_app
+from alexnet_lab.serve.batching import BatchingOptions
 from alexnet_lab.serve.uploads import DEFAULT_MAX_UPLOAD_BYTES
 from alexnet_lab.serve.workers import FrameworkWorker
 from alexnet_lab.weights import load_weights, run_weights_file
@@ -44,17 +46,25 @@ def model_card(source: str, bundle: WeightBundle, frameworks: list[str]) -> tupl
     meta, path = bundle.meta, Path(source).expanduser()
     weight_file = run_weights_file(path) if path.is_dir() else path
     training, curves = _training_summary(path) if path.is_dir() else (None, None)
-    card = {"weights": source, "producer": f"alexnet-lab {__version__}", "variant": meta.variant,
+    card = {"weights": _public_name(source), "producer": f"alexnet-lab {__version__}", "variant": meta.variant,
             "description": meta.arch.description, "num_classes": meta.num_classes, "categories": list(meta.categories),
             "preprocessing": meta.preprocess.to_dict(), "preprocessing_summary": meta.preprocess.describe(),
             "params": bundle.param_count(),
             "sha256": sha256_file(weight_file) if weight_file.is_file() else meta.source_sha256,
-            "source": meta.source, "frameworks": frameworks, "training": training}
+            "source": _public_name(meta.source), "frameworks": frameworks, "training": training}
     return card, curves
 
 
-def load_served(source: str, frameworks: list[str], device: str = "cpu",
-                max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> ServedModel:
+def _public_name(source: str) -> str:
+    """A registry name or URL as it is; a file or folder by its name only (the card is public)."""
+    if "://" in source or ("/" not in source and "\\" not in source):
+        return source
+    return Path(source.rstrip("/\\")).name
+
+
+def load_served(source: str, frameworks: list[str], device: str = "cpu", max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+                batching: BatchingOptions = BatchingOptions(), timeout_s: float = 30.0, token: str | None = None,
+                cors: tuple[str, ...] = (), max_request_bytes: int | None = None) -> ServedModel:
     """Load the weights once and start a worker per framework (the slow part: seconds each).
 
     Raises:
@@ -67,22 +77,30 @@ def load_served(source: str, frameworks: list[str], device: str = "cpu",
     try:
         for framework in frameworks:
             log.info("loading the %s model", framework)
-            workers[framework] = FrameworkWorker(framework, source, device)
+            workers[framework] = FrameworkWorker(framework, source, device, timeout_s, batching.row_block)
     except BaseException:
         for worker in workers.values():
             worker.stop()
         raise
-    return ServedModel(bundle, card, workers, curves, max_bytes)
+    request_bytes = max(max_request_bytes or DEFAULT_MAX_REQUEST_BYTES, max_bytes + 1024 * 1024)  # one file always fits
+    return ServedModel(bundle, card, workers, curves, max_bytes, request_bytes, batching, token, cors)
 
 
-def run_server(served: ServedModel, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve until Ctrl-C (uvicorn handles the signal and finishes open requests), then stop the workers."""
+def run_server(served: ServedModel, host: str = "127.0.0.1", port: int = 8000, shutdown_timeout_s: float = 30.0,
+               max_connections: int | None = None) -> None:
+    """Serve until Ctrl-C or SIGTERM, then stop the workers.
+
+    On the signal uvicorn stops accepting connections and lets the requests in flight finish for
+    up to `shutdown_timeout_s` before it cancels them. `max_connections` caps concurrent
+    connections; past it new ones get 503.
+    """
     import uvicorn
 
     try:
-        uvicorn.run(create_app(served), host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(create_app(served), host=host, port=port, log_level="warning", access_log=False,
+                    timeout_graceful_shutdown=shutdown_timeout_s, limit_concurrency=max_connections)
     finally:
         served.stop()
 
 
-__all__ = ["ServedModel", "create_app", "load_served", "model_card", "run_server"]
+__all__ = ["BatchingOptions", "ServedModel", "create_app", "load_served", "model_card", "run_server"]
