@@ -1,4 +1,4 @@
-"""Small file helpers: atomic writes and hashing (stdlib only)."""
+"""Small file helpers (stdlib only): atomic writes, hashing, and the one output policy (check_output)."""
 
 from __future__ import annotations
 
