@@ -415,6 +415,16 @@ def test_owned_entries_need_force_and_other_files_never_count(tmp_path):
                                                                                             folder / "assets"]
 
 
+def test_an_owned_glob_pattern_stands_for_its_matches(tmp_path):
+    for name in ("shard-000000.tar", "shard-000001.tar", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    with pytest.raises(UserInputError, match=r"\(shard-000000.tar, shard-000001.tar\)"):
+        check_output(tmp_path, kind="folder", owned=("shard-*.tar", "classes.txt"))
+    found = check_output(tmp_path, kind="folder", owned=("shard-*.tar", "classes.txt"), force=True)
+    assert found == [tmp_path / "shard-000000.tar", tmp_path / "shard-000001.tar"]  # for the caller to remove
+    assert check_output(tmp_path / "new", kind="folder", owned=("shard-*.tar",)) == []
+
+
 def test_an_owned_entry_of_the_wrong_kind_is_refused_even_with_force(tmp_path):
     (tmp_path / "a.json").mkdir()
     (tmp_path / "assets").write_text("a file")

@@ -92,8 +92,9 @@ def check_output(path: str | os.PathLike[str], sources: Iterable[str | os.PathLi
       refused with one line.
     - What exists is replaced only with `force`: a file output (except an empty regular file, which
       holds nothing to lose: the file a caller made with mkstemp to receive the output); for a
-      folder, the entries in `owned` (names relative to it, a trailing '/' marking a folder), the
-      command's own files: anything else in the folder is never touched. `owned=None` makes the
+      folder, the entries in `owned` (names relative to it, a trailing '/' marking a folder, a glob
+      pattern such as 'shard-*.tar' standing for what it matches), the command's own files:
+      anything else in the folder is never touched. `owned=None` makes the
       whole folder the output (an export's SavedModel): a non-empty one needs `force`.
 
     Returns:
@@ -130,10 +131,17 @@ def check_output(path: str | os.PathLike[str], sources: Iterable[str | os.PathLi
 
 
 def _targets(out: Path, kind: str, owned: Iterable[str] | None) -> list[tuple[Path, str]]:
-    """(path, kind) of everything the command may replace."""
+    """(path, kind) of everything the command may replace; a glob pattern stands for its matches."""
     if kind == "file" or owned is None:
         return [(out, kind)]
-    return [(out, "folder")] + [(out / name.rstrip("/"), "folder" if name.endswith("/") else "file") for name in owned]
+    targets = [(out, "folder")]
+    for name in owned:
+        entry_kind, pattern = ("folder" if name.endswith("/") else "file"), name.rstrip("/")
+        if any(c in pattern for c in "*?["):
+            targets += [(match, entry_kind) for match in (sorted(out.glob(pattern)) if out.is_dir() else [])]
+        else:
+            targets.append((out / pattern, entry_kind))
+    return targets
 
 
 def _refuse_inputs(targets: list[tuple[Path, str]], replaced: list[tuple[Path, str]], sources: list[Path]) -> None:
