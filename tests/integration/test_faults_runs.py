@@ -289,7 +289,7 @@ def test_demo_validates_first_and_never_replaces_a_run_unasked(tmp_path, capsys)
     assert main(["demo", "--out", str(out), "--epochs", "0"]) == 2
     assert "--epochs must be >= 1" in capsys.readouterr().err
     assert main(["demo", "--out", str(out)]) == 2
-    assert "already holds a finished demo" in capsys.readouterr().err
+    assert "already holds this command's earlier output (run)" in capsys.readouterr().err
     lock = RunLock(out / "run")
     lock.acquire()
     try:

@@ -20,6 +20,6 @@ def test_existing_outputs_need_force_but_an_empty_file_holds_nothing_to_lose(tmp
     check_output(tmp_path / "new.safetensors", [source])
     with pytest.raises(UserInputError, match="is the input"):
         check_output(source, [source], force=True)
-    (tmp_path / "folder").mkdir()
-    with pytest.raises(UserInputError, match="output folder .* already exists"):
-        check_output(tmp_path / "folder", [source])
+    (tmp_path / "folder").mkdir()  # never replaced by a file, even with force
+    with pytest.raises(UserInputError, match="is a folder where a file is expected"):
+        check_output(tmp_path / "folder", [source], force=True)

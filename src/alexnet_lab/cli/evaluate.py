@@ -53,7 +53,8 @@ def add_report(sub) -> None:
     p = sub.add_parser("report", help="Markdown + HTML report comparing run folders side by side")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", default="report", help="folder (or .md/.html name) for the report (default: report)")
-    p.add_argument("--force", action="store_true", help="replace an existing report.md / report.html")
+    p.add_argument("--force", action="store_true", help="replace an existing report.md / report.html and its "
+                   "assets (never inside a run folder)")
     p.add_argument("--target-top1", type=float, default=0.8,
                    help="the summary gives each run's first epoch at this validation top-1 and the training time "
                         "to it (default 0.8)")
@@ -61,12 +62,9 @@ def add_report(sub) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from alexnet_lab.core.fileio import check_output
     from alexnet_lab.evaluate import write_report
-    from alexnet_lab.evaluate.report import output_paths
 
-    for path in output_paths(Path(args.out)):  # never replace an earlier report unasked
-        check_output(path, force=args.force)
-    md_path, html_path = write_report([Path(r) for r in args.runs], Path(args.out), target_top1=args.target_top1)
+    md_path, html_path = write_report([Path(r) for r in args.runs], Path(args.out), target_top1=args.target_top1,
+                                      force=args.force)  # the output policy is write_report's first step
     print(f"report: {md_path}\n        {html_path}")
     return 0

@@ -24,17 +24,17 @@ def add_features(sub) -> None:
                    help="global pooling of conv maps to one value per channel (default none: N x H x W x C)")
     p.add_argument("--out", required=True, metavar="FILE", help=".npy (one layer), .npz or .safetensors (with the "
                    "image paths, in order)")
-    p.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    p.add_argument("--force", action="store_true", help="replace FILE if it exists (never an input)")
     p.set_defaults(func=cmd_features)
 
 
 def cmd_features(args: argparse.Namespace) -> int:
     from alexnet_lab.core.fileio import check_output
     from alexnet_lab.explain.features import check_output_suffix, expand_images, extract_features, write_features
-    from alexnet_lab.weights.files import load_weights
+    from alexnet_lab.weights.files import load_weights, source_files
 
     check_output_suffix(args.out, len(set(args.layer)))
-    check_output(args.out, force=args.force)
+    check_output(args.out, [*source_files(args.weights), *args.images], force=args.force)
     paths = expand_images(args.images)
     bundle = load_weights(args.weights)
     with _bar(len(paths), any(Path(p).is_dir() for p in args.images)) as bar:
@@ -64,14 +64,19 @@ def add_explain(sub) -> None:
                    help="the class to explain (default: each image's top class)")
     p.add_argument("--activations", metavar="LAYER", help="also draw the strongest channel maps of LAYER per image")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the PNGs and explain.jsonl")
+    p.add_argument("--force", action="store_true", help="replace an earlier explain's files of the same names in DIR "
+                   "(other files there are left alone)")
     p.set_defaults(func=cmd_explain)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    from alexnet_lab.core.fileio import check_output
     from alexnet_lab.data.images import read_image_rgb
-    from alexnet_lab.explain.report import write_explanations
-    from alexnet_lab.weights.files import load_weights
+    from alexnet_lab.explain.report import output_names, write_explanations
+    from alexnet_lab.weights.files import load_weights, source_files
 
+    check_output(args.out, [*source_files(args.weights), *args.images], force=args.force, kind="folder",
+                 owned=output_names(args.images, args.method, args.activations))
     images = {path: read_image_rgb(path) for path in args.images}
     bundle = load_weights(args.weights)
     lines = write_explanations(bundle, images, Path(args.out), args.framework, args.method, args.layer,
@@ -87,18 +92,21 @@ def add_filters(sub) -> None:
     p.add_argument("--layer", default="conv1", help="conv layer (default conv1)")
     p.add_argument("--zoom", type=int, default=4, help="pixels per weight for an 11x11 kernel (default 4)")
     p.add_argument("--out", required=True, metavar="FILE.png")
+    p.add_argument("--force", action="store_true", help="replace FILE.png if it exists (never an input)")
     p.set_defaults(func=cmd_filters)
 
 
 def cmd_filters(args: argparse.Namespace) -> int:
     from alexnet_lab.core.errors import UserInputError
+    from alexnet_lab.core.fileio import check_output
     from alexnet_lab.explain.draw import filter_grid, save_png
-    from alexnet_lab.weights.files import load_weights
+    from alexnet_lab.weights.files import load_weights, source_files
 
     if not args.out.lower().endswith(".png"):
         raise UserInputError(f"--out must name a .png file; received '{args.out}'.")
     if args.zoom < 1:
         raise UserInputError(f"--zoom must be at least 1; received {args.zoom}.")
+    check_output(args.out, source_files(args.weights), force=args.force)
     bundle = load_weights(args.weights)
     picture = filter_grid(bundle.tensors, bundle.arch, args.layer, args.zoom)
     save_png(picture, args.out)

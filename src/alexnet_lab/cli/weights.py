@@ -104,13 +104,14 @@ def _export(args: argparse.Namespace, output: Path, fmt: str) -> int:
         export_framework,
         export_model,
         input_shape,
+        output_kind,
         weights_digest,
     )
     from alexnet_lab.weights.files import load_weights, source_files
 
     framework = export_framework(fmt, args.framework)
     check_output_path(output, fmt)
-    check_output(output, source_files(args.weights), force=args.force)
+    check_output(output, source_files(args.weights), force=args.force, kind=output_kind(fmt))
     bundle = load_weights(args.weights)
     export_model(bundle, output, fmt, framework, weights_sha256=weights_digest(args.weights, bundle.meta))
     shape = ", ".join(str(d) for d in input_shape(bundle.meta, framework))

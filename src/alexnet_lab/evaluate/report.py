@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from alexnet_lab.core.errors import UserInputError
-from alexnet_lab.core.fileio import atomic_path
+from alexnet_lab.core.fileio import atomic_path, check_output
 from alexnet_lab.evaluate.render import Figures, Section, Table, render_html, render_markdown
 from alexnet_lab.evaluate.run_folders import PLOT_NAMES, RunSummary, ensure_plots, load_run
 
@@ -136,6 +136,23 @@ def output_paths(out: Path) -> tuple[Path, Path]:
     return stem.with_suffix(".md"), stem.with_suffix(".html")
 
 
+def _assets_folder(md_path: Path) -> Path:
+    return md_path.parent / f"{md_path.stem}_assets"
+
+
+def check_report_output(run_dirs: Sequence[Path], out: Path, force: bool = False) -> None:
+    """The output policy (core.fileio.check_output) for a report: its .md, .html and assets folder
+    are replaced only with `force`, never inside one of the run folders it reads.
+
+    Raises:
+        UserInputError: the report would replace an earlier one without `force`, or be written
+            into a run folder.
+    """
+    md_path, html_path = output_paths(out)
+    check_output(md_path.parent, run_dirs, force, kind="folder",
+                 owned=(md_path.name, html_path.name, f"{_assets_folder(md_path).name}/"))
+
+
 def _copy_assets(runs: Sequence[RunSummary], assets: Path) -> dict[Path, str]:
     """Copy every plot into ``assets``; return plot path -> path relative to the Markdown file."""
     links = {}
@@ -151,7 +168,7 @@ def _copy_assets(runs: Sequence[RunSummary], assets: Path) -> dict[Path, str]:
 
 def write_report(
     run_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], title: str = "AlexNet run comparison",
-    target_top1: float = TARGET_TOP1,
+    target_top1: float = TARGET_TOP1, force: bool = False,
 ) -> tuple[Path, Path]:
     """Compare training runs side by side in one Markdown and one self-contained HTML report.
 
@@ -165,21 +182,23 @@ def write_report(
             ``report.md`` and ``report.html``.
         title: the report's heading.
         target_top1: the summary says when each run first reached this validation top-1 (0..1).
+        force: replace an earlier report of the same name (never a file in a run folder).
 
     Returns:
         (markdown path, html path). PNG copies for the Markdown go to ``<stem>_assets/``.
 
     Raises:
-        UserInputError: no run given, a target outside (0, 1], or a run folder lacks config.json,
-            metrics.jsonl or eval.json.
+        UserInputError: no run given, a target outside (0, 1], an output the policy refuses
+            (check_report_output), or a run folder lacks config.json, metrics.jsonl or eval.json.
     """
     if not run_dirs:
         raise UserInputError("expected at least one run folder to report on; received none.")
     if not 0.0 < target_top1 <= 1.0:
         raise UserInputError(f"--target-top1 takes a fraction in (0, 1], such as 0.8; received {target_top1}.")
     folders = [Path(folder) for folder in run_dirs]
+    check_report_output(folders, Path(out), force)
     md_path, html_path = output_paths(Path(out))
-    assets = md_path.parent / f"{md_path.stem}_assets"
+    assets = _assets_folder(md_path)
     runs = [load_run(folder, name) for folder, name in zip(folders, unique_run_names(folders))]
     runs = [ensure_plots(run, assets / f"{i:02d}-{_slug(run.name)}") for i, run in enumerate(runs, 1)]
     sections = build_sections(runs, target_top1)

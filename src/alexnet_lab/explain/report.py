@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from alexnet_lab.frameworks import build_for, get_backend
 log = logging.getLogger(__name__)
 
 DISPLAY = 128  # small inputs (32x32) are drawn enlarged, pixel for pixel, to at least this size
+LINES_NAME = "explain.jsonl"
 
 
 def _stems(paths: list[str]) -> list[str]:
@@ -32,6 +33,16 @@ def _stems(paths: list[str]) -> list[str]:
         seen[stem] = seen.get(stem, 0) + 1
         out.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
     return out
+
+
+def _picture_names(stem: str, method: str, activations: str | None) -> tuple[str, ...]:
+    """An image's PNGs: the heat-map overlay, and asked for, the channel maps of a layer."""
+    return (f"{stem}.{method}.png", *((f"{stem}.{activations}.png",) if activations else ()))
+
+
+def output_names(paths: Sequence[str], method: str = "gradcam", activations: str | None = None) -> list[str]:
+    """Every file write_explanations writes into its folder (the names core.fileio.check_output owns)."""
+    return [LINES_NAME, *(name for stem in _stems(list(paths)) for name in _picture_names(stem, method, activations))]
 
 
 def write_explanations(bundle: WeightBundle, images: Mapping[str, np.ndarray], out: Path, framework: str = "torch",
@@ -55,15 +66,16 @@ def write_explanations(bundle: WeightBundle, images: Mapping[str, np.ndarray], o
     for i, (path, stem, found) in enumerate(zip(paths, _stems(paths), explained)):
         view = cropped_view(images[path], bundle.meta.preprocess)
         side_by_side = np.concatenate([view, overlay(view, found.heat)], axis=1)
-        picture = save_png(upscale(side_by_side, DISPLAY // view.shape[0]), out / f"{stem}.{method}.png")
+        names = _picture_names(stem, method, activations)
+        picture = save_png(upscale(side_by_side, DISPLAY // view.shape[0]), out / names[0])
         line = {"image": path, "method": method, "layer": layer or ("conv5" if method == "gradcam" else "input"),
                 "framework": framework, **found.to_json_dict(), "png": str(picture)}
         if maps is not None:
             drawn, channels = activation_grid(upscale(view, DISPLAY // view.shape[0]), maps[i])
             line.update(activations=activations, channels=channels,
-                        activations_png=str(save_png(drawn, out / f"{stem}.{activations}.png")))
+                        activations_png=str(save_png(drawn, out / names[1])))
         lines.append(line)
-    with atomic_path(out / "explain.jsonl") as tmp:
+    with atomic_path(out / LINES_NAME) as tmp:
         tmp.write_text("".join(json.dumps(line) + "\n" for line in lines))
     log.info("explained %d image(s) into %s", len(lines), out)
     return lines

@@ -33,7 +33,7 @@ from alexnet_lab.core.exports import (
     input_size,
     refuse_export_input,
 )
-from alexnet_lab.core.fileio import sha256_file
+from alexnet_lab.core.fileio import check_output, sha256_file
 from alexnet_lab.frameworks import check_framework, get_backend
 from alexnet_lab.weights.files import FORMAT_SUFFIXES, run_weights_file
 from alexnet_lab.weights.formats.safetensors_io import read_safetensors, write_safetensors
@@ -41,7 +41,8 @@ from alexnet_lab.weights.formats.safetensors_io import read_safetensors, write_s
 log = logging.getLogger(__name__)
 
 __all__ = ["EXPORT_FORMATS", "INPUT_LAYOUTS", "ExportFormat", "check_output_path", "export_framework", "export_metadata",
-           "export_model", "input_shape", "input_size", "output_format", "refuse_export_input", "weights_digest"]
+           "export_model", "input_shape", "input_size", "output_format", "output_kind", "refuse_export_input",
+           "weights_digest"]
 
 def output_format(path: Path, to: str | None = None) -> str:
     """The format `alexnet convert` writes: `to` when given, else from the file name.
@@ -91,15 +92,18 @@ def export_framework(fmt: str, framework: str | None) -> str:
     return framework
 
 
+def output_kind(fmt: str) -> str:
+    """'folder' for an export written as a folder (SavedModel), else 'file' (core.fileio.check_output's kind)."""
+    return "folder" if EXPORT_FORMATS[fmt].folder else "file"
+
+
 def check_output_path(path: Path, fmt: str) -> None:
-    """Refuse an output that an export would wrongly replace (checked before any loading)."""
-    if EXPORT_FORMATS[fmt].folder:
-        savedmodel = path.is_dir() and (not any(path.iterdir()) or (path / "saved_model.pb").is_file())
-        if path.exists() and not savedmodel:  # an export never deletes someone's folder
+    """Refuse a folder an export would wrongly replace: only an empty one or an earlier SavedModel is
+    replaced as a whole (with --force); core.fileio.check_output does the rest of the output policy."""
+    if EXPORT_FORMATS[fmt].folder and path.is_dir():
+        if any(path.iterdir()) and not (path / "saved_model.pb").is_file():  # never delete someone's folder
             raise UserInputError(f"'{path}' exists and is not a SavedModel folder; pass a new folder name for "
                                  f"--to {fmt}.")
-    elif path.is_dir():
-        raise UserInputError(f"'{path}' is a folder; pass a file name for --to {fmt}.")
 
 
 def weights_digest(source: str, meta: ModelMeta) -> str:
@@ -166,6 +170,7 @@ def export_model(bundle: WeightBundle, path: str | os.PathLike[str], fmt: str, f
     path = Path(path)
     framework = export_framework(fmt, framework)
     check_output_path(path, fmt)
+    check_output(path, force=True, kind=output_kind(fmt))  # the API replaces an earlier export; kinds still checked
     if fmt == "onnx":
         import importlib.util
 

@@ -18,12 +18,16 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+HELD_OUT_NAME = "held-out-eval.json"
+REPORT_NAME = "report"
+
 
 def run_demo(out_dir: Path, epochs: int | None = None, force: bool = False) -> dict:
     """Run the demo into out_dir; returns its figures.
 
     The configuration is checked before anything is touched. A folder that already holds a demo
-    is refused unless `force`, which then replaces it (never while another process trains in it).
+    is refused unless `force`, which then replaces the demo's own files, nothing else in the folder
+    (never while another process trains in it).
     """
     from alexnet_lab.evaluate import write_eval_json, write_report
     from alexnet_lab.evaluate.on_data import evaluate_source
@@ -38,26 +42,24 @@ def run_demo(out_dir: Path, epochs: int | None = None, force: bool = False) -> d
     _clear_previous(out_dir, run_dir, force)
     run_training(config)
     held_out, _ = evaluate_source(str(run_dir), "synthetic", "torch", seed=1)
-    write_eval_json(held_out, out_dir / "held-out-eval.json")
-    md_path, html_path = write_report([run_dir], out_dir / "report")
+    write_eval_json(held_out, out_dir / HELD_OUT_NAME)
+    md_path, html_path = write_report([run_dir], out_dir / REPORT_NAME)
     agreement = _framework_agreement(run_dir)
     return {"run_dir": run_dir, "held_out_top1": held_out.top1, "held_out_images": held_out.num_images,
             "report_md": md_path, "report_html": html_path, **agreement}
 
 
 def _clear_previous(out_dir: Path, run_dir: Path, force: bool) -> None:
-    """Refuse an earlier demo in out_dir, or with `force` remove it, holding its run's lock so that
-    a demo still training there is not deleted under it."""
-    from alexnet_lab.core.errors import UserInputError
+    """Refuse an earlier demo in out_dir (the output policy, core.fileio.check_output), or with
+    `force` remove its files only, holding its run's lock so that a demo still training there is
+    not deleted under it. Other files in out_dir are left alone."""
+    from alexnet_lab.core.fileio import check_output
     from alexnet_lab.train.lock import RunLock
 
-    previous = [p for p in (run_dir, out_dir / "held-out-eval.json", out_dir / "report") if p.exists()]
+    previous = check_output(out_dir, force=force, kind="folder", owned=(f"{run_dir.name}/", HELD_OUT_NAME,
+                                                                        f"{REPORT_NAME}/"))
     if not previous:
         return
-    if not force:
-        state = "a finished" if (run_dir / "eval.json").is_file() else "an unfinished"
-        raise UserInputError(f"'{out_dir}' already holds {state} demo ({', '.join(map(str, previous))}); pass "
-                             "--force to replace it, or choose another --out.")
     if run_dir.is_dir():
         lock = RunLock(run_dir)
         lock.acquire()  # busy: one line naming the process that trains there

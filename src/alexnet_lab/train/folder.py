@@ -4,6 +4,7 @@
   ``Manifest.commit`` writes a file so that a kill at any instant leaves a state --resume accepts:
   temp file + fsync, digest recorded (the previous one kept) in the manifest, then os.replace.
 - clean_stale_temps: the temp files a killed writer left behind, removed on the next start.
+- check_run_output: the output policy (core.fileio.check_output) for --out and --cache-dir.
 - fault_point: a TEST-ONLY hook. With ``ALEXNET_LAB_FAULT=<boundary>[@<epoch>]`` in the environment
   the process SIGKILLs itself at that write boundary (the fault-injection tests use it); without the
   variable it does nothing. Boundaries: ``<file>:written`` (temp file complete),
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from alexnet_lab.core.errors import AlexnetLabError, TrainingError
-from alexnet_lab.core.fileio import atomic_path, sha256_file
+from alexnet_lab.core.fileio import atomic_path, check_output, sha256_file
 
 FAULT_ENV = "ALEXNET_LAB_FAULT"
 MANIFEST_NAME = "manifest.json"
@@ -57,6 +58,27 @@ def storage_error(exc: OSError, run_dir: Path, resumable: bool) -> StorageError 
     then = f"continue with 'alexnet train --resume --out {run_dir}'" if resumable else "run the command again"
     return StorageError(f"cannot {verb} '{path}': {cause}. Nothing already written was lost (earlier "
                         f"checkpoints are intact); fix this, then {then}.")
+
+
+def check_run_output(config) -> None:
+    """Refuse a run folder (--out) or data cache (--cache-dir) that is, or lies inside, what the run
+    reads: the data (a class folder's run folder would become a class of the next run), a
+    --val-data or --data-dir, or the weight file / run folder of --weights; and one that is a file.
+    Whether an existing run folder may be written (--resume, the lock) is locked_run_folder's rule.
+
+    Raises:
+        UserInputError: from core.fileio.check_output, before any data or weights are read.
+    """
+    from alexnet_lab.weights.files import source_files
+
+    named = ("synthetic", "cifar10")  # --data names that are not paths (data.datasets.read_source)
+    paths = [config.data if config.data not in named else None, config.val_data, config.data_dir]
+    inputs = [Path(p).expanduser() for p in paths if p and Path(p).expanduser().exists()]
+    if config.weights != "none":
+        inputs += source_files(config.weights)
+    check_output(config.out, inputs, kind="folder", owned=())
+    if config.cache_dir:
+        check_output(config.cache_dir, inputs, kind="folder", owned=())
 
 
 def fault_point(name: str, epoch: int | None = None) -> None:

@@ -22,7 +22,7 @@ from alexnet_lab.data import load_split, save_split
 from alexnet_lab.data.datasets import AUGMENTS, DataSplits, normalisation, resolve_data
 from alexnet_lab.train.config import RunConfig
 from alexnet_lab.train.context import RunContext
-from alexnet_lab.train.folder import fault_point, storage_error
+from alexnet_lab.train.folder import check_run_output, fault_point, storage_error
 from alexnet_lab.train.lock import locked_run_folder
 from alexnet_lab.train.resume import config_document, resume_config
 from alexnet_lab.train.stores import make_stores
@@ -90,6 +90,7 @@ def run_training(config: RunConfig, given: Mapping[str, Any] | None = None) -> P
     extension = None
     if config.resume:  # before anything imports a framework: the run's config.json names it
         config, extension = resume_config(config, given)
+    check_run_output(config)  # the output policy, before any data or weights are read
     world = current_world(config.distribute)
     if not world.is_main:  # one log for a distributed job, from rank 0
         logging.getLogger("alexnet_lab").setLevel(logging.WARNING)
