@@ -104,7 +104,7 @@ class FolderWalk:
         Links are followed only to targets inside `folder`'s real path; folders only when
         `recursive`. Nothing is opened; one stat per link and per folder.
         """
-        top = os.path.abspath(os.fspath(folder))
+        top = os.fspath(folder)  # paths come back under the folder as the caller named it
         top_real = os.path.realpath(top)
         try:
             top_id = _identity(os.stat(top), top_real)
