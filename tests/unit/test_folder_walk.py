@@ -140,6 +140,8 @@ def test_walk_order_is_os_walk_order_and_real_routes_win(tmp_path):
     for rel in ("b.png", "a/x.png", "a/c/y.png", "d/z.png"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(rel.encode())
+    by_os_walk = [os.path.join(d, f) for d, dirs, files in os.walk(tmp_path) if not dirs.sort() for f in sorted(files)]
+    assert FolderWalk().files(tmp_path, is_image_path) == by_os_walk
     (tmp_path / "0-link").symlink_to("d")  # sorts before the real folder, still the real one is taken
     walk = FolderWalk()
     found = [os.path.relpath(p, tmp_path) for p in walk.files(tmp_path, is_image_path)]

@@ -6,7 +6,10 @@ Two layouts are understood:
   split folders ``root/train/<class>/...``, ``root/val/...``, ``root/test/...``;
 * list files, one ``<path> <label>`` per line, label a class index or a class name.
 
-Readers only look at names, never at pixels, so indexing a million files stays fast; use
+Folders are walked by :class:`~alexnet_lab.data.walk.FolderWalk` only: a link never lends one
+class's images to another and no real image is indexed twice (what was left out is counted in
+``index.report`` and warned about once). Readers only look at names, never at pixels, so
+indexing a million files stays fast; use
 :func:`scan_corrupt` to decode every file once. :class:`Sample`, :class:`DatasetIndex`,
 :func:`align_to` and :func:`scan_corrupt` live in :mod:`alexnet_lab.data.index` and are
 re-exported here.

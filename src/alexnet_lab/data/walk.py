@@ -118,10 +118,11 @@ class FolderWalk:
         found: list[str] = []
         links: list[tuple[str, str]] = []  # (link path, real folder it is in), followed after the real tree
         self._physical(top, top_real, accept, recursive, found, links)
+        physical = len(found)  # already in os.walk order
         while links:
             path, where = links.pop(0)
             self._follow(path, where, top_real, accept, recursive, found, links)
-        return sorted(found, key=lambda p: _walk_order(p, top))
+        return found if len(found) == physical else sorted(found, key=lambda p: _walk_order(p, top))
 
     def _physical(self, start: str, start_real: str, accept, recursive: bool, found: list[str],
                   links: list[tuple[str, str]]) -> None:
@@ -135,6 +136,7 @@ class FolderWalk:
             except OSError:
                 self.report.add(UNREADABLE, folder)
                 continue
+            below = []
             for entry in entries:
                 if entry.name.startswith("."):
                     continue
@@ -142,12 +144,13 @@ class FolderWalk:
                     links.append((entry.path, real))
                 elif entry.is_dir(follow_symlinks=False):
                     if recursive and self._new_dir(entry.path, real, entry.name):
-                        stack.append((entry.path, os.path.join(real, entry.name)))
+                        below.append((entry.path, os.path.join(real, entry.name)))
                 elif accept(entry.name):
                     if not entry.is_file(follow_symlinks=False):
                         self.report.add(SPECIAL, entry.path)
                     elif self._new_file((dev, entry.inode()) if entry.inode() else ("path", entry.path), entry.path):
                         found.append(entry.path)
+            stack.extend(reversed(below))  # the first sub-folder is walked next: os.walk's top-down order
 
     def _new_dir(self, path: str, real: str, name: str) -> bool:
         try:
