@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from alexnet_lab.core.errors import UserInputError
+from alexnet_lab.data import read_class_folder
 from alexnet_lab.data.datasets import read_source
 from alexnet_lab.data.shards import (
     DUPLICATE,
@@ -26,6 +27,7 @@ from alexnet_lab.data.shards import (
     TRUNCATED,
     UNLABELLED,
     read_shard_index,
+    write_shards,
 )
 from tests.conftest import run_cli
 
@@ -140,10 +142,10 @@ def test_shards_refuse_a_non_empty_folder_and_force_removes_only_old_shards(clas
     assert inside.returncode != 0 and "inside the input" in inside.stderr
 
 
-@pytest.mark.parametrize("damage", ["flip", "missing", "extra", "classes", "count"])
+@pytest.mark.parametrize("damage", ["flip", "missing", "extra", "classes", "count", "escape"])
 def test_a_manifest_mismatch_is_one_line_error(classes, tmp_path, damage):
     out = tmp_path / "out"
-    assert run_cli("shards", str(classes), str(out), "--per-shard", "4").returncode == 0
+    write_shards(read_class_folder(classes), out, per_shard=4)
     shard = out / "shard-000000.tar"
     if damage == "flip":
         data = bytearray(shard.read_bytes())
@@ -155,11 +157,15 @@ def test_a_manifest_mismatch_is_one_line_error(classes, tmp_path, damage):
         (out / "old.tar").write_bytes(shard.read_bytes())
     elif damage == "classes":
         (out / "classes.txt").write_text("c1\nc0\n")
-    else:
+    elif damage == "count":
         doc = json.loads((out / "manifest.json").read_text())
         doc["shards"][0]["samples"] += 1
         (out / "manifest.json").write_text(json.dumps(doc))
-    with pytest.raises(UserInputError, match="manifest.json|class names"):
+    else:  # a manifest that would make --force remove a file outside the folder
+        doc = json.loads((out / "manifest.json").read_text())
+        doc["shards"][0]["file"] = "../notes.tar"
+        (out / "manifest.json").write_text(json.dumps(doc))
+    with pytest.raises(UserInputError, match="manifest|class names"):
         read_source(str(out))
 
 

@@ -31,6 +31,8 @@ def check_shards_output(folder: Path, out: Path, force: bool) -> None:
     if real_out != real_in and real_out.startswith(real_in.rstrip(os.sep) + os.sep):
         raise UserInputError(f"the output folder '{out}' is inside the input folder '{folder}'; write the shards "
                              "elsewhere.")
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"the output '{out}' is a file; pass a folder for the shards.")
     if out.is_dir() and not any(out.iterdir()):  # an empty folder holds nothing to lose
         return
     check_output(out, [folder], force=force)

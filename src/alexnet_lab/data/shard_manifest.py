@@ -49,12 +49,17 @@ def read_manifest(folder: Path) -> dict | None:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         ok = doc["format"] == FORMAT and doc["version"] == VERSION and all(
-            isinstance(e["file"], str) and "/" not in e["file"] and int(e["samples"]) >= 0 for e in doc["shards"])
+            _shard_name(e["file"]) and int(e["samples"]) >= 0 for e in doc["shards"])
     except (OSError, ValueError, KeyError, TypeError):
         ok = False
     if not ok:
         raise UserInputError(f"'{path}' is not a shard manifest (format {FORMAT} v{VERSION}) or is damaged; {_REWRITE}")
     return doc
+
+
+def _shard_name(name: object) -> bool:
+    """A plain `*.tar` name in the folder itself: a manifest can never make --force remove anything else."""
+    return isinstance(name, str) and name.endswith(".tar") and Path(name).name == name and "\\" not in name
 
 
 def check_files(folder: Path, manifest: dict, tars: list[str]) -> None:
