@@ -16,7 +16,8 @@ over with its old mtime kept (ctime). A file whose mtime is within RACY_NS of th
 stamped could still change within the file system's clock tick unseen, so it is re-decoded next
 time (git's "racy clean" rule). Opening the cache stats every file and re-decodes only the samples
 whose stamp moved; every other row is copied from the previous generation, never re-decoded.
-A generation is written beside the last one (files atomically, meta.json last), so a crash or a
+A generation (named by the stamps, so the processes of one run refreshing together write the same
+files) is written beside the last one, files atomically and meta.json last: a crash or a
 concurrent reader always sees a complete cache. Reading maps the file (np.memmap), never loads it.
 """
 
@@ -121,7 +122,8 @@ def build_cache(index: DatasetIndex, spec: PreprocessSpec, decoder: str, folder:
     if previous is not None and stale is not None:
         redo[:] = False
         redo[stale] = True
-    gen = f"{stamped_ns:x}"
+    # named by the stamps: the processes of one run refreshing at once write the same files, not one copy each
+    gen = hashlib.sha256(stamps.tobytes()).hexdigest()[:16]
     side, labels, bad, rows = stored_size(spec), [], [], np.full(len(index), -1, np.int64)
 
     def row_of(position: int) -> np.ndarray | None:
@@ -150,7 +152,10 @@ def build_cache(index: DatasetIndex, spec: PreprocessSpec, decoder: str, folder:
         tmp.write_text(json.dumps(meta))
     if previous is not None and previous[0]["generation"] != gen:  # readers that mapped it keep their copy
         for name in (f"images-{previous[0]['generation']}.u8", f"rows-{previous[0]['generation']}.npy"):
-            (folder / name).unlink(missing_ok=True)
+            try:
+                (folder / name).unlink(missing_ok=True)
+            except OSError:  # still mapped by a reader where that forbids removal (Windows): left behind
+                pass
 
 
 def cached_store(index: DatasetIndex, spec: PreprocessSpec, decoder: str, cache_dir: str | Path, strict: bool = False,
