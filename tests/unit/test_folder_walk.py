@@ -51,8 +51,13 @@ def _build(base: Path, spec: dict) -> tuple[Path, dict[str, set[str]], Counter]:
         for i in range(spec["images"][position]):
             (folder / f"img {i}.png").write_bytes(b"%d" % i)
             real[name].add(os.path.realpath(folder / f"img {i}.png"))
-        if spec["hidden"]:
+        if spec["hidden"]:  # leading dots: never walked, never counted
             (root / name / ".hidden.png").write_bytes(b"h")
+            (root / name / ".cache").mkdir()
+            (root / name / ".cache" / "x.png").write_bytes(b"h")
+    if spec["hidden"]:
+        (root / ".ipynb_checkpoints").mkdir()
+        (root / ".ipynb_checkpoints" / "y.png").write_bytes(b"h")
     expected: Counter = Counter()
     for number, (which, kind) in enumerate(spec["links"]):
         name = classes[which % len(classes)]
