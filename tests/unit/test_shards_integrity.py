@@ -169,7 +169,7 @@ def test_a_manifest_mismatch_is_one_line_error(classes, tmp_path, damage):
         read_source(str(out))
 
 
-def test_strict_training_refuses_shards_that_lost_samples(tmp_path):
+def test_strict_refuses_shards_that_lost_samples(tmp_path):
     from alexnet_lab.data.walk import SkipReport
 
     _write_tar(tmp_path / "s.tar", ["pair", "image-only", "pair"])
