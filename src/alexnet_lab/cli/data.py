@@ -4,7 +4,6 @@ manifest.json that reading checks."""
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 
@@ -21,21 +20,16 @@ def add_shards(sub) -> None:
     p.set_defaults(func=cmd_shards)
 
 
+SHARD_OUTPUTS = ("classes.txt", "manifest.json", "*.tar", "train/", "val/", "test/")  # what a shard folder holds
+
+
 def check_shards_output(folder: Path, out: Path, force: bool) -> None:
-    """Refuse an output folder inside the input (its shards would become a class next time) or, without
-    `force`, one that is not empty (old shards would be read beside the new ones)."""
-    from alexnet_lab.core.errors import UserInputError
+    """The output policy for a shard folder: never inside the input (its shards would become a
+    class next time); earlier shards, manifest or split folders there only with `force` (old
+    shards would be read beside the new ones); other files are not ours and stay."""
     from alexnet_lab.core.fileio import check_output
 
-    real_in, real_out = os.path.realpath(folder), os.path.realpath(out)
-    if real_out != real_in and real_out.startswith(real_in.rstrip(os.sep) + os.sep):
-        raise UserInputError(f"the output folder '{out}' is inside the input folder '{folder}'; write the shards "
-                             "elsewhere.")
-    if out.exists() and not out.is_dir():
-        raise UserInputError(f"the output '{out}' is a file; pass a folder for the shards.")
-    if out.is_dir() and not any(out.iterdir()):  # an empty folder holds nothing to lose
-        return
-    check_output(out, [folder], force=force)
+    check_output(out, [folder], force=force, kind="folder", owned=SHARD_OUTPUTS)
 
 
 def cmd_shards(args: argparse.Namespace) -> int:
