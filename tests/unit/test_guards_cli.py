@@ -48,6 +48,20 @@ def test_predict_json_survives_a_strip_among_good_images(good_file, pictures):  
     assert all(0.0 <= p["probability"] <= 1.0 for p in doc[0]["predictions"])
 
 
+def test_explain_and_evaluate_go_on_past_a_strip(good_file, pictures, tmp_path):  # noqa: F811
+    good, strip = str(pictures / "good.png"), str(pictures / "strip.png")
+    result = run_cli("explain", good, strip, "--weights", str(good_file), "--out", str(tmp_path / "maps"))
+    _one_line_error(result, "strip.png", "aspect ratio")
+    assert [json.loads(line)["image"] for line in result.stdout.splitlines()] == [good]
+    data = tmp_path / "data"
+    for name, picture in (("c0", "good.png"), ("c1", "strip.png"), ("c2", "good.png"), ("c3", "good.png")):
+        (data / name).mkdir(parents=True)
+        (data / name / picture).write_bytes((pictures / picture).read_bytes())
+    result = run_cli("evaluate", str(good_file), "--data", str(data), "--json")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert json.loads(result.stdout)["num_images"] == 3 and "strip.png" in result.stderr
+
+
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_predict_refuses_insane_metadata_in_one_line(good_file, pictures, tmp_path, case):  # noqa: F811
     spec, categories, words = BAD[case]
