@@ -68,7 +68,7 @@ def add_explain(sub) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from alexnet_lab.cli.main import EXIT_USER_ERROR
+    from alexnet_lab.cli.predict import EXIT_USER_ERROR
     from alexnet_lab.core.errors import AlexnetLabError
     from alexnet_lab.data.images import read_image_rgb
     from alexnet_lab.explain.report import write_explanations
