@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from alexnet_lab.core.bundle import ModelMeta, WeightBundle
 from alexnet_lab.core.errors import AlexnetLabError, UserInputError, WeightFormatError
 from alexnet_lab.core.fingerprint import reference_logits
-from alexnet_lab.core.preprocessing import MAX_SIDE, MIN_SIDE, MetadataError, PreprocessSpec, preprocess
+from alexnet_lab.core.metadata import MAX_SIDE, MIN_SIDE, MetadataError
+from alexnet_lab.core.preprocessing import PreprocessSpec, preprocess
 from alexnet_lab.core.spec import get_arch
 from alexnet_lab.weights.files import load_weights, save_weights
 from alexnet_lab.weights.formats.safetensors_io import write_safetensors

@@ -17,7 +17,8 @@ import numpy as np
 from alexnet_lab.core.errors import WeightFormatError
 from alexnet_lab.core.fingerprint import DIGEST_KEY, FINGERPRINT_KEY
 from alexnet_lab.core.layout import as_canonical, check_layout, infer_num_classes
-from alexnet_lab.core.preprocessing import MAX_SIDE, MetadataError, PreprocessSpec
+from alexnet_lab.core.metadata import MetadataError, check_class_names, check_input_size, shown
+from alexnet_lab.core.preprocessing import PreprocessSpec
 from alexnet_lab.core.spec import ArchSpec, get_arch
 
 METADATA_FORMAT = "alexnet-lab/canonical"
@@ -103,39 +104,18 @@ class ModelMeta:
             raise WeightFormatError(f"{where} has damaged alexnet-lab metadata ({exc}); re-create the file.") from None
 
 
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def check_meta(meta: ModelMeta) -> None:
-    """The one validator of weight metadata, run on every ModelMeta (so on every load of every
-    format): the preprocessing (PreprocessSpec validates its own fields), class names non-empty
-    strings and unique, an input size of 0 (the crop) or a sane side. fc8's rows against the
-    class count are check_fits's, once the tensors are known.
+    """ModelMeta's part of the one metadata validator (core.metadata): the preprocessing is a
+    PreprocessSpec (which validated its own fields), the class names non-blank and unique, the
+    input size 0 or sane. fc8's rows against the class count: check_fits, once tensors are known.
 
     Raises:
         MetadataError: naming the field and the value.
     """
-    fix = "re-create the file with sane metadata."
     if not isinstance(meta.preprocess, PreprocessSpec):
-        raise MetadataError(f"metadata 'preprocess' must be a PreprocessSpec; received {_shown(meta.preprocess)}.")
-    names = meta.categories
-    if isinstance(names, (str, bytes)) or not isinstance(names, (tuple, list)) or not names:
-        raise MetadataError(f"metadata 'categories' must be a non-empty list of class names; received {_shown(names)}; {fix}")
-    blank = [i for i, name in enumerate(names) if not isinstance(name, str) or not name.strip()]
-    if blank:
-        raise MetadataError(f"metadata 'categories' has an empty or non-text class name at index {blank[0]} "
-                            f"({_shown(names[blank[0]])}); {fix}")
-    seen: dict[str, int] = {}
-    for i, name in enumerate(names):
-        if name in seen:
-            raise MetadataError(f"metadata 'categories' names '{name}' twice (indices {seen[name]} and {i}); "
-                                f"class names must be unique; {fix}")
-        seen[name] = i
-    size = meta.input_size
-    if isinstance(size, bool) or not isinstance(size, int) or not (size == 0 or 1 <= size <= MAX_SIDE):
-        raise MetadataError(f"metadata 'input_size' must be 0 (the crop) or 1..{MAX_SIDE}; received {_shown(size)}; {fix}")
+        raise MetadataError(f"metadata 'preprocess' must be a PreprocessSpec; received {shown(meta.preprocess)}.")
+    check_class_names(meta.categories)
+    check_input_size(meta.input_size)
 
 
 def check_fits(tensors: Mapping[str, object], meta: ModelMeta) -> None:

@@ -7,25 +7,16 @@ and returns float32 HxWx3 in the spec's channel order (channels last); adapters 
 
 from __future__ import annotations
 
-import math
-import numbers
-import operator
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from alexnet_lab.core.errors import AlexnetLabError, UserInputError, WeightFormatError, unknown_name_error
+from alexnet_lab.core.errors import AlexnetLabError, UserInputError
+from alexnet_lab.core.metadata import MAX_SIDE, MetadataError, sane_preprocess_fields, shown
 from alexnet_lab.core.resize import resize_bilinear  # callers resize through this module
 
-RESIZE_MODES = ("shorter", "square", "none")
-CHANNEL_ORDERS = ("RGB", "BGR")
-
-# Sane sizes for a spec's resize and crop (and a model's input size): AlexNet variants use 32 to
-# 256; 8 is the smallest input the small-image variant's tests use, 1024 keeps a resized image and
-# its filter taps within a few hundred MB even at the largest aspect ratio (see below).
-MIN_SIDE, MAX_SIDE = 8, 1024
 # Image guard (image_size_problem): decoded pixels (a 10000x10000 photo, 300 MB as uint8), the
 # aspect ratio (wide panoramas are about 10:1; a 1xN strip is refused before it is resized to
 # 256 x 256N) and the resized image (MAX_SIDE^2 at the largest aspect: 400 MB as float32).
@@ -37,46 +28,6 @@ MAX_RESIZED_PIXELS = MAX_SIDE * MAX_SIDE * MAX_ASPECT_RATIO
 class ImageReadError(AlexnetLabError, ValueError):
     """An image that is missing, is not an image, cannot be fully decoded, or is too large (or too
     elongated) to decode and resize (image_size_problem). data.images re-exports it."""
-
-
-class MetadataError(UserInputError, WeightFormatError):
-    """Weight metadata (preprocessing, class names, sizes) that is not sane; names the field.
-    A UserInputError for a spec built in code, a WeightFormatError for a file that holds it."""
-
-
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _side(name: str, value: object) -> int:
-    """An int within [MIN_SIDE, MAX_SIDE]."""
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        number = operator.index(value)
-    except TypeError:
-        number = None
-    if number is None or not MIN_SIDE <= number <= MAX_SIDE:
-        raise MetadataError(f"preprocessing '{name}' must be a whole number of pixels in {MIN_SIDE}..{MAX_SIDE}; "
-                            f"received {_shown(value)}. Re-create the weights' metadata with a sane value.")
-    return int(number)
-
-
-def _triple(name: str, value: object, positive: bool) -> tuple[float, float, float]:
-    """Three finite floats (each > 0 when `positive`)."""
-    try:
-        if isinstance(value, (str, bytes)):
-            raise TypeError
-        numbers = tuple(float(v) for v in value)  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        numbers = ()
-    bad = len(numbers) != 3 or not all(math.isfinite(v) and (v > 0 or not positive) for v in numbers)
-    if bad:
-        need = "3 finite numbers > 0" if positive else "3 finite numbers"
-        raise MetadataError(f"preprocessing '{name}' must be {need}, one per channel; received {_shown(value)}. "
-                            "Re-create the weights' metadata with a sane value.")
-    return numbers  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -108,28 +59,10 @@ class PreprocessSpec:
     name: str = field(default="custom", compare=False)
 
     def __post_init__(self) -> None:
-        """The one validator of preprocessing metadata: every spec, from any file or caller."""
-        for name, value, choices in (("resize mode", self.resize_mode, RESIZE_MODES),
-                                     ("channel order", self.channel_order, CHANNEL_ORDERS),
-                                     ("interpolation", self.interpolation, ("bilinear",))):
-            if not isinstance(value, str) or value not in choices:
-                error = unknown_name_error(name, str(value), choices)
-                raise MetadataError(str(error))
-        object.__setattr__(self, "resize", _side("resize", self.resize))
-        object.__setattr__(self, "crop", _side("crop", self.crop))
-        if self.resize_mode != "none" and self.resize < self.crop:
-            raise MetadataError(f"preprocessing needs crop <= resize; received crop={self.crop}, resize={self.resize}. "
-                                "Re-create the weights' metadata with a sane value.")
-        if not isinstance(self.antialias, bool):
-            raise MetadataError(f"preprocessing 'antialias' must be true or false; received {_shown(self.antialias)}.")
-        scale = self.scale
-        if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not (math.isfinite(scale) and scale > 0):
-            raise MetadataError(f"preprocessing 'scale' must be a finite number > 0 (1/255 or 1); received "
-                                f"{_shown(scale)}. Re-create the weights' metadata with a sane value.")
-        object.__setattr__(self, "scale", float(scale))
-        object.__setattr__(self, "mean", _triple("mean", self.mean, positive=False))
-        if self.std is not None:
-            object.__setattr__(self, "std", _triple("std", self.std, positive=True))
+        """Every spec, from any file or caller, passes the one metadata validator (core.metadata)."""
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "name"}
+        for name, value in sane_preprocess_fields(**fields).items():
+            object.__setattr__(self, name, value)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,7 +70,7 @@ class PreprocessSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PreprocessSpec:
         if not isinstance(data, Mapping):
-            raise MetadataError(f"preprocessing metadata must be a JSON object; received {_shown(data)}.")
+            raise MetadataError(f"preprocessing metadata must be a JSON object; received {shown(data)}.")
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
     def describe(self) -> str:

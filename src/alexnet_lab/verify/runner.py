@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import AlexnetLabError, LayoutError, UserInputError
-from alexnet_lab.core.preprocessing import MetadataError, preprocess_batch
+from alexnet_lab.core.metadata import MetadataError
+from alexnet_lab.core.preprocessing import preprocess_batch
 from alexnet_lab.verify.checks import FAIL, PASS, SKIP, Check, VerifyReport, skipped
 from alexnet_lab.verify.compare import check_against, check_against_metadata
 from alexnet_lab.verify.integrity import integrity_checks
