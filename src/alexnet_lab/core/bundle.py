@@ -99,7 +99,7 @@ class ModelMeta:
                 fingerprint=str(data.get(FINGERPRINT_KEY, "")),
             )
         except MetadataError as exc:  # a field the validator refused: named as such
-            raise MetadataError(f"{where} has insane alexnet-lab metadata: {exc}") from None
+            raise MetadataError(f"{where} has invalid alexnet-lab metadata: {exc}") from None
         except (KeyError, ValueError, TypeError) as exc:
             raise WeightFormatError(f"{where} has damaged alexnet-lab metadata ({exc}); re-create the file.") from None
 
