@@ -147,6 +147,12 @@ def test_serve_refuses_a_strip_before_decoding():
     with pytest.raises(UploadError, match="aspect ratio") as caught:
         decode_upload(out.getvalue(), "strip.png")
     assert caught.value.status == 422
+    out = io.BytesIO()
+    Image.fromarray(np.zeros((10, 20, 3), np.uint8)).save(out, format="PNG")
+    unresized = PreprocessSpec(resize_mode="none", crop=16, resize=16)
+    assert decode_upload(out.getvalue(), "small.png").shape == (10, 20, 3)  # decodable on its own
+    with pytest.raises(UploadError, match="smaller than the 16x16 crop"):  # but not for these weights
+        decode_upload(out.getvalue(), "small.png", spec=unresized)
 
 
 def test_training_store_skips_or_blackens_a_refused_image(tmp_path):
