@@ -44,7 +44,7 @@ from alexnet_lab.data.stream import stored_pixels, stored_size
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2  # raise when the file layout or the decoding changes: old caches are then never read
+CACHE_VERSION = 3  # raise when the file layout or the decoding changes: old caches are then never read
 RACY_NS = 2_000_000_000  # coarsest common file-time granularity (FAT, some network shares): 2 s
 VIRTUAL = ("synthetic:", "cifar10:")  # sample paths whose pixels follow from the path alone
 MISSING, FIXED = -1, -2  # stamps of a file that cannot be stat'ed and of a virtual sample
