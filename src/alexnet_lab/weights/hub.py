@@ -69,11 +69,15 @@ def _cache_dir() -> str:
     return str(constants.HF_HUB_CACHE)
 
 
-def cached_snapshot(ref: HubRef) -> Path | None:
-    """The snapshot folder of `ref` in the local cache (the revision read through refs/), or None."""
+def _repo_cache(ref: HubRef) -> Path:
     from huggingface_hub.file_download import repo_folder_name
 
-    repo = Path(_cache_dir()) / repo_folder_name(repo_id=ref.repo_id, repo_type="model")
+    return Path(_cache_dir()) / repo_folder_name(repo_id=ref.repo_id, repo_type="model")
+
+
+def cached_snapshot(ref: HubRef) -> Path | None:
+    """The snapshot folder of `ref` in the local cache (the revision read through refs/), or None."""
+    repo = _repo_cache(ref)
     revision = ref.revision or "main"
     ref_file = repo / "refs" / revision
     commit = ref_file.read_text().strip() if ref_file.is_file() else revision
@@ -103,8 +107,15 @@ def _not_cached(ref: HubRef) -> str:
     snapshot = cached_snapshot(ref)
     if snapshot is not None:  # the revision is cached, the file is not: say what it holds
         return _holds(ref, _cached_names(snapshot))
+    refs = _repo_cache(ref) / "refs"
+    cached = sorted(str(p.relative_to(refs)) for p in refs.rglob("*") if p.is_file()) if refs.is_dir() else []
+    if cached:  # the repository is cached at other revisions
+        where = f"revision '{ref.revision or 'main'}' of {ref.repo_id} is not in the Hugging Face cache (cached: " \
+                f"{', '.join(cached[:5])})"
+    else:
+        where = f"{ref} is not in the Hugging Face cache ({_cache_dir()})"
     fetch = f"hf download {ref.repo_id} {WEIGHTS_FILE}" + (f" --revision {ref.revision}" if ref.revision else "")
-    return (f"{ref} is not in the Hugging Face cache ({_cache_dir()}) and HF_HUB_OFFLINE is set; fetch it first with "
+    return (f"{where} and HF_HUB_OFFLINE is set; fetch it first with "
             f"`{fetch}` (huggingface-cli download before huggingface_hub 0.34), or unset HF_HUB_OFFLINE.")
 
 
