@@ -47,8 +47,8 @@ def alexnet(*, weights: WeightsArg = None, progress: bool = True, num_classes: i
     """torchvision.models.alexnet: the owt network, same module tree and state-dict keys.
 
     Args:
-        weights: None, 'IMAGENET1K_V1' / 'DEFAULT' / 'imagenet' / 'torchvision', a weight file
-            or a WeightBundle.
+        weights: None, 'IMAGENET1K_V1' / 'DEFAULT' / 'imagenet' / 'torchvision', a weight file,
+            'hf://OWNER/REPO[@REVISION]' or a WeightBundle.
         progress: accepted for torchvision's signature.
         num_classes: fc8 width; with weights it must equal theirs (torchvision's rule).
         **kwargs: dropout, in_chans.
