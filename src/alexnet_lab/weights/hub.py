@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alexnet_lab.core.errors import UserInputError
+from alexnet_lab.core.version import __version__
 
 PREFIXES = ("hf://", "hf-hub:")  # ours, and timm's spelling (create_model("hf-hub:owner/repo"))
 WEIGHTS_FILE = "model.safetensors"
@@ -140,7 +141,8 @@ def hub_download(ref: HubRef) -> Path:
     from huggingface_hub import hf_hub_download
 
     try:
-        return Path(hf_hub_download(ref.repo_id, WEIGHTS_FILE, revision=ref.revision))
+        return Path(hf_hub_download(ref.repo_id, WEIGHTS_FILE, revision=ref.revision, library_name="alexnet-lab",
+                                    library_version=__version__))
     except hub_errors.LocalEntryNotFoundError:
         if _offline():
             raise UserInputError(_not_cached(ref)) from None
