@@ -61,7 +61,8 @@ def alexnet(framework: str = "torch", weights: Any = None, num_classes: int | No
             (returns a keras.Model taking NHWC input); both output logits.
         weights: None (fresh initialisation), a registry name ('imagenet', 'torchvision',
             'bvlc', torchvision's 'DEFAULT' / 'IMAGENET1K_V1'), a weight file in any supported
-            format, a training run folder, or a WeightBundle.
+            format, a training run folder, a Hub repository ('hf://OWNER/REPO[@REVISION]',
+            docs/hub.md), or a WeightBundle.
         num_classes: fc8's width. Default: the weights' (1000 for ImageNet), or 1000 (10 for the
             cifar variant) without weights. A width other than the weights' loads every layer
             but fc8, which keeps its fresh initialisation (timm's rule; logged).

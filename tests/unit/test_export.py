@@ -24,7 +24,7 @@ from tests.conftest import REPO, run_cli
 
 TINY = ["--data", "synthetic", "--variant", "cifar", "--synthetic-per-class", "20", "--epochs", "1",
         "--batch-size", "32"]
-ALL_FORMATS = ("safetensors", "torch", "keras", "caffe-npy", "onnx", "torchscript", "torch-export", "savedmodel")
+ALL_FORMATS = ("safetensors", "torch", "keras", "caffe-npy", "onnx", "torchscript", "torch-export", "savedmodel", "hf")
 BLOCK_PACKAGE = "import sys; sys.modules['alexnet_lab'] = None  # any import of our package now fails\n"
 
 

@@ -33,13 +33,14 @@ COMMANDS = {
     "convert": ("file", ".safetensors", True),
     "export": ("file", ".onnx", True),
     "savedmodel": ("folder", "", True),
+    "hf": ("folder", "", True),
     "explain": ("folder", "", True),
     "report": ("folder", "", True),
     "demo": ("folder", "", True),
     "train": ("folder", "", False),
 }
 # a folder output's own entry, written by an earlier run of the command
-OWN_ENTRY = {"savedmodel": "saved_model.pb", "explain": "explain.jsonl", "report": "report.md",
+OWN_ENTRY = {"savedmodel": "saved_model.pb", "hf": "model.safetensors", "explain": "explain.jsonl", "report": "report.md",
              "demo": "held-out-eval.json", "train": "config.json"}
 # where another rule refuses the same output first (a name no input can have, or a folder that is not
 # a SavedModel): still one line, nothing written, in that rule's words
@@ -121,6 +122,7 @@ def _argv(command: str, out: Path, world: dict[str, Path], source: Path | None =
         "convert": ["convert", w, str(out)],
         "export": ["convert", w, str(out), "--to", "onnx"],
         "savedmodel": ["convert", w, str(out), "--to", "savedmodel"],
+        "hf": ["convert", w, str(out), "--to", "hf"],
         "explain": ["explain", str(world["image"]), "--weights", w, "--out", str(out)],
         "report": ["report", str(source or world["run"]), "--out", str(out)],
         "demo": ["demo", "--out", str(out), "--epochs", "1"],

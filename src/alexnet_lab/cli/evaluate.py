@@ -11,7 +11,7 @@ from alexnet_lab.cli.predict import add_precision_flags
 
 def add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="top-1/top-5, loss, per-class accuracy and confusion matrix on a data set")
-    p.add_argument("weights", help="weight file, registry name or run folder")
+    p.add_argument("weights", help="weight file, registry name, run folder or hf://OWNER/REPO[@REVISION]")
     p.add_argument("--data", required=True,
                    help="class folder (with train/val/test or not), list file, a run folder's split.json or 'synthetic'")
     p.add_argument("--framework", default="torch", help="torch (default) or keras")

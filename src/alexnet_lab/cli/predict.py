@@ -31,7 +31,7 @@ def add_precision_flags(p, calibration_default: str) -> None:
 def add_predict(sub) -> None:
     p = sub.add_parser("predict", help="classify images with the weights' own preprocessing and labels")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--weights", required=True, help="registry name or weight file / run folder")
+    p.add_argument("--weights", required=True, help="registry name, weight file / run folder, or hf://OWNER/REPO[@REVISION]")
     p.add_argument("--framework", default="torch", help="torch (default) or keras")
     p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to list (default 5)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")

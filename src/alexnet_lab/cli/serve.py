@@ -16,7 +16,7 @@ def add_serve(sub) -> None:
                        description="Loads the weights once, one supervised worker process per framework, and serves the "
                        "page at http://HOST:PORT/, the API under /api, /healthz, /readyz, /metrics and the OpenAPI "
                        "description (/docs). Ctrl-C or SIGTERM stops it after the requests in flight.")
-    p.add_argument("weights", help="run folder, weight file or registry name")
+    p.add_argument("weights", help="run folder, weight file, registry name or hf://OWNER/REPO[@REVISION]")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only; any "
                    "other address needs --token or --insecure)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 def add_info(sub) -> None:
     p = sub.add_parser("info", help="show what a weight file or registry entry is")
-    p.add_argument("weights", help="registry name (torchvision, imagenet, bvlc) or weight file / run folder")
+    p.add_argument("weights", help="registry name (torchvision, imagenet, bvlc), weight file / run folder, or hf://OWNER/REPO[@REVISION]")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_info)
 
@@ -18,11 +18,12 @@ def add_convert(sub) -> None:
     p = sub.add_parser("convert", help="convert weights between formats, or export a model for serving",
                        description="Weight formats: torch (.pth/.pt), keras (.weights.h5/.keras), safetensors, "
                        "caffe-npy (.npy). Export formats (write-only, see docs/serving.md): onnx (.onnx), torchscript "
-                       "(.torchscript.pt), torch-export (.pt2), savedmodel (a folder; needs --to). Metadata is kept.")
-    p.add_argument("weights", help="registry name or weight file / run folder")
-    p.add_argument("output", help="output file (a folder for savedmodel); the format follows from its name unless "
+                       "(.torchscript.pt), torch-export (.pt2), savedmodel (a folder; needs --to). hf: a Hub-ready folder "
+                       "(model.safetensors, config.json, README.md model card; see docs/hub.md). Metadata is kept.")
+    p.add_argument("weights", help="registry name, weight file / run folder, or hf://OWNER/REPO[@REVISION]")
+    p.add_argument("output", help="output file (a folder for savedmodel and hf); the format follows from its name unless "
                    "--to is given")
-    p.add_argument("--to", help="torch, keras, safetensors, caffe-npy, onnx, torchscript, torch-export or savedmodel")
+    p.add_argument("--to", help="torch, keras, safetensors, caffe-npy, onnx, torchscript, torch-export, savedmodel or hf")
     p.add_argument("--framework", help="export formats only: which model is exported, torch (NCHW input) or keras "
                    "(NHWC input); default torch, keras for savedmodel")
     p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists (never when it is the input)")
@@ -33,7 +34,7 @@ def add_verify(sub) -> None:
     p = sub.add_parser("verify", help="check that weights are what they claim: structure, integrity, hash, parity",
                        description="Run every check and print PASS/WARN/FAIL/SKIP per check; exit status 1 when "
                        "any check fails, 2 when the input cannot be read.")
-    p.add_argument("weights", help="registry name or weight file / run folder")
+    p.add_argument("weights", help="registry name, weight file / run folder, or hf://OWNER/REPO[@REVISION]")
     p.add_argument("--against", metavar="OTHER", help="compare every tensor with another weight source")
     p.add_argument("--tolerance", type=float, default=0.0, metavar="T",
                    help="largest per-tensor max |difference| --against accepts (default 0: identical)")
@@ -89,10 +90,21 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if args.framework is not None:
         raise UserInputError(f"--framework chooses the model of an export (--to {', '.join(EXPORT_FORMATS)}); "
                              f"--to {fmt} writes weights for both frameworks. Drop --framework.")
+    if fmt == "hf":
+        return _hub_folder(args, output)
     check_output(output, source_files(args.weights), force=args.force)  # never destroy what was not asked for
     bundle = load_weights(args.weights)
     save_weights(bundle, output, fmt)
     print(f"wrote {output} ({fmt}, variant {bundle.meta.variant}, {bundle.num_classes} classes)")
+    return 0
+
+
+def _hub_folder(args: argparse.Namespace, output: Path) -> int:
+    from alexnet_lab.evaluate.hub_export import export_hub_folder
+    from alexnet_lab.weights.hub_folder import HUB_FILES
+
+    export_hub_folder(args.weights, output, force=args.force)
+    print(f"wrote {output}/ ({', '.join(HUB_FILES)}); upload it with `hf upload OWNER/REPO {output} .`")
     return 0
 
 

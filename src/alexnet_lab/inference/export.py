@@ -37,6 +37,7 @@ from alexnet_lab.core.fileio import check_output, sha256_file
 from alexnet_lab.frameworks import check_framework, get_backend
 from alexnet_lab.weights.files import FORMAT_SUFFIXES, run_weights_file
 from alexnet_lab.weights.formats.safetensors_io import read_safetensors, write_safetensors
+from alexnet_lab.weights.hub_folder import HUB_FORMAT
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,10 @@ __all__ = ["EXPORT_FORMATS", "INPUT_LAYOUTS", "ExportFormat", "check_output_path
 def output_format(path: Path, to: str | None = None) -> str:
     """The format `alexnet convert` writes: `to` when given, else from the file name.
 
-    Returns a weight format (weights.FORMAT_SUFFIXES) or an export format (EXPORT_FORMATS).
+    Returns a weight format (weights.FORMAT_SUFFIXES), an export format (EXPORT_FORMATS) or
+    'hf' (a Hub-ready folder, weights.hub_folder; only with --to).
     """
-    valid = [*FORMAT_SUFFIXES, *EXPORT_FORMATS]
+    valid = [*FORMAT_SUFFIXES, *EXPORT_FORMATS, HUB_FORMAT]
     implied = _format_of_name(path)
     if to is not None:
         if to not in valid:

@@ -78,6 +78,7 @@ def model_cfg(variant: str | ArchSpec, weights_name: str | None, num_classes: in
     unit = 255.0 * pre.scale
     mean = tuple(m / unit for m in pre.mean)
     std = tuple(s / unit for s in (pre.std or (1.0, 1.0, 1.0)))
+    pool = spec.feature_map_size(spec.input_size)  # forward_features' map at input_size, before any avg-pool
     tag = PRETRAINED[variant][1] if weights_name and variant in PRETRAINED and weights_name == PRETRAINED[variant][0] else None
     return {
         "architecture": f"alexnet_{variant}",
@@ -91,7 +92,8 @@ def model_cfg(variant: str | ArchSpec, weights_name: str | None, num_classes: in
         "channel_order": pre.channel_order,
         "mean": mean,
         "std": std,
-        "first_conv": "conv1",
+        "pool_size": (pool, pool),
+        "first_conv": "conv1",  # stable layer names: model.layer(name), and the canonical file's keys
         "classifier": "fc8",
         "preprocess": pre.to_dict(),
     }

@@ -18,7 +18,7 @@ from alexnet_lab.core.exports import refuse_export_input
 from alexnet_lab.core.fileio import regular_file, sha256_file
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
 from alexnet_lab.frameworks import get_backend
-from alexnet_lab.weights import download  # download.fetch, looked up at call time (tests replace it)
+from alexnet_lab.weights import download, hub  # download.fetch: looked up at call time (tests replace it)
 from alexnet_lab.weights.formats import limits  # containers are checked against size limits before any parser
 from alexnet_lab.weights.formats.caffe_npy import read_caffe_npy, write_caffe_npy
 from alexnet_lab.weights.formats.safetensors_io import read_safetensors, write_safetensors
@@ -78,13 +78,15 @@ def _read_file(path: Path) -> WeightBundle:
 
 
 def load_weights(source: str | os.PathLike[str]) -> WeightBundle:
-    """Load weights from a registry name, a file or a run folder.
+    """Load weights from a registry name, a file, a run folder or a Hub reference (weights.hub).
 
     Raises:
         UserInputError: the file does not exist, its format is unknown, or it is a write-only export.
         WeightFormatError / LayoutError: the file is unreadable or not AlexNet weights.
     """
     text = str(source)
+    if hub.is_hub_ref(text):
+        text = str(hub.resolve(text))  # then read like any file
     path = Path(text).expanduser()
     if not path.exists():
         if is_registry_name(text):
@@ -140,6 +142,8 @@ def format_for_path(path: Path, to: str | None = None) -> str:
 def source_files(source: str | os.PathLike[str]) -> list[Path]:
     """The files `load_weights(source)` reads (a run folder's model file, a cached registry
     file), so a writer can refuse to overwrite its own input."""
+    if hub.is_hub_ref(str(source)):  # the cached file, looked up without any network access
+        return [p for p in [hub.cached_weights(hub.parse_hub_ref(str(source)))] if p is not None]
     path = Path(str(source)).expanduser()
     if path.is_dir():
         return [path, *(path / name for name in ("best.safetensors", "last.safetensors") if (path / name).exists())]

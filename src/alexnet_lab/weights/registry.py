@@ -43,6 +43,8 @@ class WeightEntry:
         metrics_note: where the metrics come from, or why there are none.
         description: one line on what the weights are.
         license: a note on the terms of use.
+        license_id: the same as a model card's `license:` id ('bsd-3-clause'; 'other' with the note).
+        dataset: the Hub dataset id of the training data, for a model card's `datasets:`.
     """
 
     name: str
@@ -61,6 +63,8 @@ class WeightEntry:
     metrics_note: str = ""
     description: str = ""
     license: str = ""
+    license_id: str = "unknown"
+    dataset: str = ""
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -116,6 +120,8 @@ TORCHVISION = WeightEntry(
     metrics_note="ImageNet-1k validation, single 224 center crop, as reported by torchvision (IMAGENET1K_V1).",
     description="torchvision's AlexNet ('one weird trick' variant), IMAGENET1K_V1 weights.",
     license="torchvision (BSD-3-Clause); trained on ImageNet-1k, whose terms of access apply.",
+    license_id="bsd-3-clause",
+    dataset="imagenet-1k",
 )
 
 BVLC = WeightEntry(
@@ -135,6 +141,8 @@ BVLC = WeightEntry(
     description="BVLC's Caffe reference AlexNet (the 2012 architecture), converted to a TensorFlow "
     ".npy dict by Michael Guerzhoy (University of Toronto).",
     license="BVLC released the Caffe model for unrestricted use; trained on ImageNet-1k, whose terms of access apply.",
+    license_id="other",
+    dataset="imagenet-1k",
 )
 
 ENTRIES: dict[str, WeightEntry] = {entry.name: entry for entry in (TORCHVISION, BVLC)}

@@ -18,6 +18,7 @@ from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.frameworks.torch.model import AlexNet, build_model
 from alexnet_lab.frameworks.torch.pretrained import load_into
 from alexnet_lab.weights.catalog import default_weights, list_models, variant_of
+from alexnet_lab.weights.hub import is_hub_ref, parse_hub_ref
 from alexnet_lab.weights.pretrained import bundle_for as _bundle
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,8 @@ def alexnet(*, weights: WeightsArg = None, progress: bool = True, num_classes: i
     """torchvision.models.alexnet: the owt network, same module tree and state-dict keys.
 
     Args:
-        weights: None, 'IMAGENET1K_V1' / 'DEFAULT' / 'imagenet' / 'torchvision', a weight file
-            or a WeightBundle.
+        weights: None, 'IMAGENET1K_V1' / 'DEFAULT' / 'imagenet' / 'torchvision', a weight file,
+            'hf://OWNER/REPO[@REVISION]' or a WeightBundle.
         progress: accepted for torchvision's signature.
         num_classes: fc8 width; with weights it must equal theirs (torchvision's rule).
         **kwargs: dropout, in_chans.
@@ -88,7 +89,9 @@ def create_model(model_name: str, pretrained: bool | str = False, num_classes: i
 
     Args:
         model_name: 'alexnet_owt' (= 'alexnet'), 'alexnet_original' or 'alexnet_cifar', with an
-            optional tag ('alexnet_owt.tv_in1k').
+            optional tag ('alexnet_owt.tv_in1k'); or timm's 'hf-hub:OWNER/REPO[@REVISION]' (also
+            'hf://...'): the variant and classes come from that repository's model.safetensors,
+            loaded when pretrained=True.
         pretrained: True: the variant's public weights; a registry name or file also works.
         num_classes: fc8 width (default: the weights' or 1000; 10 for alexnet_cifar); 0 builds it
             without fc8. A width other than the weights' loads every layer but fc8.
@@ -102,12 +105,20 @@ def create_model(model_name: str, pretrained: bool | str = False, num_classes: i
     if kwargs:
         raise UserInputError(f"create_model got unexpected arguments {sorted(kwargs)}; expected pretrained, num_classes, "
                              "in_chans, features_only, out_indices, checkpoint_path, drop_rate.")
-    variant = variant_of(model_name)
-    source = _pretrained_source(model_name, variant, pretrained, checkpoint_path)
+    if is_hub_ref(model_name):  # timm's spelling: the repository's weights say what the model is
+        hub_bundle = _bundle(model_name, "owt")
+        variant = hub_bundle.meta.variant
+        source = checkpoint_path or (hub_bundle if pretrained else None)
+        num_classes = hub_bundle.num_classes if num_classes is None else num_classes
+    else:
+        variant = variant_of(model_name)
+        source = _pretrained_source(model_name, variant, pretrained, checkpoint_path)
     bundle = None if source is None else _bundle(source, variant)
     if num_classes is None:  # the weights' count, else the variant's usual one
         num_classes = bundle.num_classes if bundle is not None else (10 if variant == "cifar" else 1000)
     model = build_model(variant, num_classes, drop_rate, weights=bundle, in_chans=in_chans)
+    if is_hub_ref(model_name):  # timm records the repository as hf_hub_id
+        model.pretrained_cfg = {**model.pretrained_cfg, "hf_hub_id": parse_hub_ref(model_name).repo_id}
     if features_only:
         from alexnet_lab.frameworks.torch.features import AlexNetFeatures
 

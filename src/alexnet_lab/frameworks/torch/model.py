@@ -4,7 +4,8 @@ The `owt` variant reproduces torchvision's module tree (`features.0`, ..., `clas
 torchvision state dicts load unchanged; other variants use readable names (`features.conv1`,
 `features.lrn1`, `classifier.fc6`). Either way `model.layer("conv1")` finds a layer by its
 stable name. timm's model interface (forward_features, forward_head, reset_classifier,
-pretrained_cfg, forward_intermediates) sits on the module; the builders with torchvision's and
+get_classifier, group_matcher, set_grad_checkpointing, pretrained_cfg, forward_intermediates)
+sits on the module (the training-side parts in frameworks.torch.training_api); the builders with torchvision's and
 timm's signatures are in frameworks.torch.hub.
 
 No `from __future__ import annotations` here: fx copies forward's annotations into the code it
@@ -100,6 +101,7 @@ class AlexNet(nn.Module):
             for index, (name, _) in enumerate(mods)
         }
         self.pretrained_cfg = model_cfg(spec, None, num_classes, in_chans=in_chans)
+        self.grad_checkpointing = False
 
     @property
     def num_classes(self) -> int:
@@ -142,7 +144,31 @@ class AlexNet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The pool5 feature map (N x num_features x h x w), before any pooling to 6x6."""
+        if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
+            return self._checkpointed_features(x)
         return self.features(x)
+
+    @torch.jit.unused
+    def _checkpointed_features(self, x: torch.Tensor) -> torch.Tensor:
+        from alexnet_lab.frameworks.torch.training_api import checkpointed_features
+
+        return checkpointed_features(self.features, x)
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """timm's switch: in training, recompute each conv block's activations in the backward pass
+        instead of storing them (same gradients, less memory; BatchNorm statistics updated once)."""
+        self.grad_checkpointing = bool(enable)
+
+    @torch.jit.unused
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """timm's parameter groups: stem conv1, blocks conv2..conv5, head fc6..fc8 (regexes)."""
+        from alexnet_lab.frameworks.torch.training_api import group_matcher
+
+        return group_matcher(self, coarse)
+
+    def get_classifier(self) -> nn.Module:
+        """The head, fc8 (an Identity after reset_classifier(0)), as timm's get_classifier."""
+        return self.layer("fc8")
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """The classifier on a forward_features map; pre_logits=True stops before fc8."""
@@ -179,7 +205,7 @@ class AlexNet(nn.Module):
         self.pretrained_cfg = {**self.pretrained_cfg, "num_classes": num_classes}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)
+        x = self.forward_features(x)
         x = self.avgpool(x)
         x = torch.flatten(x, 1)  # C,H,W order: the canonical fc6 input order
         return self.classifier(x)
