@@ -67,6 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AlexnetLabError as exc:
         print(f"alexnet: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as exc:  # the system refused a read or write (permissions, a read-only or full disk, a bad path)
+        logging.getLogger("alexnet_lab").debug("the system refused", exc_info=True)
+        where = f" '{exc.filename}'" if exc.filename else ""
+        print(f"alexnet: error: cannot use{where}: {exc.strerror or exc}; check the path, its permissions and the free "
+              "space, then run the command again.", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("alexnet: interrupted", file=sys.stderr)
         return 130
