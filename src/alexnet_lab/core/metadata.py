@@ -91,7 +91,8 @@ def sane_preprocess_fields(*, resize: object, resize_mode: object, crop: object,
 
 
 def check_class_names(names: object) -> tuple[str, ...]:
-    """Class names: a non-empty list of non-blank, unique strings."""
+    """Class names: a non-empty list of non-blank, unique strings without control characters (a line
+    break in a name would split every one-line message, label file and table that shows it)."""
     if isinstance(names, (str, bytes)) or not isinstance(names, Sequence) or not names:
         raise MetadataError(f"metadata 'categories' must be a non-empty list of class names; received {shown(names)}; "
                             f"{FIX}")
@@ -100,6 +101,9 @@ def check_class_names(names: object) -> tuple[str, ...]:
         if not isinstance(name, str) or not name.strip():
             raise MetadataError(f"metadata 'categories' has an empty or non-text class name at index {i} "
                                 f"({shown(name)}); {FIX}")
+        if any(ord(c) < 32 or ord(c) == 127 for c in name):
+            raise MetadataError(f"metadata 'categories' has a control character (a line break, a tab) in the class "
+                                f"name at index {i} ({name!r}); class names must be printable; {FIX}")
         if name in seen:
             raise MetadataError(f"metadata 'categories' names '{name}' twice (indices {seen[name]} and {i}); class "
                                 f"names must be unique; {FIX}")
