@@ -24,9 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package, for the corpus
 
-from tests.integration.bad_inputs import build_corpus, run_case, run_cli_measured  # noqa: E402
-
-NEEDS_TORCH = {"pickle-with-code.pth", "bit-flip.pth", "batch-with-one-bad-image", "predict-a-1xN-image-among-good-ones"}
+from tests.integration.bad_inputs import FRAMEWORK_CASES, build_corpus, run_case, run_cli_measured  # noqa: E402
 
 
 def _per_surface(rows: list[dict]) -> dict[str, dict]:
@@ -59,7 +57,7 @@ def main() -> int:
         legit = run_cli_measured(("info", str(good["owt"])))
         legit_mb = good["owt"].stat().st_size / 2**20
     refusals = [r for r in rows if r["expect"] == "error"]
-    frameworkless = [r for r in refusals if r["name"] not in NEEDS_TORCH]
+    frameworkless = [r for r in refusals if r["name"] not in FRAMEWORK_CASES]
     worst = max(refusals, key=lambda r: r["peak_rss_mb"])
     worst_plain = max(frameworkless, key=lambda r: r["peak_rss_mb"])
     doc = {

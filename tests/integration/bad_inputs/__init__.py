@@ -7,6 +7,7 @@ registers every case (weight_files.py, lying_and_other.py, surfaces.py) in BUILD
 from tests.integration.bad_inputs import lying_and_other, surfaces, weight_files  # noqa: F401 - registers the cases
 from tests.integration.bad_inputs.corpus import (
     BUILDERS,
+    FRAMEWORK_CASES,
     Case,
     build_corpus,
     judge,
@@ -15,4 +16,4 @@ from tests.integration.bad_inputs.corpus import (
     write_good_files,
 )
 
-__all__ = ["BUILDERS", "Case", "build_corpus", "judge", "run_case", "run_cli_measured", "write_good_files"]
+__all__ = ["BUILDERS", "FRAMEWORK_CASES", "Case", "build_corpus", "judge", "run_case", "run_cli_measured", "write_good_files"]

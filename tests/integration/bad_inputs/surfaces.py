@@ -98,6 +98,16 @@ def _(name, folder, good):
                 protect=(keep,))
 
 
+@case("filters-out-where-nothing-can-be-written")
+def _(name, folder, good):
+    return Case(name, ("filters", str(good["cifar"]), "--out", "/proc/filters.png"), words="cannot use")
+
+
+@case("convert-out-where-nothing-can-be-written")
+def _(name, folder, good):
+    return Case(name, ("convert", str(good["cifar"]), "/proc/out.safetensors"), words="cannot use")
+
+
 # ---------------------------------------------------------------- metadata that lies
 
 @case("metadata-zero-std.safetensors")
@@ -177,6 +187,47 @@ def _(name, folder, good):
         info.size = 1
         archive.addfile(info, io.BytesIO(b"0"))
     return Case(name, ("shards", str(data), str(out)), words="--force", protect=(old,))
+
+
+def _looped_classes(root: Path) -> Path:
+    """Two of the model's classes (class_0, class_1), two images each, links back up and to
+    themselves, and a 1x3000 strip: four images to find, each once."""
+    for k in range(2):
+        (root / f"class_{k}").mkdir(parents=True)
+        for i in range(2):
+            _png(root / f"class_{k}" / f"{k}-{i}.png", 36, 40, seed=10 * k + i)
+    (root / "class_0" / "up").symlink_to("..")
+    (root / "class_1" / "here").symlink_to(".")
+    _png(root / "class_1" / "thin.png", 1, 3000)
+    return root
+
+
+@case("evaluate-a-folder-with-link-loops-and-a-1xN-image")
+def _(name, folder, good):
+    data = _looped_classes(folder / "looped")
+
+    def four_images(result: dict) -> list[str]:
+        count = json.loads(result["stdout"])["num_images"]
+        return [] if count == 4 else [f"evaluated {count} images of 4"]
+    return Case(name, ("evaluate", str(good["cifar"]), "--data", str(data), "--json", "--precision", "fp32"), "ok",
+                check=four_images)
+
+
+@case("explain-a-1xN-image-among-good-ones")
+def _(name, folder, good):
+    thin = _png(folder / "thin.png", 1, 3000)
+    out = folder / "explained"
+
+    def others_explained(result: dict) -> list[str]:
+        return [] if len(list(out.glob("*.png"))) >= 2 else ["the good images were not explained"]
+    return Case(name, ("explain", str(good["a.png"]), str(thin), str(good["b.png"]), "--weights", str(good["cifar"]),
+                       "--out", str(out)), words="thin.png", check=others_explained)
+
+
+@case("report-of-a-folder-that-is-not-a-run")
+def _(name, folder, good):
+    (folder / "not-a-run").mkdir()
+    return Case(name, ("report", str(folder / "not-a-run"), "--out", str(folder / "report")))
 
 
 # ---------------------------------------------------------------- the server's start-up
