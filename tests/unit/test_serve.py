@@ -94,8 +94,15 @@ def _start_server(weights: Path, log: Path, *flags: str) -> tuple[subprocess.Pop
     pytest.fail(f"the server did not start: {log.read_text()[-2000:]}")
 
 
-def _stop_server(process: subprocess.Popen, log: Path) -> None:
-    process.send_signal(2)  # Ctrl-C: in-flight requests finish, then the workers stop
+def _stop_server(process: subprocess.Popen, log: Path, in_flight=None) -> None:
+    """Ctrl-C; with `in_flight` (a call returning (status, body)) running when the signal comes,
+    its request must still be answered: graceful shutdown drains before the workers stop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(in_flight) if in_flight else None
+        time.sleep(0.3)
+        process.send_signal(2)
+        if pending is not None:
+            assert pending.result(timeout=120)[0] == 200
     assert process.wait(timeout=60) == 0, log.read_text()[-2000:]
 
 
@@ -105,7 +112,9 @@ def server(weights, tmp_path_factory):
     log = tmp_path_factory.mktemp("serve-log") / "server.log"
     process, url = _start_server(weights, log, "--max-wait-ms", "50")
     yield url, log
-    _stop_server(process, log)
+    rng = np.random.default_rng(3)
+    uploads = [(f"last{i}.png", _png(smooth_image(rng, 300, 400))) for i in range(16)]
+    _stop_server(process, log, lambda: _post(url + "/api/compare", uploads))  # a second or more of work
 
 
 def _post(url: str, files: list[tuple[str, bytes]], headers: dict | None = None) -> tuple[int, object]:
@@ -357,6 +366,8 @@ def test_metrics_health_and_openapi(server):
     paths = json.loads(body)["paths"]
     assert status == 200 and {"/api/predict", "/api/explain", "/healthz", "/readyz", "/metrics"} <= set(paths)
     assert "requestBody" in paths["/api/predict"]["post"]  # the multipart upload is described
+    answer = json.dumps(paths["/api/predict"]["post"]["responses"]["200"])
+    assert "ImageAnswer" in answer and "503" in paths["/api/predict"]["post"]["responses"]  # and the answers' shapes
     assert _get(url + "/docs")[0] == 200
 
 

@@ -44,6 +44,7 @@ from alexnet_lab.inference.predict import softmax, top_k
 from alexnet_lab.serve.batching import BatchingOptions, MicroBatcher
 from alexnet_lab.serve.metrics import ServeMetrics
 from alexnet_lab.serve.middleware import BodyLimit, RequestObserver, TokenGate, install_error_handlers
+from alexnet_lab.serve.schemas import ERRORS, CompareAnswer, Explanation, Health, ImageAnswer, Readiness
 from alexnet_lab.serve.uploads import DEFAULT_MAX_UPLOAD_BYTES, UploadError, decode_upload, png_bytes
 from alexnet_lab.serve.workers import FrameworkWorker
 
@@ -248,11 +249,12 @@ def _routes(app: FastAPI, served: ServedModel) -> None:
     def openapi_alias() -> JSONResponse:
         return JSONResponse(app.openapi())
 
-    @app.get("/healthz", summary="The process is alive")
+    @app.get("/healthz", summary="The process is alive", response_model=Health)
     def healthz() -> dict:
         return {"status": "alive"}
 
-    @app.get("/readyz", summary="Every framework's worker is loaded and answering (200), or not (503)")
+    @app.get("/readyz", summary="Every framework's worker is loaded and answering (200), or not (503)",
+             responses={200: {"model": Readiness}, 503: {"model": Readiness}})
     async def readyz() -> JSONResponse:
         ready, states = await _readiness(served)
         return JSONResponse({"ready": ready, "workers": states}, status_code=200 if ready else 503)
@@ -271,14 +273,16 @@ def _routes(app: FastAPI, served: ServedModel) -> None:
             raise HTTPException(404, "the weights are not a training run folder with curves.")
         return Response(served.curves.read_bytes(), media_type="image/png")
 
-    @app.post("/api/predict", summary="Top-k per image: the `alexnet predict --json` document")
+    @app.post("/api/predict", summary="Top-k per image: the `alexnet predict --json` document",
+              responses={200: {"model": list[ImageAnswer]}, **ERRORS})
     async def predict(images: list[UploadFile] = File(...), framework: str | None = Query(None),
                       top: int = Query(5, ge=1, le=1000)) -> JSONResponse:
         decoded = await _read_images(images, served)
         _refuse_if_all_failed(decoded)
         return JSONResponse(await _predict_document(served, decoded, served.framework(framework), top))
 
-    @app.post("/api/compare", summary="Both frameworks' top-k, their largest difference, the network's input")
+    @app.post("/api/compare", summary="Both frameworks' top-k, their largest difference, the network's input",
+              responses={200: {"model": list[CompareAnswer]}, **ERRORS})
     async def compare(images: list[UploadFile] = File(...), top: int = Query(5, ge=1, le=1000)) -> JSONResponse:
         decoded = await _read_images(images, served)
         _refuse_if_all_failed(decoded)
@@ -291,7 +295,8 @@ def _routes(app: FastAPI, served: ServedModel) -> None:
         _refuse_if_all_failed(decoded)
         return Response(png_bytes(cropped_view(decoded[0][1], served.bundle.meta.preprocess)), media_type="image/png")
 
-    @app.post("/api/explain", summary="A Grad-CAM or saliency overlay (PNG, or JSON with format=json)")
+    @app.post("/api/explain", summary="A Grad-CAM or saliency overlay (PNG, or JSON with format=json)",
+              responses={200: {"content": {"image/png": {}}, "model": Explanation}, **ERRORS})
     async def explain(images: list[UploadFile] = File(...), framework: str | None = Query(None),
                       method: str = Query("gradcam"), layer: str | None = Query(None),
                       target: str | None = Query(None, alias="class"),
