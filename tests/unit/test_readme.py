@@ -2,7 +2,8 @@
 
 Every `alexnet ...` line of a fenced `bash` block is parsed by the real command-line parser
 (`alexnet_lab.cli.main.build_parser`); synopsis lines (with `[...]` or `...`) are checked for their
-command, their `--flags` and the listed choices of each flag. Every fenced `python` block is
+command, their `--flags` and the listed choices of each flag, and so are the `alexnet ...` spans of
+the prose. Every fenced `python` block is
 compiled, not run. Every relative link (and its #anchor) points at a file that exists. The README
 stays a front door: at most README_MAX_LINES lines. No subprocess, no framework import.
 """
@@ -52,12 +53,17 @@ def _blocks(page: Path) -> list[tuple[str, int, list[str]]]:
 
 def _prose(page: Path) -> str:
     """A page's text outside its fenced blocks and inline code."""
+    return re.sub(r"`[^`]*`", "", _prose_with_code(page))
+
+
+def _prose_with_code(page: Path) -> str:
+    """A page's text outside its fenced blocks, inline code kept."""
     kept, fenced = [], False
     for line in page.read_text(encoding="utf-8").splitlines():
         if FENCE.match(line):
             fenced = not fenced
         elif not fenced:
-            kept.append(re.sub(r"`[^`]*`", "", line))
+            kept.append(line)
     return "\n".join(kept)
 
 
@@ -179,6 +185,30 @@ def test_every_alexnet_command_parses(where: str, line: str, subcommands: dict[s
     except (AlexnetLabError, SystemExit) as exc:
         pytest.fail(f"{where}: `{line}` does not parse: {exc} {stderr.getvalue().strip()}")
     assert not extra, f"{where}: `{line}`: the parser does not know {extra}"
+
+
+def _inline_commands() -> list[tuple[str, str]]:
+    """`alexnet CMD --flag ...` spans of the prose (`alexnet predict/evaluate RUN` names two)."""
+    return [
+        (str(page.relative_to(ROOT)), span)
+        for page in PAGES
+        for span in re.findall(r"`(alexnet [^`]+)`", _prose_with_code(page).replace("\n", " "))
+        if not PLACEHOLDER.match(span.split()[1])  # `alexnet COMMAND --help`
+    ]
+
+
+def test_every_inline_alexnet_command_names_real_flags(subcommands: dict[str, argparse.ArgumentParser]) -> None:
+    spans = _inline_commands()
+    assert len(spans) >= 30
+    wrong = []
+    for where, span in spans:
+        for name in span.split()[1].split("/"):
+            if name not in subcommands:
+                wrong.append(f"{where}: no command {name!r} in `{span}`")
+                continue
+            options = _options(subcommands[name])
+            wrong += [f"{where}: `alexnet {name}` has no {flag} (`{span}`)" for flag in FLAG.findall(span) if flag not in options]
+    assert not wrong, "\n".join(wrong)
 
 
 @pytest.mark.parametrize(("where", "source"), _cases("python"), ids=lambda value: str(value)[:60])
