@@ -12,7 +12,7 @@ from alexnet_lab.train.config import CHOICES, RunConfig
 HELP = {
     "data": "class folder (optionally with train/ val/ test/), list file of 'path label' lines, or 'synthetic'",
     "data_dir": "local copy of a named data set", "val_data": "separate validation folder or list file",
-    "framework": "torch or keras", "variant": "owt, original or cifar (32x32-native)",
+    "framework": "torch or keras", "variant": "owt, original, cifar or cifar-wide (both 32x32-native)",
     "weights": "none, a registry name (imagenet, bvlc) or a weight file / run folder",
     "strategy": "scratch, head, finetune or two-phase", "train_layers": "layers --strategy finetune trains",
     "skip_layers": "layers re-initialised before training", "unfreeze": "two-phase: 'all' or the last N layers",

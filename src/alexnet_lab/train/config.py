@@ -24,7 +24,7 @@ AUGMENTS = ("none", "cifar", "cifar-cutout", "imagenet", "flip")
 SWITCHES = ("auto", "on", "off")
 DISTRIBUTE = ("none", "mirrored", "multi-worker")
 FRAMEWORKS = ("torch", "keras")
-VARIANTS = tuple(ARCHS)  # owt, original, cifar
+VARIANTS = tuple(ARCHS)  # owt, original, cifar, cifar-wide
 DATA_MODES = ("auto", "memory", "stream")
 DECODERS = ("draft", "pil")
 # what a config.json written before a field existed meant by it: resume keeps the old behaviour

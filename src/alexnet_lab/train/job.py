@@ -38,8 +38,9 @@ CIFAR_PREPROCESS = PreprocessSpec(resize=32, resize_mode="square", crop=32, mean
 
 
 def scratch_preprocess(variant: str, input_size: int) -> PreprocessSpec:
-    """Preprocessing for a model trained from scratch: the variant's usual one."""
-    if variant == "cifar":
+    """Preprocessing for a model trained from scratch: the variant's usual one (CIFAR-10's statistics
+    for the variants made for 32x32 input)."""
+    if get_arch(variant).input_size == CIFAR_PREPROCESS.crop:
         base = CIFAR_PREPROCESS
     else:
         base = BVLC_CAFFE if variant == "original" else TORCHVISION_IMAGENET
