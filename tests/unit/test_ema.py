@@ -67,7 +67,8 @@ def no_fingerprints(monkeypatch):
         fingerprint.DIGEST_KEY: fingerprint.tensors_digest(tensors, get_arch(variant), num_classes)})
 
 
-def test_a_run_interrupted_in_epoch_2_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, no_fingerprints):
+def test_a_torch_run_interrupted_in_epoch_2_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch,
+                                                                                  no_fingerprints):
     from safetensors.numpy import load_file
 
     from alexnet_lab.train.job import run_training
@@ -106,3 +107,58 @@ def test_a_run_interrupted_in_epoch_2_resumes_to_the_uninterrupted_result(tmp_pa
     evaluation = json.loads((run / "eval.json").read_text())
     assert evaluation["top1"] == json.loads((reference / "eval.json").read_text())["top1"]
     assert evaluation["top1"] == pytest.approx(max(r["val_top1"] for r in _rows(run)))  # flip-averaged in both
+
+
+def test_keras_average_swaps_in_and_out_exactly():
+    import keras
+
+    from alexnet_lab.frameworks.keras.model import build_model
+    from alexnet_lab.train.keras.ema import KerasEMA
+
+    model = build_model("cifar", 10, 0.0)
+    ema = KerasEMA(model, decay=0.5)
+    ema.updates = 100
+    live = [np.array(keras.ops.convert_to_numpy(v.value)) for v in ema.sources]
+    for variable in ema.sources:
+        variable.assign(variable.value + 2.0)
+    ema.update()
+    names = [v.path for v in ema.sources]
+    assert any("moving_variance" in n for n in names) and not any("seed" in n for n in names)
+    assert all(np.allclose(a, b + 1.0) for a, b in zip(ema.arrays(), live))  # 0.5 * old + 0.5 * (old + 2)
+    with ema.swapped():
+        assert all(np.array_equal(keras.ops.convert_to_numpy(v.value), a) for v, a in zip(ema.sources, ema.arrays()))
+    assert all(np.array_equal(keras.ops.convert_to_numpy(v.value), b + 2.0) for v, b in zip(ema.sources, live))
+
+
+@pytest.mark.slow  # TensorFlow's start-up and tf.function tracing: about a minute on two shared cores
+def test_a_keras_run_interrupted_in_epoch_2_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch,
+                                                                                  no_fingerprints):
+    from safetensors.numpy import load_file
+
+    from alexnet_lab.train.job import run_training
+    from alexnet_lab.train.keras.checkpoint import Checkpoint
+    from alexnet_lab.train.keras.trainer import KerasTrainer
+
+    reference = _run(tmp_path, "reference", framework="keras")
+    step, calls = KerasTrainer.step, []
+
+    def interrupted(self, *args):
+        calls.append(1)
+        if len(calls) == TINY["limit_steps"] + 2:
+            raise KeyboardInterrupt
+        return step(self, *args)
+
+    monkeypatch.setattr(KerasTrainer, "step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, "run", framework="keras")
+    monkeypatch.setattr(KerasTrainer, "step", step)
+    run = tmp_path / "run"
+    run_training(RunConfig(resume=True, out=str(run)))
+    assert _rows(run) == _rows(reference)
+    for name in ("best.safetensors", "last.safetensors"):
+        mine, theirs = load_file(str(run / name)), load_file(str(reference / name))
+        assert all(np.array_equal(mine[k], theirs[k]) for k in theirs), name
+    ours, theirs = (Checkpoint(r / "checkpoints" / "last.keras-ckpt.npz") for r in (run, reference))
+    assert ours.state["ema_updates"] == theirs.state["ema_updates"] == 3 * TINY["limit_steps"]
+    assert sorted(ours.arrays) == sorted(theirs.arrays)
+    assert all(np.array_equal(ours.arrays[k], theirs.arrays[k]) for k in theirs.arrays)
