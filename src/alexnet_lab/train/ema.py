@@ -4,8 +4,7 @@ After every optimizer step the run's averaged copy moves towards the live weight
 ``ema = d * ema + (1 - d) * live``. The decay is warmed up as in TensorFlow's
 ``tf.train.ExponentialMovingAverage(num_updates=...)``: update n uses
 ``min(decay, (1 + n) / (10 + n))``, so the first steps follow the weights closely and a short run
-does not keep its random initialisation in the average (0.999 undamped keeps 0.999^1760 = 17% of
-it after cifar10-fast's 1,760 steps).
+does not keep a visible share of its random initialisation in the average (docs/recipes.md).
 
 What is averaged: every floating-point tensor of the model, the BatchNorm running mean and
 variance included, with the same decay; integer state (PyTorch's num_batches_tracked) is copied;
