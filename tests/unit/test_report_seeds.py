@@ -69,3 +69,12 @@ def test_the_table_and_the_report_show_mean_std_and_n(runs, tmp_path):
 def test_no_seed_section_without_repeated_experiments(runs, tmp_path):
     md, _ = write_report(runs[2:], tmp_path / "report")
     assert "Across seeds" not in md.read_text()
+
+
+def test_the_report_command_prints_each_seed_group(runs, tmp_path, capsys):
+    from alexnet_lab.cli import main
+
+    assert main(["report", *map(str, runs), "--out", str(tmp_path / "report")]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("across seeds")]
+    assert lines == ["across seeds 0, 1, 2 (torch / cifar / cifar10-fast): val top-1 (%) 80.00 ± 10.00 (n=3), "
+                     "held-out top-1 (%) 80.50 ± 0.71 (n=2), epochs 2.0 ± 0.0 (n=3), wall time 24 s ± 4 s (n=3)"]

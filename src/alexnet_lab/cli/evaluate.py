@@ -70,4 +70,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     md_path, html_path = write_report([Path(r) for r in args.runs], Path(args.out), target_top1=args.target_top1,
                                       force=args.force)  # the output policy is write_report's first step
     print(f"report: {md_path}\n        {html_path}")
+    from alexnet_lab.evaluate import load_run
+    from alexnet_lab.evaluate.report_seeds import seed_lines
+
+    for line in seed_lines([load_run(Path(r)) for r in args.runs]):  # runs differing only in the seed
+        print(line)
     return 0

@@ -102,6 +102,13 @@ def seed_table(runs: Sequence[RunSummary]) -> Table:
     return Table(headers, tuple(rows))
 
 
+def seed_lines(runs: Sequence[RunSummary]) -> list[str]:
+    """The seed table as text lines (what `alexnet report` prints), one per group of more than one run."""
+    table = seed_table(runs)
+    return [f"across seeds {row[2]} ({row[1]}): " + ", ".join(f"{h} {v}" for h, v in zip(table.headers[3:], row[3:]))
+            for row, group in zip(table.rows, seed_groups(runs)) if len(group) > 1]
+
+
 def has_seed_groups(runs: Sequence[RunSummary]) -> bool:
     """Whether any two runs differ only in the seed (the report then shows the seed table)."""
     return any(len(group) > 1 for group in seed_groups(runs))
