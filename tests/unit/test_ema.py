@@ -162,3 +162,13 @@ def test_a_keras_run_interrupted_in_epoch_2_resumes_to_the_uninterrupted_result(
     assert ours.state["ema_updates"] == theirs.state["ema_updates"] == 3 * TINY["limit_steps"]
     assert sorted(ours.arrays) == sorted(theirs.arrays)
     assert all(np.array_equal(ours.arrays[k], theirs.arrays[k]) for k in theirs.arrays)
+
+
+def test_keras_validation_mirrors_numpy_and_tensor_batches_alike():
+    import tensorflow as tf
+
+    from alexnet_lab.train.keras.trainer import _mirror
+
+    batch = np.arange(2 * 3 * 4 * 3, dtype=np.float32).reshape(2, 3, 4, 3)  # N, H, W, C
+    assert np.array_equal(_mirror(batch), batch[:, :, ::-1]) and _mirror(batch).flags["C_CONTIGUOUS"]
+    assert np.array_equal(_mirror(tf.constant(batch)).numpy(), batch[:, :, ::-1])
