@@ -30,6 +30,9 @@ HELP = {
     "cache_dir": "streamed data: decode once into a memory-mapped store in this folder, reused by later runs",
     "decoder": "JPEG decoding: draft (reduced-size DCT decoding, still >= the resize; faster) or pil (full size)",
     "limit_steps": "end every epoch after this many steps (smoke tests, benchmarks); 0: whole epochs",
+    "ema_decay": "moving average of the weights and BatchNorm statistics, updated every step (decay warmed up); "
+                 "validated, picked as best and saved instead of the live weights; 0: off (docs/recipes.md)",
+    "eval_flip": "validation and the run's eval average each image with its mirror (as evaluate --crops 2)",
     "distribute": "Keras on TensorFlow only: none, mirrored (all GPUs of this machine) or multi-worker (machines "
                   "listed in TF_CONFIG); --batch-size stays the global batch. PyTorch: start with torchrun instead",
 }
