@@ -64,9 +64,9 @@ def alexnet(framework: str = "torch", weights: Any = None, num_classes: int | No
             format, a training run folder, a Hub repository ('hf://OWNER/REPO[@REVISION]',
             docs/hub.md), or a WeightBundle.
         num_classes: fc8's width. Default: the weights' (1000 for ImageNet), or 1000 (10 for the
-            cifar variant) without weights. A width other than the weights' loads every layer
+            cifar variants) without weights. A width other than the weights' loads every layer
             but fc8, which keeps its fresh initialisation (timm's rule; logged).
-        variant: 'owt' (torchvision's network), 'original' (2012 / Caffe) or 'cifar'; with
+        variant: 'owt' (torchvision's network), 'original' (2012 / Caffe), 'cifar' or 'cifar-wide'; with
             weights, the weights' variant is used and a different one is refused.
         dropout: dropout probability around fc6 and fc7.
 
@@ -74,6 +74,7 @@ def alexnet(framework: str = "torch", weights: Any = None, num_classes: int | No
         UserInputError: an unknown framework, variant or weights name, or weights of another variant.
     """
     from alexnet_lab.core.errors import UserInputError
+    from alexnet_lab.core.spec import get_arch
     from alexnet_lab.frameworks import get_backend
     from alexnet_lab.weights.pretrained import load_pretrained
 
@@ -84,7 +85,7 @@ def alexnet(framework: str = "torch", weights: Any = None, num_classes: int | No
                              f"variant= or pass variant='{bundle.meta.variant}'.")
     variant = bundle.meta.variant if bundle is not None else variant
     if num_classes is None:
-        num_classes = bundle.num_classes if bundle is not None else (10 if variant == "cifar" else 1000)
+        num_classes = bundle.num_classes if bundle is not None else get_arch(variant).num_classes
     size = bundle.meta.input_size or bundle.meta.preprocess.crop if bundle is not None else None
     model = backend.build_model(variant, num_classes, dropout, input_size=size)
     if bundle is not None:

@@ -21,8 +21,8 @@ TIMING = {"epoch_seconds", "images_per_second"}
 CHECKPOINT_SUFFIX = {"torch": ".pt", "keras": ".keras-ckpt.npz"}
 
 
-def train_args(framework: str) -> list[str]:
-    return ["train", *TINY, "--framework", framework]
+def train_args(framework: str, *extra: str) -> list[str]:
+    return ["train", *TINY, "--framework", framework, *extra]
 
 
 def metrics(run: Path) -> list[dict]:
@@ -120,10 +120,11 @@ class FaultResult:
         return asdict(self)
 
 
-def inject(framework: str, boundary: str, run: Path, reference: Path) -> FaultResult:
-    """Train with ALEXNET_LAB_FAULT=boundary, resume with a bare --resume, compare with reference."""
+def inject(framework: str, boundary: str, run: Path, reference: Path, extra: tuple[str, ...] = ()) -> FaultResult:
+    """Train with ALEXNET_LAB_FAULT=boundary (and `extra` flags), resume with a bare --resume,
+    compare with reference."""
     shutil.rmtree(run, ignore_errors=True)
-    first = run_cli(*train_args(framework), "--out", str(run), env={"ALEXNET_LAB_FAULT": boundary})
+    first = run_cli(*train_args(framework, *extra), "--out", str(run), env={"ALEXNET_LAB_FAULT": boundary})
     killed = first.returncode == -9
     damaged = intact_after_kill(run) if killed else []
     written = {name for name in run_files(run) if not name.split("/")[-1].endswith(".tmp")}

@@ -122,6 +122,23 @@ def test_kill_at_write_boundaries_keras(keras_reference, tmp_path, step):
     assert result.same_as_uninterrupted and result.files_lost == [], (boundary, result.problems)
 
 
+EMA = ("--ema-decay", "0.9", "--eval-flip")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_kill_9_with_the_moving_average_resumes_to_the_uninterrupted_result(tmp_path, framework):
+    """--ema-decay: killed after the last checkpoint of an improving epoch, the resumed run's
+    metrics, averaged best / last models and eval.json are the uninterrupted run's."""
+    reference = tmp_path / "reference"
+    result = run_cli(*train_args(framework, *EMA), "--out", str(reference))
+    assert result.returncode == 0, result.stderr[-2000:]
+    suffix = "last.pt" if framework == "torch" else "last.keras-ckpt.npz"
+    boundary = next(b for b in boundaries(framework, metrics(reference)) if b.startswith(f"{suffix}:replaced"))
+    result = inject(framework, boundary, tmp_path / "run", reference, EMA)
+    assert result.same_as_uninterrupted and result.files_lost == [], (boundary, result.problems)
+
+
 @pytest.mark.parametrize("flags, expected", [
     (["--variant", "vgg"], "unknown variant 'vgg'"), (["--lr", "nan"], "--lr must be a finite number"),
     (["--input-size", "8"], "received 8x8"), (["--skip-layers", "fc77"], "Did you mean 'fc7'"),

@@ -78,7 +78,7 @@ def test_timm_create_model_pretrained_new_head_and_list_models(offline_registry)
     assert state["classifier.6.weight"].shape == (10, 4096)
     cfg = model.default_cfg
     assert cfg is model.pretrained_cfg and cfg["num_classes"] == 10 and cfg["input_size"] == (3, 224, 224)
-    assert list_models() == ["alexnet", "alexnet_cifar", "alexnet_original", "alexnet_owt"]
+    assert list_models() == ["alexnet", "alexnet_cifar", "alexnet_cifar_wide", "alexnet_original", "alexnet_owt"]
     assert list_models("*owt*", pretrained=True) == ["alexnet_owt.tv_in1k"]
     import alexnet_lab
 

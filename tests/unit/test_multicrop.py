@@ -64,3 +64,15 @@ def test_evaluate_command_reports_the_crops(tmp_path, small_bundle, capsys):
     assert main(["evaluate", str(weights), "--data", str(folder), "--crops", "5", "--device", "cpu", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["crops"] == 5 and report["num_images"] == 20
+
+
+def test_two_views_are_the_centre_and_its_mirror_averaged_like_the_others():
+    from alexnet_lab.evaluate.on_data import average_views
+
+    image = np.arange(6 * 6 * 3, dtype=np.uint8).reshape(6, 6, 3)
+    centre, mirror = crop_views(image, 4, 2)
+    assert np.array_equal(centre, image[1:5, 1:5]) and np.array_equal(mirror, image[1:5, 1:5][:, ::-1])
+    a, b = np.array([[2.0, 0.0, -1.0]]), np.array([[0.0, 1.0, 0.0]])
+    probs = np.exp(average_views([a, b]))
+    expected = (np.exp(a) / np.exp(a).sum() + np.exp(b) / np.exp(b).sum()) / 2
+    assert np.allclose(probs, expected) and np.isclose(probs.sum(), 1.0)

@@ -74,3 +74,26 @@ def test_resume_may_change_where_the_run_executes_and_records_it(tmp_path):
     assert doc["device"] == "cpu" and doc["extensions"][-1]["runtime"]["device"]["was"] == "cuda"
     unchanged, none = resume_config(RunConfig(out=str(tmp_path)), {"device": "cuda"})
     assert none is None and unchanged.device == "cuda"
+
+
+def test_moving_average_and_flip_fields_flags_and_recipes():
+    import argparse
+
+    from alexnet_lab.cli.train import add_train, config_from_args
+
+    assert get_recipe("cifar10-wide").as_dict() == {**get_recipe("cifar10-best").as_dict(), "variant": "cifar-wide",
+                                                    "ema_decay": 0.999}
+    assert all(get_recipe(name).as_dict()["eval_flip"] for name in ("cifar10-fast", "cifar10-best"))
+    assert "ema_decay" not in get_recipe("cifar10-fast").as_dict()  # left for the measured runs (docs/recipes.md)
+    parser = argparse.ArgumentParser()
+    add_train(parser.add_subparsers())
+    config = config_from_args(parser.parse_args(["train", "--recipe", "cifar10-fast", "--ema-decay", "0.99",
+                                                 "--no-eval-flip"]))
+    assert (config.ema_decay, config.eval_flip) == (0.99, False)
+    old = RunConfig().to_dict()
+    del old["ema_decay"], old["eval_flip"]  # a config.json from before the fields: both off on resume
+    assert (RunConfig.from_dict(old).ema_decay, RunConfig.from_dict(old).eval_flip) == (0.0, False)
+    with pytest.raises(UserInputError, match="--ema-decay must be >= 0 and < 1"):
+        RunConfig(ema_decay=1.0)
+    with pytest.raises(UserInputError, match="--distribute"):
+        RunConfig(framework="keras", distribute="mirrored", ema_decay=0.9)

@@ -10,6 +10,8 @@ from alexnet_lab.cli.predict import add_precision_flags
 
 
 def add_evaluate(sub) -> None:
+    from alexnet_lab.evaluate.on_data import CROPS
+
     p = sub.add_parser("evaluate", help="top-1/top-5, loss, per-class accuracy and confusion matrix on a data set")
     p.add_argument("weights", help="weight file, registry name, run folder or hf://OWNER/REPO[@REVISION]")
     p.add_argument("--data", required=True,
@@ -18,8 +20,9 @@ def add_evaluate(sub) -> None:
     p.add_argument("--split", default=None, help="split of a train/val/test folder (default: test, else val, else all)")
     p.add_argument("--seed", type=int, default=1, help="seed of the synthetic evaluation images (default 1)")
     p.add_argument("--data-dir", default=None, help="local copy of the CIFAR-10 python batches for --data cifar10")
-    p.add_argument("--crops", type=int, default=1, choices=(1, 5, 10),
-                   help="views averaged per image (softmax): 1 centre (default, torchvision's published figures), 5 "
+    p.add_argument("--crops", type=int, default=1, choices=CROPS,
+                   help="views averaged per image (softmax): 1 centre (default, torchvision's published figures), 2 "
+                   "centre + its mirror image (a training run's --eval-flip), 5 "
                    "four corners + centre, 10 those and their mirror images (the 2012 paper's test)")
     p.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping it")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
@@ -67,4 +70,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     md_path, html_path = write_report([Path(r) for r in args.runs], Path(args.out), target_top1=args.target_top1,
                                       force=args.force)  # the output policy is write_report's first step
     print(f"report: {md_path}\n        {html_path}")
+    from alexnet_lab.evaluate import load_run
+    from alexnet_lab.evaluate.report_seeds import seed_lines
+
+    for line in seed_lines([load_run(Path(r)) for r in args.runs]):  # runs differing only in the seed
+        print(line)
     return 0

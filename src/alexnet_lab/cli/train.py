@@ -12,7 +12,7 @@ from alexnet_lab.train.config import CHOICES, RunConfig
 HELP = {
     "data": "class folder (optionally with train/ val/ test/), list file of 'path label' lines, or 'synthetic'",
     "data_dir": "local copy of a named data set", "val_data": "separate validation folder or list file",
-    "framework": "torch or keras", "variant": "owt, original or cifar (32x32-native)",
+    "framework": "torch or keras", "variant": "owt, original, cifar or cifar-wide (both 32x32-native)",
     "weights": "none, a registry name (imagenet, bvlc), a weight file / run folder or hf://OWNER/REPO[@REVISION]",
     "strategy": "scratch, head, finetune or two-phase", "train_layers": "layers --strategy finetune trains",
     "skip_layers": "layers re-initialised before training", "unfreeze": "two-phase: 'all' or the last N layers",
@@ -30,6 +30,9 @@ HELP = {
     "cache_dir": "streamed data: decode once into a memory-mapped store in this folder, reused by later runs",
     "decoder": "JPEG decoding: draft (reduced-size DCT decoding, still >= the resize; faster) or pil (full size)",
     "limit_steps": "end every epoch after this many steps (smoke tests, benchmarks); 0: whole epochs",
+    "ema_decay": "moving average of the weights and BatchNorm statistics, updated every step (decay warmed up); "
+                 "validated, picked as best and saved instead of the live weights; 0: off (docs/recipes.md)",
+    "eval_flip": "validation and the run's eval average each image with its mirror (as evaluate --crops 2)",
     "distribute": "Keras on TensorFlow only: none, mirrored (all GPUs of this machine) or multi-worker (machines "
                   "listed in TF_CONFIG); --batch-size stays the global batch. PyTorch: start with torchrun instead",
 }

@@ -7,7 +7,7 @@ from, so the PyTorch and Keras models cannot drift apart.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from alexnet_lab.core.errors import UserInputError, unknown_name_error
 
@@ -64,6 +64,7 @@ class ArchSpec:
     pool_stride: int = 2
     in_channels: int = 3
     lrn: LRNSpec = LRNSpec()
+    num_classes: int = 1000  # fc8 width when neither the weights nor the caller give one (10: CIFAR-10 variants)
 
     @property
     def conv_names(self) -> tuple[str, ...]:
@@ -215,9 +216,18 @@ CIFAR = ArchSpec(
     pooled_size=4,
     pool_kernel=2,
     pool_stride=2,
+    num_classes=10,
 )
 
-VARIANTS: dict[str, ArchSpec] = {spec.name: spec for spec in (OWT, ORIGINAL, CIFAR)}
+CIFAR_WIDE = replace(
+    CIFAR,
+    name="cifar-wide",
+    description="the 'cifar' adaptation at AlexNet's own conv widths 96-256-384-384-256 (same kernels, "
+    "strides, pools, BatchNorm and fc width 1024; about 2.8x the multiply-accumulates of 'cifar')",
+    convs=tuple(replace(conv, out_channels=width) for conv, width in zip(CIFAR.convs, (96, 256, 384, 384, 256))),
+)
+
+VARIANTS: dict[str, ArchSpec] = {spec.name: spec for spec in (OWT, ORIGINAL, CIFAR, CIFAR_WIDE)}
 
 
 def get_arch(variant: str | ArchSpec) -> ArchSpec:

@@ -4,7 +4,7 @@ own preprocessing, and run the chosen framework's predict_logits in chunks."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -14,19 +14,20 @@ from alexnet_lab.core.errors import UserInputError
 log = logging.getLogger(__name__)
 
 
-CROPS = (1, 5, 10)  # centre; four corners + centre; the same five and their mirror images
+CROPS = (1, 2, 5, 10)  # centre; centre + its mirror (flip averaging); four corners + centre; those five + mirrors
 
 
 def crop_views(image: np.ndarray, crop: int, crops: int = 1) -> list[np.ndarray]:
-    """The evaluation views of one stored S x S image: the centre crop (1), the four corners and
-    the centre (5), or those and their horizontal flips (10), as in the 2012 paper's test."""
+    """The evaluation views of one stored S x S image: the centre crop (1), it and its mirror image
+    (2), the four corners and the centre (5), or those and their horizontal flips (10), as in the
+    2012 paper's test."""
     from alexnet_lab.data.datasets import eval_view
 
     if crops not in CROPS:
         raise UserInputError(f"--crops takes {', '.join(map(str, CROPS))}; received {crops}.")
     centre = eval_view(image, crop)
-    if crops == 1:
-        return [centre]
+    if crops <= 2:
+        return [centre, centre[:, ::-1]][:crops]
     far = image.shape[0] - crop, image.shape[1] - crop
     corners = [image[top : top + crop, left : left + crop] for top in (0, far[0]) for left in (0, far[1])]
     views = [*corners, centre]
@@ -54,27 +55,32 @@ def network_input(bundle: WeightBundle, images: np.ndarray, view: int = 0, crops
     return normalised_batch(images, crop, normalisation(bundle.meta.preprocess), view, crops)
 
 
+def average_views(view_logits: Iterable[np.ndarray]) -> np.ndarray:
+    """Log of the softmax averaged over views (softmax of it gives back the average): how --crops
+    and a training run's --eval-flip combine the logits of an image's views."""
+    total, count = 0.0, 0
+    for logits in view_logits:
+        logits = np.asarray(logits, np.float64)
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        total, count = total + shifted / shifted.sum(axis=1, keepdims=True), count + 1
+    return np.log(np.maximum(total / count, 1e-30)).astype(np.float32)
+
+
 def _averaged(logits_of, bundle: WeightBundle, images: np.ndarray, crops: int, batch_size: int) -> np.ndarray:
-    """Log of the softmax averaged over the crops (softmax of it gives back the average)."""
     if crops == 1:
         return logits_of(network_input(bundle, images), batch_size)
-    total = 0.0
-    for view in range(crops):
-        logits = logits_of(network_input(bundle, images, view, crops), batch_size).astype(np.float64)
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        total = total + shifted / shifted.sum(axis=1, keepdims=True)
-    return np.log(np.maximum(total / crops, 1e-30)).astype(np.float32)
+    return average_views(logits_of(network_input(bundle, images, view, crops), batch_size) for view in range(crops))
 
 
 def logits_for_store(bundle: WeightBundle, images: np.ndarray, framework: str = "torch", chunk: int = 256,
                      progress: Callable[[int], None] | None = None, device: str = "auto", precision: str = "fp32",
                      calibration: np.ndarray | None = None, crops: int = 1) -> np.ndarray:
     """Logits of the bundle's model for every image of a uint8 store (int8: see inference_model);
-    with crops 5 or 10, the log of the softmax averaged over the crops (crop_views)."""
+    with crops 2, 5 or 10, the log of the softmax averaged over the crops (crop_views)."""
     from alexnet_lab.inference.predict import inference_model
 
     crop_views(images[0], bundle.input_size, crops)  # a bad --crops fails before the model is built
-    if crops > 1 and images.shape[1] == bundle.input_size:
+    if crops > 2 and images.shape[1] == bundle.input_size:
         log.warning("--crops %d: the stored images are already %dx%d, so the corner crops equal the centre; "
                     "only the flips add views", crops, images.shape[1], images.shape[2])
     logits_of = inference_model(bundle, framework, device, precision, calibration)
@@ -138,7 +144,7 @@ def evaluate_source(source: str, data: str, framework: str = "torch", split: str
 
     int8 calibrates on `calibration` (a data source) when given, else on the train split of --data
     when it has one and another split is evaluated, else on the evaluated images themselves (their
-    labels are never used; a warning says so). crops: 1, 5 or 10 views averaged (crop_views)."""
+    labels are never used; a warning says so). crops: 1, 2, 5 or 10 views averaged (crop_views)."""
     from alexnet_lab.data import align_to
     from alexnet_lab.data.datasets import decode_all, read_source
     from alexnet_lab.evaluate.metrics import evaluate_logits

@@ -21,6 +21,7 @@ from pathlib import Path
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.fileio import atomic_path, check_output
 from alexnet_lab.evaluate.render import Figures, Section, Table, render_html, render_markdown
+from alexnet_lab.evaluate.report_seeds import has_seed_groups, seed_table
 from alexnet_lab.evaluate.run_folders import PLOT_NAMES, RunSummary, ensure_plots, load_run
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,11 @@ def build_sections(runs: Sequence[RunSummary], target_top1: float = TARGET_TOP1)
         Section("Per-class accuracy", "Validation accuracy per class (number of images); classes matched by name; "
                 f"{NOT_IN_RUN} = class not in the run, {NO_IMAGES} = no validation images.", per_class_table(runs)),
     ]
+    if has_seed_groups(runs):
+        sections.insert(1, Section(
+            "Across seeds", "Runs whose config differs only in the seed, grouped: mean ± sample standard deviation "
+            "(n runs) of the best model's validation top-1, the held-out top-1 (RUN/held-out-eval.json, where "
+            "present), the epochs finished and the training time.", seed_table(runs)))
     for plot in PLOT_NAMES:
         items = tuple((run.name, run.plots[plot]) for run in runs if plot in run.plots)
         if items:

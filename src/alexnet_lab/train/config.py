@@ -24,7 +24,7 @@ AUGMENTS = ("none", "cifar", "cifar-cutout", "imagenet", "flip")
 SWITCHES = ("auto", "on", "off")
 DISTRIBUTE = ("none", "mirrored", "multi-worker")
 FRAMEWORKS = ("torch", "keras")
-VARIANTS = tuple(ARCHS)  # owt, original, cifar
+VARIANTS = tuple(ARCHS)  # owt, original, cifar, cifar-wide
 DATA_MODES = ("auto", "memory", "stream")
 DECODERS = ("draft", "pil")
 # what a config.json written before a field existed meant by it: resume keeps the old behaviour
@@ -39,7 +39,8 @@ CHOICES = {"framework": FRAMEWORKS, "variant": VARIANTS, "strategy": STRATEGIES,
 RANGES = {"epochs": (1, None, True), "head_epochs": (0, None, True), "batch_size": (1, None, True),
           "lr": (0, None, False), "momentum": (0, 1, True), "weight_decay": (0, None, True),
           "warmup_epochs": (0, None, True), "step_epochs": (1, None, True), "finetune_lr_factor": (0, None, False),
-          "base_lr_factor": (0, None, False), "label_smoothing": (0, 1, True), "grad_clip": (0, None, True),
+          "base_lr_factor": (0, None, False), "label_smoothing": (0, 1, True), "ema_decay": (0, 1, True),
+          "grad_clip": (0, None, True),
           "dropout": (0, 1, True), "early_stopping": (0, None, True), "val_ratio": (0, 1, True),
           "test_ratio": (0, 1, True), "input_size": (0, None, True), "synthetic_per_class": (1, None, True),
           "limit_per_class": (0, None, True), "seed": (0, None, True), "num_workers": (0, None, True),
@@ -73,6 +74,10 @@ class RunConfig:
     finetune_lr_factor: float = 0.1  # two-phase phase 2 runs at lr x this (10x lower)
     base_lr_factor: float = 0.1  # phase 2: pretrained layers at a further x this (100x lower)
     label_smoothing: float = 0.0
+    # exponential moving average of the weights and BatchNorm statistics, updated every optimizer step
+    # (decay warmed up, see train.ema); when on, validation, the best model and the saved models use it. 0: off
+    ema_decay: float = 0.0
+    eval_flip: bool = False  # validation and the run's eval average each image with its mirror (evaluate --crops 2)
     grad_clip: float = 0.0  # max global grad norm; 0 disables
     dropout: float = 0.5
     early_stopping: int = 0  # stop after this many epochs without val top-1 gain; 0 disables
@@ -140,6 +145,9 @@ class RunConfig:
             raise UserInputError(f"--distribute {self.distribute} is for --framework keras (tf.distribute); received "
                                  f"--framework {self.framework}. For PyTorch, start the run with torchrun instead and "
                                  "leave --distribute at none (see docs/distributed.md).")
+        if self.ema_decay and self.distribute != "none":
+            raise UserInputError("--ema-decay does not run under --distribute yet (tf.distribute); train in one process, "
+                                 "or set --ema-decay 0.")
         if self.compile == "on" and not supports(self.framework, "compile"):
             raise UserInputError("--compile is torch.compile, for --framework torch; Keras compiles its steps itself "
                                  "(tf.function). Leave --compile at auto.")

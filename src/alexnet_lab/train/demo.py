@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from alexnet_lab.evaluate.report_seeds import HELD_OUT_NAME  # the held-out figures' one file name
+
 log = logging.getLogger(__name__)
 
-HELD_OUT_NAME = "held-out-eval.json"
 REPORT_NAME = "report"
 
 

@@ -38,8 +38,9 @@ CIFAR_PREPROCESS = PreprocessSpec(resize=32, resize_mode="square", crop=32, mean
 
 
 def scratch_preprocess(variant: str, input_size: int) -> PreprocessSpec:
-    """Preprocessing for a model trained from scratch: the variant's usual one."""
-    if variant == "cifar":
+    """Preprocessing for a model trained from scratch: the variant's usual one (CIFAR-10's statistics
+    for the variants made for 32x32 input)."""
+    if get_arch(variant).input_size == CIFAR_PREPROCESS.crop:
         base = CIFAR_PREPROCESS
     else:
         base = BVLC_CAFFE if variant == "original" else TORCHVISION_IMAGENET
@@ -155,14 +156,15 @@ def _write_resolved(run_dir: Path, resolved: dict, params: int) -> None:
 
 
 def finish_run(run_dir: Path, config: RunConfig, val_store, val_paths: list[str], samples: int = 32) -> None:
-    """Evaluate the best model on the validation store; write eval.json, samples.json and plots."""
+    """Evaluate the best model on the validation store (each image and its mirror averaged with
+    --eval-flip, as `evaluate --crops 2`); write eval.json, samples.json and plots."""
     from alexnet_lab.evaluate import ensure_plots, evaluate_logits, load_run, plot_samples, write_eval_json
     from alexnet_lab.evaluate.on_data import logits_for_store
     from alexnet_lab.weights.files import load_weights
 
     bundle = load_weights(run_dir / "best.safetensors")
     images, labels = val_store
-    logits = logits_for_store(bundle, images, config.framework, device=config.device)
+    logits = logits_for_store(bundle, images, config.framework, device=config.device, crops=2 if config.eval_flip else 1)
     result = evaluate_logits(logits, labels, bundle.meta.categories)
     write_eval_json(result, run_dir / "eval.json")
     probs = np.exp(logits - logits.max(1, keepdims=True))

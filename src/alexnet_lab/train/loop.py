@@ -1,5 +1,6 @@
 """The training loop, written once for every framework: phases, epochs, the learning-rate
-schedule, validation through evaluate's metrics, checkpoints every epoch, resume, early stop.
+schedule, validation through evaluate's metrics (flip-averaged with --eval-flip, on the weights'
+moving average with --ema-decay: see train.ema), checkpoints every epoch, resume, early stop.
 
 What needs a framework (a step, a loader, distribution, the checkpoint file) is a
 :class:`FrameworkTrainer`, implemented in ``train/torch/trainer.py`` and ``train/keras/trainer.py``.
@@ -21,6 +22,7 @@ import numpy as np
 
 from alexnet_lab.core.errors import TrainingError
 from alexnet_lab.evaluate.metrics import evaluate_logits
+from alexnet_lab.evaluate.on_data import average_views
 from alexnet_lab.train.config import RunConfig
 from alexnet_lab.train.context import RunContext
 from alexnet_lab.train.schedules import lr_factor
@@ -55,7 +57,8 @@ class FrameworkTrainer(Protocol):
         """This process's training batches of the epoch, augmented and shuffled by (seed, epoch)."""
 
     def step(self, x: Any, y: Any, lr_factor: float) -> tuple[float, int, int]:
-        """One optimizer step at peak lr x `lr_factor`: (loss, correct predictions, images)."""
+        """One optimizer step at peak lr x `lr_factor` (and, with --ema-decay, one update of the
+        weights' moving average): (loss, correct predictions, images)."""
 
     def all_sum(self, values: Sequence[float]) -> Sequence[float]:
         """The values summed over every process (themselves in a single process)."""
@@ -63,20 +66,21 @@ class FrameworkTrainer(Protocol):
     def after_epoch(self) -> None:
         """Make the processes' models agree before validation (BatchNorm statistics)."""
 
-    def val_logits(self, batch_size: int) -> np.ndarray:
-        """Logits for the whole validation store, in order, in every process."""
+    def val_logits(self, batch_size: int, mirrored: bool = False) -> np.ndarray:
+        """Logits of the evaluated weights (the moving average with --ema-decay) for the whole
+        validation store, in order, in every process; `mirrored`: of each image's mirror image."""
 
     def agree(self, values: list[float]) -> list[float]:
         """One set of validation numbers for every process, so all take the same decisions."""
 
     def checkpoint_state(self, state: dict[str, Any]) -> dict[str, Any]:
-        """`state` plus what this framework needs to resume (optimizer, RNG, loss scale)."""
+        """`state` plus what this framework needs to resume (optimizer, RNG, loss scale, the moving average)."""
 
     def write_checkpoint(self, tmp: Path, state: dict[str, Any]) -> None:
         """Write the checkpoint file at `tmp` (train.context moves it into place)."""
 
     def to_canonical(self) -> dict[str, np.ndarray]:
-        """The model's weights in the canonical layout."""
+        """The evaluated weights (the moving average with --ema-decay) in the canonical layout."""
 
 
 def _resume(trainer: FrameworkTrainer, ctx: RunContext, total_epochs: int) -> tuple[int, dict | None]:
@@ -117,9 +121,14 @@ def train_epoch(trainer: FrameworkTrainer, config: RunConfig, phase: Phase, phas
     return {"train_loss": loss_sum / seen, "train_top1": correct / seen, "lr": phase.layer_lrs[-1][1] * factor}
 
 
-def validate(trainer: FrameworkTrainer, batch_size: int, class_names: Sequence[str], labels: np.ndarray) -> dict:
-    """val_loss, val_top1 and val_top5 of the whole validation store (evaluate's metrics)."""
-    result = evaluate_logits(trainer.val_logits(batch_size), labels, class_names)
+def validate(trainer: FrameworkTrainer, batch_size: int, class_names: Sequence[str], labels: np.ndarray,
+             flip: bool = False) -> dict:
+    """val_loss, val_top1 and val_top5 of the whole validation store (evaluate's metrics); with
+    `flip` (--eval-flip), of each image and its mirror averaged as `evaluate --crops 2` does."""
+    logits = trainer.val_logits(batch_size)
+    if flip:
+        logits = average_views([logits, trainer.val_logits(batch_size, mirrored=True)])
+    result = evaluate_logits(logits, labels, class_names)
     values = trainer.agree([result.loss, result.top1, result.top5])
     return dict(zip(("val_loss", "val_top1", "val_top5"), values))
 
@@ -146,7 +155,7 @@ def fit(trainer: FrameworkTrainer, config: RunConfig, phases: list[Phase], ctx: 
         started = time.perf_counter()
         row = train_epoch(trainer, config, phase, phase_step, epoch, ctx)
         trainer.after_epoch()
-        row.update(validate(trainer, config.batch_size * 2, ctx.meta.categories, val_labels))
+        row.update(validate(trainer, config.batch_size * 2, ctx.meta.categories, val_labels, config.eval_flip))
         seconds = time.perf_counter() - started
         row.update({"epoch": epoch + 1, "phase": phase.name, "epoch_seconds": seconds,
                     "images_per_second": trainer.train_size / seconds})

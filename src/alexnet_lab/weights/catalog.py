@@ -21,6 +21,7 @@ MODEL_NAMES: dict[str, str] = {
     "alexnet_owt": "owt",
     "alexnet_original": "original",
     "alexnet_cifar": "cifar",
+    "alexnet_cifar_wide": "cifar-wide",
 }
 # variant -> (registry name of its public weights, timm-style tag); cifar has none
 PRETRAINED: dict[str, tuple[str, str]] = {
@@ -81,7 +82,7 @@ def model_cfg(variant: str | ArchSpec, weights_name: str | None, num_classes: in
     pool = spec.feature_map_size(spec.input_size)  # forward_features' map at input_size, before any avg-pool
     tag = PRETRAINED[variant][1] if weights_name and variant in PRETRAINED and weights_name == PRETRAINED[variant][0] else None
     return {
-        "architecture": f"alexnet_{variant}",
+        "architecture": f"alexnet_{variant.replace('-', '_')}",  # a MODEL_NAMES key
         "tag": tag,
         "weights": weights_name,
         "num_classes": num_classes,

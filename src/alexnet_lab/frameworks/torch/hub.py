@@ -15,6 +15,7 @@ from torch import nn
 
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import UserInputError
+from alexnet_lab.core.spec import get_arch
 from alexnet_lab.frameworks.torch.model import AlexNet, build_model
 from alexnet_lab.frameworks.torch.pretrained import load_into
 from alexnet_lab.weights.catalog import default_weights, list_models, variant_of
@@ -29,7 +30,7 @@ WeightsArg = str | os.PathLike | WeightBundle | None
 def _torchvision_builder(variant: str, weights: WeightsArg, progress: bool, num_classes: int | None,
                          **kwargs) -> AlexNet:
     if weights is None:
-        return build_model(variant, (10 if variant == "cifar" else 1000) if num_classes is None else num_classes, **kwargs)
+        return build_model(variant, get_arch(variant).num_classes if num_classes is None else num_classes, **kwargs)
     bundle = _bundle(weights, variant)
     if num_classes is not None and num_classes != bundle.num_classes:
         # torchvision's rule: the weights fix the class count; swap the head afterwards
@@ -115,7 +116,7 @@ def create_model(model_name: str, pretrained: bool | str = False, num_classes: i
         source = _pretrained_source(model_name, variant, pretrained, checkpoint_path)
     bundle = None if source is None else _bundle(source, variant)
     if num_classes is None:  # the weights' count, else the variant's usual one
-        num_classes = bundle.num_classes if bundle is not None else (10 if variant == "cifar" else 1000)
+        num_classes = bundle.num_classes if bundle is not None else get_arch(variant).num_classes
     model = build_model(variant, num_classes, drop_rate, weights=bundle, in_chans=in_chans)
     if is_hub_ref(model_name):  # timm records the repository as hf_hub_id
         model.pretrained_cfg = {**model.pretrained_cfg, "hf_hub_id": parse_hub_ref(model_name).repo_id}

@@ -5,6 +5,7 @@ allow_pickle=False, so a checkpoint cannot run code):
 - ``model/NNNN``: every model variable in ``model.variables`` order, BatchNorm statistics and the
   dropout seed-generator states included (so dropout continues exactly after a resume);
 - ``optN/NNNN``: the variables of optimizer group N (iteration count, lr, momenta);
+- ``ema/NNNN``: with --ema-decay, the moving average (train.ema), its update count in state.json;
 - ``state.json``: UTF-8 JSON bytes: format, epoch, phase, phase_step, best, history, metadata,
   loss scale, the variable paths (checked on load) and how many optimizer groups there are.
 Arrays are copied to host memory, so a GPU-trained run resumes on a CPU-only machine.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +51,11 @@ def save_checkpoint(path: str | os.PathLike[str], model, optimizers: list, state
     return Path(path)
 
 
-def write_checkpoint(path: str | os.PathLike[str], model, optimizers: list, state: dict[str, Any]) -> None:
-    """Write the checkpoint to `path` in place (callers make it atomic)."""
+def write_checkpoint(path: str | os.PathLike[str], model, optimizers: list, state: dict[str, Any],
+                     ema: Sequence[np.ndarray] = ()) -> None:
+    """Write the checkpoint to `path` in place (callers make it atomic); `ema`: the moving average's arrays."""
     arrays = {f"model/{i:04d}": _numpy(v) for i, v in enumerate(model.variables)}
+    arrays.update({f"ema/{i:04d}": np.asarray(a) for i, a in enumerate(ema)})
     for group, optimizer in enumerate(optimizers):
         arrays.update({f"opt{group}/{i:04d}": _numpy(v) for i, v in enumerate(optimizer.variables)})
     doc = {**state, "format": FORMAT, "variables": [v.path for v in model.variables], "groups": len(optimizers)}
@@ -87,6 +91,14 @@ class Checkpoint:
 
     def restore_model(self, model) -> None:
         self._assign("model", model.variables, "model")
+
+    def ema_arrays(self, count: int) -> list[np.ndarray]:
+        """The moving average's arrays (train.ema), checked to be `count`."""
+        keys = sorted(k for k in self.arrays if k.startswith("ema/"))
+        if len(keys) != count:
+            raise WeightFormatError(f"checkpoint {self.path} holds {len(keys)} moving-average arrays, the model "
+                                    f"averages {count}; it was written by another configuration.")
+        return [self.arrays[k] for k in keys]
 
     def restore_optimizers(self, optimizers: list) -> None:
         if int(self.state["groups"]) != len(optimizers):

@@ -39,6 +39,7 @@ from alexnet_lab.train.keras.checkpoint import (
 )
 from alexnet_lab.train.keras.data import StorePipeline
 from alexnet_lab.train.keras.distribute import resolve_distribution
+from alexnet_lab.train.keras.ema import KerasEMA
 from alexnet_lab.train.keras.precision import LossScale, dtype_policy, resolve_precision
 from alexnet_lab.train.keras.steps import PhaseStep, make_predict
 from alexnet_lab.train.loop import fit
@@ -72,6 +73,11 @@ class KerasTrainer:
         self.phase_step_fn: PhaseStep | None = None
         self._checkpoint: Checkpoint | None = None
         self._seen = 0
+        self.ema = KerasEMA(model, config.ema_decay) if config.ema_decay > 0 else None
+
+    def _evaluated(self):
+        """The block in which the model holds the evaluated weights (the average with --ema-decay)."""
+        return self.ema.swapped() if self.ema is not None else contextlib.nullcontext()
 
     def resume_path(self, ctx: RunContext) -> Path | None:
         return _resume_path(self.config, ctx)
@@ -83,6 +89,8 @@ class KerasTrainer:
         self._checkpoint = Checkpoint(path)
         self._checkpoint.restore_model(self.model)
         state = self._checkpoint.state
+        if self.ema is not None:
+            self.ema.restore(self._checkpoint.ema_arrays(len(self.ema.variables)), state["ema_updates"])
         scale = state.get("loss_scale", {})
         self.loss_scale.value = float(scale.get("value", self.loss_scale.value)) if self.loss_scale.enabled else 1.0
         self.loss_scale.good_steps = int(scale.get("good_steps", 0))
@@ -107,6 +115,8 @@ class KerasTrainer:
     def step(self, x, y, lr_factor: float) -> tuple[float, int, int]:
         self.phase_step_fn.set_lr(lr_factor)
         loss, hits = self.phase_step_fn.run(x, y)
+        if self.ema is not None:
+            self.ema.update()
         count = min(self.config.batch_size, self.train_size - self._seen)  # batches are consecutive slices of the order
         self._seen += count
         return loss, hits, count
@@ -118,21 +128,30 @@ class KerasTrainer:
         if self.distribution is not None:  # validation and checkpoints use replica 0's BatchNorm statistics
             self.distribution.sync_batchnorm(self.model)
 
-    def val_logits(self, batch_size: int) -> np.ndarray:
-        return np.concatenate([self.predict(x) for x, _ in self.val.batches(batch_size)])
+    def val_logits(self, batch_size: int, mirrored: bool = False) -> np.ndarray:
+        with self._evaluated():
+            return np.concatenate([self.predict(_mirror(x) if mirrored else x) for x, _ in self.val.batches(batch_size)])
 
     def agree(self, values: list[float]) -> list[float]:
         # multi-worker: one set of numbers, so all take the same decisions
         return values if self.distribution is None else self.distribution.agree(values)
 
     def checkpoint_state(self, state: dict[str, Any]) -> dict[str, Any]:
-        return {**state, "loss_scale": self.loss_scale.state()}
+        ema = {} if self.ema is None else {"ema_updates": self.ema.updates}
+        return {**state, "loss_scale": self.loss_scale.state(), **ema}
 
     def write_checkpoint(self, tmp: Path, state: dict[str, Any]) -> None:
-        write_checkpoint(tmp, self.model, self.phase_step_fn.optimizers, state)
+        write_checkpoint(tmp, self.model, self.phase_step_fn.optimizers, state,
+                         self.ema.arrays() if self.ema is not None else ())
 
     def to_canonical(self) -> dict[str, np.ndarray]:
-        return to_canonical(self.model)
+        with self._evaluated():
+            return to_canonical(self.model)
+
+
+def _mirror(x):
+    """A batch of NHWC images mirrored left to right (numpy on the PyTorch backend, a tensor on TensorFlow)."""
+    return np.ascontiguousarray(x[:, :, ::-1]) if isinstance(x, np.ndarray) else x[:, :, ::-1]
 
 
 def _resume_path(config: RunConfig, ctx: RunContext) -> Path | None:

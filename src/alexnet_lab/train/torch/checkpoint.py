@@ -2,8 +2,9 @@
 
 A checkpoint is a plain dict of tensors and builtins: {'model': state_dict, 'alexnet_lab': meta,
 'optimizer': ..., 'epoch': ..., 'phase': ..., 'step': ..., 'best': ..., 'history': [...],
-'torch_rng': ...}. Model tensors are saved from the CPU, so a CUDA-trained checkpoint loads on a
-CPU-only machine and the other way round.
+'torch_rng': ...}, with --ema-decay also 'ema': {'model': state_dict, 'updates': n} (train.ema).
+Model tensors are saved from the CPU, so a CUDA-trained checkpoint loads on a CPU-only machine
+and the other way round.
 """
 
 from __future__ import annotations

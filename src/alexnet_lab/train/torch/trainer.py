@@ -27,6 +27,7 @@ from alexnet_lab.train.strategies import Phase, plan_phases
 from alexnet_lab.train.torch import distributed
 from alexnet_lab.train.torch.checkpoint import cpu_state, load_checkpoint, write_checkpoint
 from alexnet_lab.train.torch.data import IGNORE, Normaliser, StoreDataset, loader_workers, make_loader
+from alexnet_lab.train.torch.ema import TorchEMA
 from alexnet_lab.train.world import World
 from alexnet_lab.weights.pretrained import load_pretrained
 
@@ -89,6 +90,8 @@ class TorchTrainer:
         # the same for every process: the sampler pads the last share
         self.steps_per_epoch = math.ceil(self.epoch_images / world.split_batch(config.batch_size))
         self.net: torch.nn.Module = model
+        self.ema = TorchEMA(model, config.ema_decay) if config.ema_decay > 0 else None
+        self.evaluated = self.ema.model if self.ema is not None else model  # what validation and saving use
         self.optimizer: torch.optim.Optimizer | None = None
         self.phase: Phase | None = None
 
@@ -101,6 +104,8 @@ class TorchTrainer:
     def load_checkpoint(self, path: Path) -> dict[str, Any]:
         state = load_checkpoint(path)
         self.model.load_state_dict(state["model"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
         torch.set_rng_state(state["torch_rng"])
         return state
 
@@ -140,6 +145,8 @@ class TorchTrainer:
             torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad],
                                            self.config.grad_clip)
         self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update()
         return float(loss.detach()), int((logits.argmax(1) == y).sum()), count
 
     def all_sum(self, values):
@@ -147,35 +154,40 @@ class TorchTrainer:
 
     def after_epoch(self) -> None:
         distributed.sync_buffers(self.model, self.world)
+        if self.ema is not None:  # each process averaged its own statistics: rank 0's for all
+            distributed.sync_buffers(self.ema.model, self.world)
 
     @torch.no_grad()
-    def predict_store(self, dataset: StoreDataset, batch_size: int) -> np.ndarray:
-        """Logits for a whole store, in order (eval mode, no augmentation)."""
-        self.model.eval()
+    def predict_store(self, dataset: StoreDataset, batch_size: int, mirrored: bool = False) -> np.ndarray:
+        """Logits of the evaluated model (the average with --ema-decay) for a whole store, in order
+        (eval mode, no augmentation); `mirrored`: of the images' mirror images."""
+        model = self.evaluated.eval()
         out = []
         for images, _ in make_loader(dataset, batch_size, False, 0, 0, self.workers):
+            x = self.normaliser(images)
             with self.precision.autocast(self.device):
-                out.append(self.model(self.normaliser(images)).float().cpu().numpy())
+                out.append(model(x.flip(3) if mirrored else x).float().cpu().numpy())  # NCHW: 3 is the width
         return np.concatenate(out)
 
-    def val_logits(self, batch_size: int) -> np.ndarray:
+    def val_logits(self, batch_size: int, mirrored: bool = False) -> np.ndarray:
         """Each process predicts its shard of the validation store; all get the whole."""
         part, val = distributed.shard(len(self.val_set), self.world), self.val_set
         mine = StoreDataset(select(val.images, part), val.labels[part], val.crop, None)
-        return distributed.gather_rows(self.predict_store(mine, batch_size), self.world)
+        return distributed.gather_rows(self.predict_store(mine, batch_size, mirrored), self.world)
 
     def agree(self, values: list[float]) -> list[float]:
         return values  # every process computed them from the same gathered logits
 
     def checkpoint_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        ema = {} if self.ema is None else {"ema": self.ema.state_dict()}
         return {"model": cpu_state(self.model), **state, "optimizer": self.optimizer.state_dict(),
-                "torch_rng": torch.get_rng_state()}
+                "torch_rng": torch.get_rng_state(), **ema}
 
     def write_checkpoint(self, tmp: Path, state: dict[str, Any]) -> None:
         write_checkpoint(state, tmp)
 
     def to_canonical(self) -> dict[str, np.ndarray]:
-        return to_canonical(self.model)
+        return to_canonical(self.evaluated)
 
 
 def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_spec, normalisation) -> dict:
