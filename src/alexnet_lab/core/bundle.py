@@ -19,6 +19,7 @@ from alexnet_lab.core.fingerprint import DIGEST_KEY, FINGERPRINT_KEY
 from alexnet_lab.core.layout import as_canonical, check_layout, infer_num_classes
 from alexnet_lab.core.preprocessing import PreprocessSpec
 from alexnet_lab.core.spec import ArchSpec, get_arch
+from alexnet_lab.core.wordnet import check_class_ids
 
 METADATA_FORMAT = "alexnet-lab/canonical"
 METADATA_VERSION = "1"
@@ -48,6 +49,7 @@ class ModelMeta:
     source: str = ""  # registry name, file name or run folder the weights came from
     source_sha256: str = ""  # hash of the original file, when known
     input_size: int = 0  # 0: the preprocessing crop size
+    class_ids: tuple[str, ...] = ()  # WordNet ID per output (core.wordnet), () when the classes have none
     # what a read file recorded about its tensors (core.fingerprint); writers compute fresh ones,
     # so these never travel into another file, and they do not take part in comparisons
     tensors_sha256: str = field(default="", compare=False)
@@ -72,6 +74,7 @@ class ModelMeta:
             "source": self.source,
             "source_sha256": self.source_sha256,
             "input_size": str(self.input_size),
+            **({"class_ids": json.dumps(list(self.class_ids))} if self.class_ids else {}),
         }
 
     @classmethod
@@ -90,6 +93,8 @@ class ModelMeta:
                 source=data.get("source", ""),
                 source_sha256=data.get("source_sha256", ""),
                 input_size=int(data.get("input_size", "0") or 0),
+                class_ids=check_class_ids(json.loads(data.get("class_ids", "[]")), len(json.loads(data["categories"])),
+                                          where),
                 tensors_sha256=str(data.get(DIGEST_KEY, "")),
                 fingerprint=str(data.get(FINGERPRINT_KEY, "")),
             )
