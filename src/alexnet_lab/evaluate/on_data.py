@@ -138,10 +138,10 @@ def evaluate_source(source: str, data: str, framework: str = "torch", split: str
 
     int8 calibrates on `calibration` (a data source) when given, else on the train split of --data
     when it has one and another split is evaluated, else on the evaluated images themselves (their
-    labels are never used; a warning says so). crops: 1, 5 or 10 views averaged (crop_views)."""
+    labels are never used; a warning says so). crops: 1, 5 or 10 views averaged (crop_views).
+    `--data imagenet-val` goes through evaluate_imagenet_val instead."""
     from alexnet_lab.data import align_to
-    from alexnet_lab.data.datasets import decode_all, read_source
-    from alexnet_lab.evaluate.metrics import evaluate_logits
+    from alexnet_lab.data.datasets import read_source
     from alexnet_lab.inference.predict import check_precision
     from alexnet_lab.weights.files import load_weights
 
@@ -151,11 +151,25 @@ def evaluate_source(source: str, data: str, framework: str = "torch", split: str
     found = read_source(data, data_dir, seed, synthetic_per_class)
     name, index = pick_split(found, split, data)
     index = align_to(index, bundle.meta.categories)
+    train = found["train"] if "train" in found and name != "train" else None
+    return evaluate_index(bundle, index, framework, strict=strict, progress=progress, device=device,
+                          data_dir=data_dir, precision=precision, calibration=calibration,
+                          calibration_images=calibration_images, crops=crops, train=train), name
+
+
+def evaluate_index(bundle: WeightBundle, index, framework: str = "torch", *, strict: bool = False, progress=None,
+                   device: str = "auto", data_dir: str | None = None, precision: str = "fp32",
+                   calibration: str | None = None, calibration_images: int = 256, crops: int = 1, train=None):
+    """EvalResult of the bundle on a DatasetIndex already labelled into its outputs; `train`: the
+    data's train split, int8's calibration images when no `calibration` source is given."""
+    from alexnet_lab.data.datasets import decode_all
+    from alexnet_lab.evaluate.metrics import evaluate_logits
+
     calibration_set = None
     if precision == "int8" and calibration is not None:
         calibration_set = calibration_batch(bundle, read_calibration(calibration, data_dir), calibration_images)
-    elif precision == "int8" and "train" in found and name != "train":
-        calibration_set = calibration_batch(bundle, found["train"], calibration_images)
+    elif precision == "int8" and train is not None:
+        calibration_set = calibration_batch(bundle, train, calibration_images)
     images, labels, bad = decode_all(index, bundle.meta.preprocess, strict, progress=progress)
     if bad:
         log.warning("skipped %d unreadable image(s), e.g. %s", len(bad), bad[0])
@@ -165,4 +179,22 @@ def evaluate_source(source: str, data: str, framework: str = "torch", split: str
         calibration_set = network_input(bundle, images[calibration_draw(len(images), calibration_images)])
     logits = logits_for_store(bundle, images, framework, device=device, precision=precision,
                               calibration=calibration_set, crops=crops)
-    return evaluate_logits(logits, labels, bundle.meta.categories), name
+    return evaluate_logits(logits, labels, bundle.meta.categories)
+
+
+def evaluate_imagenet_val(bundle: WeightBundle, data_dir: str | None, weights: str = "", limit_per_class: int = 0,
+                          framework: str = "torch", **options):
+    """The bundle on the ImageNet validation set under data_dir (data.imagenet_val, labelled by
+    WordNet ID) and the reproduce verdict against its published figures; returns (EvalResult,
+    ValSet, Reproduce). `options`: evaluate_index's keywords."""
+    from alexnet_lab.data.imagenet_val import read_imagenet_val
+    from alexnet_lab.evaluate.reproduce import reproduce_verdict
+    from alexnet_lab.inference.predict import check_precision
+
+    check_precision(options.get("precision", "fp32"), framework, options.get("device", "auto"))
+    val = read_imagenet_val(data_dir, bundle.meta.class_ids, limit_per_class)
+    log.info("imagenet-val: layout %s, %d images, labels from %s", val.layout, len(val.index), val.labels_from)
+    result = evaluate_index(bundle, val.index, framework, data_dir=None, **options)
+    verdict = reproduce_verdict(result, bundle.meta, weights, val.layout, options.get("crops", 1),
+                                options.get("precision", "fp32"))
+    return result, val, verdict
