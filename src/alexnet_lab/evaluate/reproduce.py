@@ -94,8 +94,12 @@ def _to_check(entry: WeightEntry, meta: ModelMeta, layout: str, crops: int, prec
         items.append(f"--crops {crops}: the published figures use {entry.metrics_crops} view(s) per image")
     if precision != "fp32":
         items.append(f"--precision {precision}: the published figures are fp32")
-    items.append(f"the preprocessing: the weights carry '{meta.preprocess.describe()}', the published protocol "
-                 f"is '{entry.preprocess.describe()}'")
+    if meta.preprocess != entry.preprocess:
+        items.append(f"the preprocessing: the weights carry '{meta.preprocess.describe()}' but the published figures "
+                     f"used '{entry.preprocess.describe()}'; re-create the file with the published one")
+    else:
+        items.append(f"the preprocessing: the weights carry the published protocol ({entry.preprocess.name}); "
+                     "`alexnet verify W --images CLASS_FOLDER` scores it against the usual mistakes")
     items.append(f"the layout ({layout}): every image's WordNet ID and the set's completeness")
     items.append("the file: `alexnet verify` (hash, fingerprint, framework parity)")
     return tuple(items)
