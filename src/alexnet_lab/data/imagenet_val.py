@@ -12,7 +12,8 @@ holds (`detect`):
   token is the WordNet ID) and ``LOC_synset_mapping.txt``.
 
 The devkit folder and the Kaggle files are looked for in PATH and up to four folders above it
-(Kaggle's ``ILSVRC/Data/CLS-LOC/val``); PATH may also be the Kaggle top folder. Labels always
+(Kaggle's ``ILSVRC/Data/CLS-LOC/val``); PATH may also be the Kaggle top folder, or a folder
+whose ``val/`` holds one of the layouts (torchvision's ImageNet root). Labels always
 go to the weights' outputs through their WordNet IDs (ModelMeta.class_ids), never through a
 folder's position; a partial or inconsistent set is refused, so a figure is never computed on
 labels that cannot be right.
@@ -209,6 +210,8 @@ def detect(folder: Path) -> tuple[str, Path]:
         return "flat", folder
     if wnid_dirs:
         return "wnid-folders", folder
+    if (folder / "val").is_dir():  # a torchvision-style ImageNet root: train/ and val/
+        return detect(folder / "val")
     raise _refuse(f"found no validation images in '{folder}'", _EXPECTED)
 
 
