@@ -45,11 +45,12 @@ def test_torchvision_pipeline_parity(hw):
     ref = reference(torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1)).permute(1, 2, 0).numpy()
     ours = TORCHVISION_IMAGENET.apply(image)
     assert ours.shape == (224, 224, 3) and ours.dtype == np.float32
-    assert np.abs(ours - ref).max() < RESIZE_TOL_255 / 255 / 0.224
+    # the resized pixels are rounded to uint8 (as PIL does, and the evaluation store must): half a level
+    assert np.abs(ours - ref).max() < (0.5 + RESIZE_TOL_255) / 255 / 0.224
 
 
 def test_pil_pipeline_agrees_to_uint8_rounding():
-    """torchvision's usual PIL path rounds the resized image to uint8; we stay in float."""
+    """torchvision's usual PIL path rounds the resized image to uint8, and so do we."""
     from PIL import Image
 
     image = smooth_image(np.random.default_rng(2), 375, 500)
@@ -57,7 +58,9 @@ def test_pil_pipeline_agrees_to_uint8_rounding():
                            T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
     ref = reference(Image.fromarray(image)).permute(1, 2, 0).numpy()
     ours = TORCHVISION_IMAGENET.apply(image)
-    assert np.abs(ours - ref).max() < 1.0 / 255 / 0.224  # at most about one grey level
+    diff = np.abs(ours - ref)
+    assert diff.max() < 1.01 / 255 / 0.224  # PIL's fixed-point rounding: at most one grey level
+    assert (diff < 1e-5).mean() > 0.8  # and most pixels are identical
 
 
 def test_center_crop_offsets_are_floor():

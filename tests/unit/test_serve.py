@@ -246,13 +246,12 @@ def test_bad_uploads_get_a_status_not_a_crash(server, images):
     assert any(" 413 " in line for line in lines) and any(" 415 " in line for line in lines)
 
 
-def test_the_page_in_a_real_browser(server, images, cli_predictions, tmp_path):
+def _browser():
+    """Headless chromium through chromedriver (Debian's packages, installed by `make test`)."""
     if os.environ.get("ALEXNET_LAB_NO_BROWSER"):
         pytest.skip("ALEXNET_LAB_NO_BROWSER is set")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     chromium, driver_path = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
     assert chromium.exists() and driver_path.exists(), "install Debian's chromium and chromium-driver (make test does)"
@@ -260,8 +259,15 @@ def test_the_page_in_a_real_browser(server, images, cli_predictions, tmp_path):
     options.binary_location = str(chromium)
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
         options.add_argument(flag)
+    return webdriver.Chrome(service=Service(str(driver_path)), options=options)
+
+
+def test_the_page_in_a_real_browser(server, images, cli_predictions, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
     url, _ = server
-    browser = webdriver.Chrome(service=Service(str(driver_path)), options=options)
+    browser = _browser()
     try:
         browser.get(url + "/")
         WebDriverWait(browser, 30).until(lambda b: "cifar" in b.find_element(By.ID, "card").text)
@@ -478,3 +484,26 @@ def test_a_chunked_oversize_upload_is_refused_while_it_streams(exposed):
     response = connection.getresponse()
     assert response.status == 413 and "limit" in json.loads(response.read())["detail"]
     assert sent < 20 * 1024 * 1024, sent  # it stopped reading near the limit, not after the whole body
+
+
+def test_the_page_asks_for_the_token_once(exposed, images):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _, url, _ = exposed
+    browser = _browser()
+    try:
+        browser.get(url + "/")
+        prompt = WebDriverWait(browser, 30).until(expected_conditions.alert_is_present())
+        assert "token" in prompt.text
+        prompt.send_keys(TOKEN)
+        prompt.accept()
+        WebDriverWait(browser, 30).until(lambda b: "cifar" in b.find_element(By.ID, "card").text)
+        browser.find_element(By.ID, "files").send_keys(str(images[0]))
+        WebDriverWait(browser, 120).until(lambda b: b.find_elements(
+            By.CSS_SELECTOR, '.result .framework[data-framework="torch"] .row[data-rank="1"]'))
+        browser.refresh()  # the same tab: the token is remembered, no second prompt
+        WebDriverWait(browser, 30).until(lambda b: "cifar" in b.find_element(By.ID, "card").text)
+    finally:
+        browser.quit()

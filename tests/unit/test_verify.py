@@ -92,7 +92,7 @@ def test_good_file_passes_every_check_including_framework_parity(files, image_pa
     (folder / "notes.txt").write_text("not an image: ignored")
     report = run_verify(files["good"], VerifyOptions(images=str(folder)))
     assert report.passed, render_table(report)
-    assert _statuses(report) == {"structure": "PASS", "finite": "PASS", "degenerate": "PASS", "scale": "PASS",
+    assert _statuses(report) == {"metadata": "PASS", "structure": "PASS", "finite": "PASS", "degenerate": "PASS", "scale": "PASS",
                                  "digest": "PASS", "hash": "SKIP", "framework-parity": "PASS", "fingerprint": "PASS"}
     parity = next(c for c in report.checks if c.name == "framework-parity").figures
     assert parity["num_images"] == 2 and parity["top1_agreement"] == 1.0
@@ -188,7 +188,7 @@ def test_cli_json_shape_and_exit_status(files):
     doc = json.loads(good.stdout)
     assert set(doc) == {"weights", "passed", "checks"} and doc["passed"] is True
     assert all({"name", "status", "detail"} <= set(check) for check in doc["checks"])
-    assert [c["name"] for c in doc["checks"]][:4] == ["structure", "finite", "degenerate", "scale"]
+    assert [c["name"] for c in doc["checks"]][:5] == ["metadata", "structure", "finite", "degenerate", "scale"]
     bad = run_cli("verify", str(files["nan"]), "--no-framework-parity", "--against", str(files["good"]))
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert "FAILED (finite, against)" in bad.stdout

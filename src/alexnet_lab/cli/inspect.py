@@ -70,6 +70,8 @@ def add_explain(sub) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    from alexnet_lab.cli.predict import EXIT_USER_ERROR
+    from alexnet_lab.core.errors import AlexnetLabError
     from alexnet_lab.core.fileio import check_output
     from alexnet_lab.data.images import read_image_rgb
     from alexnet_lab.explain.report import output_names, write_explanations
@@ -77,13 +79,21 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     check_output(args.out, [*source_files(args.weights), *args.images], force=args.force, kind="folder",
                  owned=output_names(args.images, args.method, args.activations))
-    images = {path: read_image_rgb(path) for path in args.images}
+    images, errors = {}, 0
+    for path in args.images:  # an unreadable or refused image is one line; the others are still explained
+        try:
+            images[path] = read_image_rgb(path)
+        except AlexnetLabError as exc:
+            errors += 1
+            print(f"alexnet: error: {exc}", file=sys.stderr)
+    if not images:
+        return EXIT_USER_ERROR
     bundle = load_weights(args.weights)
     lines = write_explanations(bundle, images, Path(args.out), args.framework, args.method, args.layer,
                                args.target, args.activations, args.device)
     for line in lines:
         print(json.dumps(line))
-    return 0
+    return EXIT_USER_ERROR if errors else 0
 
 
 def add_filters(sub) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from alexnet_lab.core.errors import WeightFormatError
 from alexnet_lab.core.fingerprint import DIGEST_KEY, FINGERPRINT_KEY
 from alexnet_lab.core.layout import as_canonical, check_layout, infer_num_classes
+from alexnet_lab.core.metadata import MetadataError, check_class_names, check_input_size, shown
 from alexnet_lab.core.preprocessing import PreprocessSpec
 from alexnet_lab.core.spec import ArchSpec, get_arch
 from alexnet_lab.core.wordnet import check_class_ids
@@ -54,6 +55,10 @@ class ModelMeta:
     # so these never travel into another file, and they do not take part in comparisons
     tensors_sha256: str = field(default="", compare=False)
     fingerprint: str = field(default="", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_meta(self)
+        object.__setattr__(self, "categories", tuple(self.categories))
 
     @property
     def num_classes(self) -> int:
@@ -98,8 +103,24 @@ class ModelMeta:
                 tensors_sha256=str(data.get(DIGEST_KEY, "")),
                 fingerprint=str(data.get(FINGERPRINT_KEY, "")),
             )
+        except MetadataError as exc:  # a field the validator refused: named as such
+            raise MetadataError(f"{where} has invalid alexnet-lab metadata: {exc}") from None
         except (KeyError, ValueError, TypeError) as exc:
             raise WeightFormatError(f"{where} has damaged alexnet-lab metadata ({exc}); re-create the file.") from None
+
+
+def check_meta(meta: ModelMeta) -> None:
+    """ModelMeta's part of the one metadata validator (core.metadata): the preprocessing is a
+    PreprocessSpec (which validated its own fields), the class names non-blank and unique, the
+    input size 0 or sane. fc8's rows against the class count: check_fits, once tensors are known.
+
+    Raises:
+        MetadataError: naming the field and the value.
+    """
+    if not isinstance(meta.preprocess, PreprocessSpec):
+        raise MetadataError(f"metadata 'preprocess' must be a PreprocessSpec; received {shown(meta.preprocess)}.")
+    check_class_names(meta.categories)
+    check_input_size(meta.input_size)
 
 
 def check_fits(tensors: Mapping[str, object], meta: ModelMeta) -> None:
@@ -112,8 +133,9 @@ def check_fits(tensors: Mapping[str, object], meta: ModelMeta) -> None:
     """
     n = infer_num_classes(tensors)
     if n != meta.num_classes:
-        raise WeightFormatError(
-            f"the weights have {n} classes but their metadata names {meta.num_classes}; pass class names that match fc8."
+        raise MetadataError(
+            f"the weights have {n} classes (fc8's rows) but their metadata 'categories' names {meta.num_classes}; "
+            "pass class names that match fc8."
         )
     check_layout(tensors, meta.variant, n)
 

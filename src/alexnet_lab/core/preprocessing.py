@@ -9,15 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from alexnet_lab.core.errors import UserInputError, unknown_name_error
+from alexnet_lab.core.errors import AlexnetLabError, UserInputError
+from alexnet_lab.core.metadata import MAX_SIDE, MetadataError, sane_preprocess_fields, shown
+from alexnet_lab.core.resize import resize_bilinear  # callers resize through this module
 
-RESIZE_MODES = ("shorter", "square", "none")
-CHANNEL_ORDERS = ("RGB", "BGR")
+# Image guard (image_size_problem): decoded pixels (a 10000x10000 photo, 300 MB as uint8), the
+# aspect ratio (wide panoramas are about 10:1; a 1xN strip is refused before it is resized to
+# 256 x 256N) and the resized image (MAX_SIDE^2 at the largest aspect: 400 MB as float32).
+DEFAULT_MAX_PIXELS = 100_000_000
+MAX_ASPECT_RATIO = 32
+MAX_RESIZED_PIXELS = MAX_SIDE * MAX_SIDE * MAX_ASPECT_RATIO
+
+
+class ImageReadError(AlexnetLabError, ValueError):
+    """An image that is missing, is not an image, cannot be fully decoded, or is too large (or too
+    elongated) to decode and resize (image_size_problem). data.images re-exports it."""
 
 
 @dataclass(frozen=True)
@@ -49,30 +59,19 @@ class PreprocessSpec:
     name: str = field(default="custom", compare=False)
 
     def __post_init__(self) -> None:
-        if self.resize_mode not in RESIZE_MODES:
-            raise unknown_name_error("resize mode", self.resize_mode, RESIZE_MODES)
-        if self.channel_order not in CHANNEL_ORDERS:
-            raise unknown_name_error("channel order", self.channel_order, CHANNEL_ORDERS)
-        if self.interpolation != "bilinear":
-            raise unknown_name_error("interpolation", self.interpolation, ("bilinear",))
-        if self.crop < 1 or (self.resize_mode != "none" and self.resize < self.crop):
-            raise UserInputError(
-                f"preprocessing needs 1 <= crop <= resize; received crop={self.crop}, resize={self.resize}."
-            )
-        object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
-        if self.std is not None:
-            object.__setattr__(self, "std", tuple(float(s) for s in self.std))
+        """Every spec, from any file or caller, passes the one metadata validator (core.metadata)."""
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "name"}
+        for name, value in sane_preprocess_fields(**fields).items():
+            object.__setattr__(self, name, value)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PreprocessSpec:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for key in ("mean", "std"):
-            if known.get(key) is not None:
-                known[key] = tuple(known[key])
-        return cls(**known)
+        if not isinstance(data, Mapping):
+            raise MetadataError(f"preprocessing metadata must be a JSON object; received {shown(data)}.")
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
     def describe(self) -> str:
         """One line a person can check against a paper or a model card."""
@@ -116,59 +115,60 @@ BVLC_CAFFE = PreprocessSpec(
 )
 
 
-@lru_cache(maxsize=64)
-def _aa_weights(in_size: int, out_size: int, antialias: bool) -> np.ndarray:
-    """(out_size, in_size) matrix of bilinear weights with half-pixel centres.
+def resize_geometry(height: int, width: int, spec: PreprocessSpec) -> tuple[int, int, int, int]:
+    """(resized height, resized width, crop top, crop left): the one home of the resize rounding.
 
-    When shrinking with antialias, the triangle filter is stretched by the scale factor so every
-    input pixel contributes (the PIL / torchvision antialias=True scheme); otherwise it is the
-    plain two-tap bilinear filter with edge clamping.
+    'shorter' truncates the longer side like torchvision (int(resize * long / short)); the crop
+    offsets are floor((size - crop) / 2) (256 -> 224: 16; 256 -> 227: 14). preprocess, the
+    evaluation store (data.datasets.stored_view) and explain's view all ask this function.
     """
-    scale = in_size / out_size
-    stretch = scale if (antialias and scale > 1.0) else 1.0
-    centers = (np.arange(out_size, dtype=np.float64) + 0.5) * scale
-    if not antialias:
-        centers = np.clip(centers - 0.5, 0, in_size - 1) + 0.5
-    positions = np.arange(in_size, dtype=np.float64) + 0.5
-    weights = np.maximum(0.0, 1.0 - np.abs(positions[None, :] - centers[:, None]) / stretch)
-    # support bounds as in the reference scheme: taps outside [center - s, center + s] are cut
-    support = stretch
-    lo = np.maximum(np.trunc(centers - support + 0.5), 0)
-    hi = np.minimum(np.trunc(centers + support + 0.5), in_size)
-    idx = np.arange(in_size)[None, :]
-    weights = np.where((idx >= lo[:, None]) & (idx < hi[:, None]), weights, 0.0)
-    weights = (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
-    weights.flags.writeable = False  # cached and shared between calls
-    return weights
-
-
-def resize_bilinear(image: np.ndarray, height: int, width: int, antialias: bool = True) -> np.ndarray:
-    """Resize an HxWxC array to height x width (float32 out), separably: rows then columns.
-
-    Each pass is one matrix product (BLAS sgemm) with the (out, in) filter matrix.
-    """
-    src = image.astype(np.float32, copy=False)
-    h, w, c = src.shape
-    if h != height:
-        rows = _aa_weights(h, height, antialias)
-        src = (rows @ src.reshape(h, w * c)).reshape(height, w, c)
-        h = height
-    if w != width:
-        cols = _aa_weights(w, width, antialias)
-        by_column = np.ascontiguousarray(src.transpose(1, 0, 2)).reshape(w, h * c)
-        src = (cols @ by_column).reshape(width, h, c).transpose(1, 0, 2)
-    return np.ascontiguousarray(src, dtype=np.float32)
-
-
-def resized_size(height: int, width: int, spec: PreprocessSpec) -> tuple[int, int]:
-    """Output (height, width) of the resize step; the longer side is truncated like torchvision."""
     if spec.resize_mode == "none":
-        return height, width
-    if spec.resize_mode == "square":
-        return spec.resize, spec.resize
-    if height <= width:
-        return spec.resize, int(spec.resize * width / height)
-    return int(spec.resize * height / width), spec.resize
+        resized = (height, width)
+    elif spec.resize_mode == "square":
+        resized = (spec.resize, spec.resize)
+    elif height <= width:
+        resized = (spec.resize, int(spec.resize * width / height))
+    else:
+        resized = (int(spec.resize * height / width), spec.resize)
+    return resized[0], resized[1], (resized[0] - spec.crop) // 2, (resized[1] - spec.crop) // 2
+
+
+def image_size_problem(height: int, width: int, spec: PreprocessSpec | None = None,
+                       max_pixels: int = DEFAULT_MAX_PIXELS) -> str | None:
+    """The one image guard: why a `width` x `height` image may not be decoded and resized, or None.
+
+    Checked from a file's header before any pixel is decoded (data.images) and again before any
+    resize (resized_crop, data.datasets.stored_view): the decoded pixels against `max_pixels`, the
+    aspect ratio against MAX_ASPECT_RATIO and, with a spec, the resized image against
+    MAX_RESIZED_PIXELS (and an unresized image against the crop).
+    """
+    if height < 1 or width < 1:
+        return f"a {width}x{height} image has no pixels"
+    pixels = height * width
+    if pixels > max_pixels:
+        return (f"{width}x{height} = {pixels:,} pixels is over the {max_pixels:,}-pixel budget "
+                f"(about {3 * pixels / 1e9:.1f} GB decoded)")
+    aspect = max(height, width) / min(height, width)
+    if aspect > MAX_ASPECT_RATIO:
+        return (f"a {width}x{height} image has an aspect ratio of {aspect:.0f}:1, beyond the {MAX_ASPECT_RATIO}:1 "
+                "bound (its shorter-side resize would be too large)")
+    if spec is None:
+        return None
+    resized_h, resized_w, top, left = resize_geometry(height, width, spec)
+    if min(top, left) < 0:
+        return f"a {width}x{height} image is smaller than the {spec.crop}x{spec.crop} crop and '{spec.name}' does not resize"
+    if resized_h * resized_w > MAX_RESIZED_PIXELS:
+        return (f"a {width}x{height} image would be resized to {resized_w}x{resized_h}, over the "
+                f"{MAX_RESIZED_PIXELS:,}-pixel budget of a resized image")
+    return None
+
+
+def check_image_size(height: int, width: int, spec: PreprocessSpec | None = None,
+                     max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Raise ImageReadError when image_size_problem finds one."""
+    problem = image_size_problem(height, width, spec, max_pixels)
+    if problem is not None:
+        raise ImageReadError(f"cannot use the image: {problem}; crop, pad or downscale it to a usual photo shape.")
 
 
 def center_crop(image: np.ndarray, size: int) -> np.ndarray:
@@ -185,25 +185,49 @@ def check_image(image: np.ndarray) -> None:
         raise UserInputError(f"expected an HxWx3 RGB image array; received shape {image.shape}.")
 
 
+def to_uint8(pixels: np.ndarray) -> np.ndarray:
+    """Round resized float pixels back to uint8, as PIL's resize (torchvision's usual path) does."""
+    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+
+
+def resized_crop(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """The crop x crop pixels the network sees, before normalisation: guarded (image_size_problem),
+    resized and cropped by resize_geometry. A uint8 image stays uint8 (rounded after the resize,
+    like the evaluation store), so predict, evaluate and explain feed identical pixels."""
+    check_image(image)
+    height, width = image.shape[:2]
+    check_image_size(height, width, spec, max(DEFAULT_MAX_PIXELS, height * width))  # decoded already
+    resized_h, resized_w, top, left = resize_geometry(height, width, spec)
+    if (resized_h, resized_w) != (height, width):
+        resized = resize_bilinear(image, resized_h, resized_w, spec.antialias)
+        image = to_uint8(resized) if image.dtype == np.uint8 else resized
+    return np.ascontiguousarray(image[top : top + spec.crop, left : left + spec.crop])
+
+
+def normalisation_terms(spec: PreprocessSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, offset), float32 per channel in the spec's channel order: x = pixel * scale + offset
+    folds scale, mean and std into one multiply-add, the one formula every path uses."""
+    std = np.asarray(spec.std if spec.std is not None else (1.0, 1.0, 1.0), np.float32)
+    mean = np.asarray(spec.mean, np.float32)
+    return (np.float32(spec.scale) / std).astype(np.float32), (-mean / std).astype(np.float32)
+
+
 def normalize(pixels: np.ndarray, spec: PreprocessSpec, channel_axis: int = -1) -> np.ndarray:
     """Reorder channels, scale and normalise 0-255 RGB pixels (3 channels on channel_axis)."""
-    out = np.moveaxis(np.asarray(pixels, dtype=np.float32), channel_axis, -1)
+    out = np.moveaxis(np.asarray(pixels), channel_axis, -1)
     if out.shape[-1] != 3:
         raise UserInputError(f"expected 3 RGB channels on axis {channel_axis}; received shape {np.shape(pixels)}.")
     if spec.channel_order == "BGR":
         out = out[..., ::-1]
-    out = out * np.float32(spec.scale) - np.asarray(spec.mean, dtype=np.float32)
-    if spec.std is not None:
-        out = out / np.asarray(spec.std, dtype=np.float32)
+    scale, offset = normalisation_terms(spec)
+    out = out.astype(np.float32) * scale + offset
     return np.ascontiguousarray(np.moveaxis(out, -1, channel_axis), dtype=np.float32)
 
 
 def preprocess(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """Resize, center-crop, reorder channels, scale and normalise one uint8 RGB image."""
-    check_image(image)
-    height, width = resized_size(image.shape[0], image.shape[1], spec)
-    out = resize_bilinear(image, height, width, spec.antialias) if (height, width) != image.shape[:2] else image
-    return normalize(center_crop(out, spec.crop), spec)
+    """Resize, center-crop, reorder channels, scale and normalise one RGB image (resized_crop,
+    then normalize)."""
+    return normalize(resized_crop(image, spec), spec)
 
 
 def preprocess_batch(images: list[np.ndarray], spec: PreprocessSpec) -> np.ndarray:

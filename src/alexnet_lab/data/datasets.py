@@ -18,7 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from alexnet_lab.core.errors import UserInputError
-from alexnet_lab.core.preprocessing import PreprocessSpec, center_crop, resize_bilinear
+from alexnet_lab.core.preprocessing import (
+    PreprocessSpec,
+    center_crop,
+    check_image_size,
+    normalisation_terms,
+    resize_bilinear,
+    resize_geometry,
+    to_uint8,
+)
 from alexnet_lab.data import (
     CIFAR_AUGMENT,
     CIFAR_CUTOUT_AUGMENT,
@@ -137,18 +145,29 @@ def load_pixels(path: str, min_side: int | None = None) -> np.ndarray:
     return read_image_rgb(path, min_side=min_side)
 
 
+def stored_size_of(height: int, width: int, spec: PreprocessSpec) -> int:
+    """Side of the square an image is stored at: the spec's resize, or the shorter side if it does not resize."""
+    return spec.resize if spec.resize_mode != "none" else min(height, width)
+
+
 def stored_view(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """The square uint8 image kept in memory: resized like the spec, centre-cropped to a square."""
-    size = spec.resize if spec.resize_mode != "none" else min(image.shape[:2])
+    """The square uint8 image kept in memory: resized like the spec (core.preprocessing.resize_geometry,
+    the rounding predict uses) and cropped to a square placed so that eval_view's centre crop is
+    exactly preprocess's crop, pixel for pixel.
+
+    Raises:
+        ImageReadError: the image guard refuses the image (core.preprocessing.image_size_problem).
+    """
     height, width = image.shape[:2]
-    scale = size / min(height, width)
-    if spec.resize_mode == "square":
-        target = (size, size)
-    else:
-        target = (max(size, int(height * scale)), max(size, int(width * scale)))
-    if target != (height, width):
-        image = np.clip(np.rint(resize_bilinear(image, *target, antialias=spec.antialias)), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(center_crop(image, size))
+    check_image_size(height, width, spec, max(height * width, 1))  # decoded already: only its shape counts
+    size = stored_size_of(height, width, spec)
+    resized_h, resized_w, top, left = resize_geometry(height, width, spec)
+    if (resized_h, resized_w) != (height, width):
+        image = to_uint8(resize_bilinear(image, resized_h, resized_w, antialias=spec.antialias))
+    # eval_view crops (size - crop) // 2 into the square; start the square that much before the crop
+    inset = (size - spec.crop) // 2
+    top, left = top - inset, left - inset  # >= 0: the resized sides are >= size
+    return np.ascontiguousarray(image[top : top + size, left : left + size])
 
 
 def decode_all(index: DatasetIndex, spec: PreprocessSpec, strict: bool = False,
@@ -161,11 +180,11 @@ def decode_all(index: DatasetIndex, spec: PreprocessSpec, strict: bool = False,
         try:
             images.append(stored_view(load_pixels(sample.path, min_side), spec))
             labels.append(sample.label)
-        except ImageReadError as exc:
+        except ImageReadError as exc:  # unreadable, or refused by the image guard
             if strict:
                 raise
             bad.append(sample.path)
-            log.warning("skipping unreadable image: %s", exc)
+            log.warning("skipping unreadable image %s: %s", sample.path, exc)
         if progress is not None:
             progress(1)
     if not images:
@@ -189,9 +208,8 @@ def eval_view(image: np.ndarray, crop: int) -> np.ndarray:
 def normalisation(spec: PreprocessSpec) -> tuple[np.ndarray, np.ndarray, bool]:
     """(scale per channel, offset per channel, bgr) so that x = uint8 * scale + offset, in the
     spec's channel order: folds scale, mean and std into one multiply-add for the hot loop."""
-    std = np.asarray(spec.std if spec.std is not None else (1.0, 1.0, 1.0), np.float32)
-    mean = np.asarray(spec.mean, np.float32)
-    return (np.float32(spec.scale) / std).astype(np.float32), (-mean / std).astype(np.float32), spec.channel_order == "BGR"
+    scale, offset = normalisation_terms(spec)  # the same terms as core.preprocessing.normalize
+    return scale, offset, spec.channel_order == "BGR"
 
 
 def default_workers() -> int:

@@ -22,22 +22,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from alexnet_lab.core.errors import AlexnetLabError, UserInputError
+from alexnet_lab.core.errors import UserInputError
+from alexnet_lab.core.preprocessing import DEFAULT_MAX_PIXELS, ImageReadError, PreprocessSpec, image_size_problem
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
 WHITE = (255, 255, 255)
-# Decoding needs 3 bytes a pixel and more for conversions; the header's size is checked first.
-# 100 MP (a 10000x10000 picture, 300 MB decoded) is far above any photo AlexNet is fed.
-DEFAULT_MAX_PIXELS = 100_000_000
+# Decoding needs 3 bytes a pixel and more for conversions; the header's size is checked first
+# against DEFAULT_MAX_PIXELS (core.preprocessing, with the rest of the image guard) or this:
 MAX_PIXELS_ENV = "ALEXNET_LAB_MAX_IMAGE_PIXELS"
 
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
-
-
-class ImageReadError(AlexnetLabError, ValueError):
-    """An image file that is missing, is not an image, or cannot be fully decoded."""
 
 
 def is_image_path(path: str | os.PathLike[str]) -> bool:
@@ -80,19 +76,28 @@ def _check_regular(path: str | os.PathLike[str]) -> None:
         raise _error(path, "it is not a regular file (a device, FIFO or socket)", "pass an image file.")
 
 
-def _check_pixels(path: str | os.PathLike[str], image: Image.Image) -> None:
-    """Refuse an image above the pixel budget from its header, before any pixel is decoded."""
-    width, height = image.size
+def check_image_file_size(path: str | os.PathLike[str], width: int, height: int,
+                          spec: PreprocessSpec | None = None) -> None:
+    """The image guard (core.preprocessing.image_size_problem) on a file's header size, with the
+    file named and the pixel budget from MAX_PIXELS_ENV; raises ImageReadError."""
     budget = max_image_pixels()
-    if width * height > budget:
+    problem = image_size_problem(height, width, spec, budget)
+    if problem is not None:
+        raise _error(path, problem, f"downscale the file, or raise {MAX_PIXELS_ENV} if it is trusted." if
+                     width * height > budget else "crop or pad it to a usual photo shape, or remove it from the data.")
+
+
+def _check_pixels(path: str | os.PathLike[str], image: Image.Image, spec: PreprocessSpec | None) -> None:
+    """Refuse an image from its header, before any pixel is decoded (check_image_file_size)."""
+    try:
+        check_image_file_size(path, image.size[0], image.size[1], spec)
+    except ImageReadError:
         image.close()
-        raise _error(path, f"{width}x{height} = {width * height:,} pixels is over the {budget:,}-pixel budget "
-                     f"(about {3 * width * height / 1e9:.1f} GB decoded)",
-                     f"downscale the file, or raise {MAX_PIXELS_ENV} if it is trusted.")
+        raise
 
 
 def _open_decoded(path: str | os.PathLike[str], content: bytes | None = None,
-                  min_side: int | None = None) -> Image.Image:
+                  min_side: int | None = None, spec: PreprocessSpec | None = None) -> Image.Image:
     """Open `path` (or decode `content`, named `path`) and decode all its pixels (first frame of
     animations), mapping failures. `min_side`: a JPEG may be decoded at a reduced DCT scale (PIL's
     draft) as long as its shorter side stays >= min_side, which is 2-4x faster for photos that are
@@ -115,7 +120,7 @@ def _open_decoded(path: str | os.PathLike[str], content: bytes | None = None,
         raise _error(path, f"it is too large to decode safely ({exc})", "downscale the file.") from None
     except Exception as exc:  # noqa: BLE001 - e.g. WebP builds its decoder, and fails, at open
         raise _corrupt(path, exc) from None
-    _check_pixels(path, image)
+    _check_pixels(path, image, spec)
     if min_side is not None and image.format == "JPEG":
         scale = min_side / min(image.size)  # draft keeps at least the requested size on both sides
         image.draft(image.mode, (int(image.size[0] * scale + 0.999), int(image.size[1] * scale + 0.999)))
@@ -194,7 +199,7 @@ def to_rgb_array(image: Image.Image, background: tuple[int, int, int] | None = W
 
 def read_image_rgb(
     path: str | os.PathLike[str], background: tuple[int, int, int] | None = WHITE,
-    content: bytes | None = None, min_side: int | None = None,
+    content: bytes | None = None, min_side: int | None = None, spec: PreprocessSpec | None = None,
 ) -> np.ndarray:
     """Read an image file as an HxWx3 uint8 RGB array with EXIF orientation applied.
 
@@ -203,14 +208,16 @@ def read_image_rgb(
         background: RGB colour for transparent pixels (white by default); None drops alpha.
         content: the file's bytes when they are already read (a tar member); `path` names them.
         min_side: allow reduced-size JPEG decoding down to this shorter side (see _open_decoded).
+        spec: the preprocessing the pixels are for; the guard then also checks the resized size.
 
     Returns:
         A new uint8 array of shape (height, width, 3).
 
     Raises:
-        ImageReadError: the file is missing, is not an image, or is truncated/corrupt.
+        ImageReadError: the file is missing, is not an image, is truncated/corrupt, or fails the
+            image guard (core.preprocessing.image_size_problem: pixel budget, aspect ratio).
     """
-    image = _open_decoded(path, content, min_side)
+    image = _open_decoded(path, content, min_side, spec)
     try:
         oriented = _apply_exif_orientation(image)
         try:

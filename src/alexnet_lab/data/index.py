@@ -13,12 +13,13 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from alexnet_lab.core.errors import UserInputError, did_you_mean
 from alexnet_lab.data.images import ImageReadError, read_image_rgb
+from alexnet_lab.data.walk import SkipReport
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +56,14 @@ class DatasetIndex:
         samples: the labelled files, in a stable order.
         class_names: label i means class_names[i]; names are unique.
         root: folder that saved splits store paths relative to; None when there is none.
+        report: what reading the data left out (links, repeats, damaged shard members), kept by
+            subsets, splits and relabelling; None for indexes not read from a folder.
     """
 
     samples: tuple[Sample, ...]
     class_names: tuple[str, ...]
     root: str | None = None
+    report: SkipReport | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "samples", tuple(self.samples))
@@ -113,6 +117,11 @@ class DatasetIndex:
         dropped = {os.fspath(p) for p in paths}
         return replace(self, samples=tuple(s for s in self.samples if s.path not in dropped))
 
+    def check_complete(self, strict: bool) -> None:
+        """Under `strict`, refuse an index whose reading lost samples (see SkipReport.check)."""
+        if self.report is not None:
+            self.report.check(strict, f"the data under '{self.root}'" if self.root else "the data")
+
     def summary(self) -> str:
         """One line for logs: size, classes and root."""
         where = f" under '{self.root}'" if self.root else ""
@@ -148,7 +157,7 @@ def align_to(index: DatasetIndex, class_names: Sequence[str], known_as: str = "t
         )
     remap = [position.get(name, -1) for name in index.class_names]
     samples = tuple(Sample(s.path, remap[s.label]) for s in index.samples)
-    return DatasetIndex(samples, target, index.root)
+    return DatasetIndex(samples, target, index.root, index.report)
 
 
 def scan_corrupt(

@@ -6,7 +6,10 @@ Two layouts are understood:
   split folders ``root/train/<class>/...``, ``root/val/...``, ``root/test/...``;
 * list files, one ``<path> <label>`` per line, label a class index or a class name.
 
-Readers only look at names, never at pixels, so indexing a million files stays fast; use
+Folders are walked by :class:`~alexnet_lab.data.walk.FolderWalk` only: a link never lends one
+class's images to another and no real image is indexed twice (what was left out is counted in
+``index.report`` and warned about once). Readers only look at names, never at pixels, so
+indexing a million files stays fast; use
 :func:`scan_corrupt` to decode every file once. :class:`Sample`, :class:`DatasetIndex`,
 :func:`align_to` and :func:`scan_corrupt` live in :mod:`alexnet_lab.data.index` and are
 re-exported here.
@@ -23,6 +26,7 @@ from pathlib import Path
 from alexnet_lab.core.errors import UserInputError, did_you_mean
 from alexnet_lab.data.images import IMAGE_EXTENSIONS, is_image_path
 from alexnet_lab.data.index import DatasetIndex, Sample, align_to, preview_names, scan_corrupt
+from alexnet_lab.data.walk import FolderWalk
 
 __all__ = [
     "ALL_SPLIT",
@@ -60,38 +64,26 @@ def _existing_dir(root: str | os.PathLike[str]) -> Path:
     return path.absolute()
 
 
-def _subfolders(folder: Path) -> list[Path]:
-    """Visible subfolders, sorted by name (hidden ones such as .ipynb_checkpoints are not classes)."""
-    return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
-
-
-def _image_files(folder: Path) -> list[str]:
-    """Image files anywhere under `folder`, hidden files and folders skipped, in sorted order."""
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(
-            os.path.join(dirpath, name)
-            for name in sorted(filenames)
-            if not name.startswith(".") and is_image_path(name)
-        )
-    return found
-
-
-def read_class_folder(root: str | os.PathLike[str]) -> DatasetIndex:
+def read_class_folder(root: str | os.PathLike[str], walk: FolderWalk | None = None) -> DatasetIndex:
     """Index a ``root/<class>/**/<image>`` tree; classes are the folder names, sorted.
 
     Sorting by name matches torchvision's ImageFolder, so label numbers agree with models
     trained through it. Files without an image extension are ignored; pixels are not read.
+    The tree is walked by :class:`~alexnet_lab.data.walk.FolderWalk` (`walk`: one shared with
+    other folders of the same read; by default a new one, whose skips are logged once): links
+    never leave their class folder and no real image is taken twice. The index carries the
+    walk's :class:`~alexnet_lab.data.walk.SkipReport` as ``index.report``.
 
     Raises:
         UserInputError: the folder is missing, has no class folders, or a class folder holds
             no images (all such folders are named).
     """
     folder = _existing_dir(root)
-    class_dirs = _subfolders(folder)
+    own = walk is None
+    walk = FolderWalk() if walk is None else walk
+    class_dirs = walk.subfolders(folder)
     if not class_dirs:
-        loose = [p.name for p in folder.iterdir() if p.is_file() and is_image_path(p.name)]
+        loose = FolderWalk().files(folder, is_image_path, recursive=False)
         found = f"{len(loose)} images but no class folders" if loose else "no class folders and no images"
         raise UserInputError(
             f"expected class folders with images ({folder}/<class>/<image>, extensions {_EXTENSIONS}); "
@@ -100,7 +92,7 @@ def read_class_folder(root: str | os.PathLike[str]) -> DatasetIndex:
     samples: list[Sample] = []
     empty: list[str] = []
     for label, class_dir in enumerate(class_dirs):
-        files = _image_files(class_dir)
+        files = walk.files(class_dir, is_image_path)
         if not files:
             empty.append(str(class_dir))
         samples.extend(Sample(path, label) for path in files)
@@ -109,12 +101,14 @@ def read_class_folder(root: str | os.PathLike[str]) -> DatasetIndex:
             f"expected every class folder to hold images ({_EXTENSIONS}); received {len(empty)} without any: "
             f"{preview_names(empty)}. Add images to them or remove them."
         )
-    return DatasetIndex(tuple(samples), tuple(d.name for d in class_dirs), root=str(folder))
+    if own:
+        walk.report.warn(f"class folder '{folder}'")
+    return DatasetIndex(tuple(samples), tuple(d.name for d in class_dirs), root=str(folder), report=walk.report)
 
 
-def _split_folders(folder: Path) -> dict[str, Path]:
+def _split_folders(folder: Path, walk: FolderWalk) -> dict[str, Path]:
     """Canonical split name -> folder, for the split folders directly under `folder`."""
-    subfolders = _subfolders(folder)
+    subfolders = walk.subfolders(folder)
     splits = {d: SPLIT_ALIASES[d.name.lower()] for d in subfolders if d.name.lower() in SPLIT_ALIASES}
     if not splits:
         return {}
@@ -153,10 +147,12 @@ def read_folder_splits(root: str | os.PathLike[str]) -> dict[str, DatasetIndex]:
             val/test classes that train lacks.
     """
     folder = _existing_dir(root)
-    split_dirs = _split_folders(folder)
+    walk = FolderWalk()  # shared by the splits: no real image is taken twice across train / val / test
+    split_dirs = _split_folders(folder, walk)
     if not split_dirs:
-        return {ALL_SPLIT: read_class_folder(folder)}
-    indexes = {split: read_class_folder(path) for split, path in split_dirs.items()}
+        return {ALL_SPLIT: read_class_folder(folder)}  # a fresh walk, so the top folder is counted once
+    indexes = {split: read_class_folder(path, walk) for split, path in split_dirs.items()}
+    walk.report.warn(f"data folder '{folder}'")
     if "train" in indexes:
         class_names = indexes["train"].class_names
     else:

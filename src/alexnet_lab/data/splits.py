@@ -97,7 +97,8 @@ def stratified_split(
             chosen[name].extend(Sample(paths[i], label) for i in order[start : start + count])
             start += count
     return {
-        name: DatasetIndex(tuple(sorted(chosen[name], key=lambda s: (s.label, s.path))), index.class_names, index.root)
+        name: DatasetIndex(tuple(sorted(chosen[name], key=lambda s: (s.label, s.path))), index.class_names, index.root,
+                           index.report)
         for name in checked
     }
 

@@ -150,6 +150,7 @@ def evaluate_source(source: str, data: str, framework: str = "torch", split: str
     # synthetic: another seed than training's default 0, so images the model has not seen
     found = read_source(data, data_dir, seed, synthetic_per_class)
     name, index = pick_split(found, split, data)
+    index.check_complete(strict)  # --strict: shards that lost samples are refused, not warned about
     index = align_to(index, bundle.meta.categories)
     train = found["train"] if "train" in found and name != "train" else None
     return evaluate_index(bundle, index, framework, strict=strict, progress=progress, device=device,

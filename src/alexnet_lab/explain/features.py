@@ -35,12 +35,13 @@ def expand_images(sources: Sequence[str | os.PathLike[str]]) -> list[Path]:
         UserInputError: a path that does not exist, or no image at all.
     """
     from alexnet_lab.data.images import is_image_path
+    from alexnet_lab.data.walk import list_files
 
     found: list[Path] = []
     for source in sources:
         path = Path(source)
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and is_image_path(p))
+        if path.is_dir():  # the one walker: links stay inside the folder, no image twice
+            found += sorted((Path(p) for p in list_files(path, is_image_path)), key=lambda p: p.parts)
         elif path.is_file():
             found.append(path)
         else:

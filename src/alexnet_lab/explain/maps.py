@@ -13,7 +13,7 @@ import numpy as np
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import UserInputError, unknown_name_error
 from alexnet_lab.core.explain import INPUT, METHODS, gradcam, peak, saliency, upsample
-from alexnet_lab.core.preprocessing import PreprocessSpec, center_crop, preprocess, resize_bilinear, resized_size
+from alexnet_lab.core.preprocessing import PreprocessSpec, preprocess, resized_crop
 from alexnet_lab.frameworks import get_backend
 
 
@@ -39,11 +39,9 @@ class Explanation:
 
 
 def cropped_view(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """uint8 RGB crop x crop: the image resized and cropped as the network sees it, not normalised."""
-    height, width = resized_size(image.shape[0], image.shape[1], spec)
-    if (height, width) != image.shape[:2]:
-        image = np.clip(np.rint(resize_bilinear(image, height, width, spec.antialias)), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(center_crop(image, spec.crop))
+    """uint8 RGB crop x crop: the image resized and cropped as the network sees it, not normalised
+    (core.preprocessing.resized_crop, the very pixels preprocess normalises)."""
+    return resized_crop(np.asarray(image, dtype=np.uint8) if np.asarray(image).dtype != np.uint8 else image, spec)
 
 
 def resolve_class(target: str | int | None, categories: Sequence[str]) -> int | None:

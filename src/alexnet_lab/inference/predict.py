@@ -122,4 +122,8 @@ def predict_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework
     if k < 1:
         raise UserInputError(f"--top must be at least 1; received {k}.")
     logits = logits_for_images(bundle, images, framework, device, precision, calibration)
+    bad = np.flatnonzero(~np.isfinite(logits).all(axis=1))
+    if bad.size:  # NaN probabilities would be printed as invalid JSON with exit status 0
+        raise UserInputError(f"the model's outputs for {bad.size} of {len(logits)} image(s) hold NaN/Inf, so the weights "
+                             f"do (sanity-checked metadata cannot); run `alexnet verify` on them.")
     return top_k(softmax(logits), bundle.meta.categories, k, bundle.meta.class_ids)

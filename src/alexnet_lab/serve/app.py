@@ -99,7 +99,8 @@ async def _read_images(files: list[UploadFile], served: ServedModel) -> list[tup
         name = display_name(upload.filename)
         data = await upload.read(served.max_bytes + 1)  # one byte over the limit is enough to refuse it
         try:
-            out.append((name, await asyncio.to_thread(decode_upload, data, name, served.max_bytes)))
+            out.append((name, await asyncio.to_thread(decode_upload, data, name, served.max_bytes,
+                                                      served.bundle.meta.preprocess)))
         except UploadError as exc:
             out.append((name, exc))
     return out

@@ -1,7 +1,8 @@
 """Uploaded images: size and pixel limits with an HTTP status for each refusal, and PNG encoding.
 
-Refusals: more bytes than the limit -> 413; a header declaring more pixels than the budget -> 413
-(checked before decoding); not an image -> 415; an image whose pixels cannot all be decoded
+Refusals: more bytes than the limit -> 413; a header declaring more pixels than the budget -> 413,
+or a shape the image guard refuses (core.preprocessing.image_size_problem: a 1xN strip) -> 422,
+both checked before decoding; not an image -> 415; an image whose pixels cannot all be decoded
 (truncated, corrupt) -> 422. Decoding itself is data.images.read_image_rgb, the one decoder the
 commands use, so the server sees the same pixels as `alexnet predict`.
 """
@@ -16,6 +17,7 @@ import warnings
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from alexnet_lab.core.preprocessing import PreprocessSpec, image_size_problem
 from alexnet_lab.data.images import ImageReadError, max_image_pixels, read_image_rgb
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # a large phone photo is under 10 MB
@@ -29,7 +31,7 @@ class UploadError(Exception):
         self.status = status
 
 
-def _check_header(data: bytes, name: str) -> None:
+def _check_header(data: bytes, name: str, spec: PreprocessSpec | None = None) -> None:
     """415 when PIL cannot identify the format; 413 when the header declares too many pixels."""
     try:
         with warnings.catch_warnings():
@@ -40,13 +42,16 @@ def _check_header(data: bytes, name: str) -> None:
         raise UploadError(415, f"'{name}' is not an image this server can read; send a JPEG, PNG, BMP, GIF, "
                           "WebP or TIFF file.") from None
     budget = max_image_pixels()
-    if width * height > budget:
-        raise UploadError(413, f"'{name}' is {width}x{height} = {width * height:,} pixels, over the "
-                          f"{budget:,}-pixel budget; send a smaller image.")
+    problem = image_size_problem(height, width, spec, budget)  # the image guard every command uses
+    if problem is not None:
+        raise UploadError(413 if width * height > budget else 422, f"'{name}': {problem}; send a smaller image "
+                          "of a usual photo shape.")
 
 
-def decode_upload(data: bytes, name: str, max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> np.ndarray:
-    """The uploaded file as an HxWx3 uint8 RGB array.
+def decode_upload(data: bytes, name: str, max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+                  spec: PreprocessSpec | None = None) -> np.ndarray:
+    """The uploaded file as an HxWx3 uint8 RGB array; with the served weights' `spec`, the image
+    guard also checks the resize it will get (so preprocess cannot refuse it later).
 
     Raises:
         UploadError: 413, 415 or 422 as described in the module docstring.
@@ -56,7 +61,7 @@ def decode_upload(data: bytes, name: str, max_bytes: int = DEFAULT_MAX_UPLOAD_BY
                           "smaller file.")
     if not data:
         raise UploadError(422, f"'{name}' is empty; send an image file.")
-    _check_header(data, name)
+    _check_header(data, name, spec)
     suffix = os.path.splitext(name)[1].lower()[:8]
     with tempfile.NamedTemporaryFile(suffix=suffix) as handle:  # read_image_rgb reads files, as the CLI does
         handle.write(data)

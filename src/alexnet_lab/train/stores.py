@@ -39,6 +39,7 @@ def make_stores(ctx: RunContext, data: DataSplits, spec: PreprocessSpec, config:
     stores = {}
     for name in ("train", "val"):
         index = data.splits[name]
+        index.check_complete(config.strict)  # --strict: shards that lost samples are refused, not warned about
         if mode == "stream":
             images, labels, bad = StreamedImages(index.paths, spec, config.decoder, config.strict), index.labels, []
         else:

@@ -43,11 +43,12 @@ def image_files(folder: str | os.PathLike[str]) -> list[Path]:
         UserInputError: the folder does not exist or holds no image file.
     """
     from alexnet_lab.data.images import is_image_path
+    from alexnet_lab.data.walk import list_files
 
     path = Path(folder)
     if not path.is_dir():
         raise UserInputError(f"--images expects a folder of image files; received '{folder}', which is not a folder.")
-    files = sorted(p for p in path.iterdir() if p.is_file() and is_image_path(p))
+    files = [Path(p) for p in list_files(path, is_image_path, recursive=False)]  # the one folder walker
     if not files:
         raise UserInputError(f"no image files (.jpg, .png, ...) in '{folder}'; pass a folder that holds some.")
     return files

@@ -106,9 +106,10 @@ def labelled_index(folder):
     from pathlib import Path
 
     from alexnet_lab.data import read_class_folder
+    from alexnet_lab.data.walk import FolderWalk
 
     path = Path(folder)
-    if not path.is_dir() or not any(p.is_dir() for p in path.iterdir()):
+    if not path.is_dir() or not FolderWalk().subfolders(path):
         return None
     try:
         return read_class_folder(path)

@@ -1,9 +1,11 @@
 """`alexnet verify`: run every check on one weight source and collect a VerifyReport.
 
-Order: structure, finite, degenerate, scale, digest, hash, framework-parity, fingerprint, against,
+Order: metadata, structure, finite, degenerate, scale, digest, hash, framework-parity, fingerprint, against,
 against-metadata, and preprocessing when --images is a labelled class folder, or reproduce when
 it is imagenet-val:PATH (verify.reproduce).
-A file whose shapes fit no variant gets a FAILed structure check and the rest SKIP; a file that
+A file whose metadata the validator refuses (core.bundle.check_meta, PreprocessSpec) gets a FAILed
+metadata check with its reason and the rest SKIP; a file whose shapes fit no variant gets a FAILed
+structure check and the rest SKIP; a file that
 cannot be read at all (missing, truncated, unsafe) raises, like every other command.
 """
 
@@ -16,8 +18,9 @@ from dataclasses import dataclass
 
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import AlexnetLabError, LayoutError, UserInputError
+from alexnet_lab.core.metadata import MetadataError
 from alexnet_lab.core.preprocessing import preprocess_batch
-from alexnet_lab.verify.checks import FAIL, SKIP, Check, VerifyReport, skipped
+from alexnet_lab.verify.checks import FAIL, PASS, SKIP, Check, VerifyReport, skipped
 from alexnet_lab.verify.compare import check_against, check_against_metadata
 from alexnet_lab.verify.integrity import integrity_checks
 from alexnet_lab.verify.parity import NAME as PARITY
@@ -32,6 +35,7 @@ from alexnet_lab.weights.registry import WeightEntry
 
 log = logging.getLogger(__name__)
 
+METADATA = "metadata"
 AFTER_STRUCTURE = ("finite", "degenerate", "scale", DIGEST, "hash", PARITY, FINGERPRINT)
 
 
@@ -116,6 +120,13 @@ def _against(bundle: WeightBundle, options: VerifyOptions) -> list[Check]:
             check_against_metadata(bundle, other, options.against)]
 
 
+def metadata_check(bundle: WeightBundle) -> Check:
+    """PASS: the loaded metadata passed the validator (a refusal never gets a bundle; see run_verify)."""
+    meta = bundle.meta
+    return Check(METADATA, PASS, f"{meta.num_classes} unique class names; {meta.preprocess.describe()}",
+                 {"num_classes": meta.num_classes})
+
+
 def run_verify(weights: str | os.PathLike[str], options: VerifyOptions = VerifyOptions(),
                entries: Iterable[WeightEntry] | None = None) -> VerifyReport:
     """Run every check on `weights` (registry name, file or run folder).
@@ -133,16 +144,19 @@ def run_verify(weights: str | os.PathLike[str], options: VerifyOptions = VerifyO
     options, imagenet_val = split_images(options)  # imagenet-val:PATH runs `reproduce`, not the image checks
     if options.images and options.framework_parity and labelled_index(options.images) is None:
         image_files(options.images)  # a bad folder fails before any heavy work
+    later = AFTER_STRUCTURE + (("against",) if options.against else ())
     try:
         bundle = load_weights(weights)
+    except MetadataError as exc:  # a metadata problem is reported as one, not raised
+        rest = skipped(("structure", *later), "the metadata is not sane (see 'metadata')")
+        return VerifyReport(str(weights), (Check(METADATA, FAIL, str(exc)), *rest))
     except LayoutError as exc:
-        later = AFTER_STRUCTURE + (("against",) if options.against else ())
         rest = skipped(later, "the weights do not fit any variant")
         return VerifyReport(str(weights), (structure_failure(exc), *rest))
     integrity = integrity_checks(bundle.tensors, bundle.arch)  # finite, degenerate, scale
     finite = integrity[0].status != FAIL
-    checks = [check_structure(bundle), *integrity, check_digest(bundle), check_hash(bundle, weights, entries),
-              *_framework_checks(bundle, options, finite), *_against(bundle, options),
+    checks = [metadata_check(bundle), check_structure(bundle), *integrity, check_digest(bundle),
+              check_hash(bundle, weights, entries), *_framework_checks(bundle, options, finite), *_against(bundle, options),
               *_preprocessing(bundle, options, finite), *check_reproduce(bundle, str(weights), imagenet_val, finite)]
     for check in checks:
         log.info("verify %s: %s %s", check.name, check.status, check.detail)

@@ -4,7 +4,12 @@ start from, shared file helpers, and the measured CLI run and its verdict.
 A case says what the CLI must do:
   * "error": a non-zero exit, exactly one line on stderr, no traceback;
   * "verify-fail": `alexnet verify` exits 1 with the named check FAILed (verify's table on stdout);
-  * "partial": `predict` reports the bad images, one stderr line each, predicts the rest, exits non-zero.
+  * "partial": `predict` reports the bad images, one stderr line each, predicts the rest, exits non-zero;
+  * "ok": the command succeeds (exit 0, no traceback) and its `check` finds the answer right:
+    a hostile input that must be handled, not refused (a link loop walked once, say).
+Every case may name files it must not touch (`protect`): their bytes are hashed before the run and
+compared after, so a refusal that still destroys something is caught as a lost file. A case's
+`surface` is the command it exercises (its first argument unless given).
 `run_cli_measured` measures each run's peak resident memory (the CLI process's own ru_maxrss).
 """
 
@@ -37,9 +42,16 @@ class Case:
 
     name: str
     args: tuple[str, ...]
-    expect: str = "error"  # error | verify-fail | partial
+    expect: str = "error"  # error | verify-fail | partial | ok
     words: str = ""  # text the stderr line must hold (error), or the check that must FAIL (verify-fail)
     env: dict[str, str] = field(default_factory=dict)
+    protect: tuple[Path, ...] = ()  # files whose bytes the run must leave as they were
+    check: Callable[[dict], list[str]] | None = field(default=None, compare=False)  # "ok": what is wrong with the answer
+    surface: str = ""  # the command exercised; args[0] when empty
+
+    @property
+    def command(self) -> str:
+        return self.surface or self.args[0]
 
 
 BUILDERS: dict[str, Callable[[Path, dict[str, Path]], Case]] = {}
@@ -219,15 +231,30 @@ def run_cli_measured(args: tuple[str, ...], env: dict[str, str] | None = None, t
     return {"returncode": returncode, "stdout": stdout, "stderr": stderr, "seconds": seconds, "peak_rss_mb": peak}
 
 
+def snapshot(paths: tuple[Path, ...]) -> dict[Path, str | None]:
+    """sha256 of each protected file (None: absent), taken before a run."""
+    import hashlib
+
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None for p in paths}
+
+
+def lost_files(before: dict[Path, str | None]) -> list[str]:
+    """The protected files a run deleted or changed."""
+    after = snapshot(tuple(before))
+    return [f"{p.name} {'deleted' if after[p] is None else 'changed'}" for p in before if after[p] != before[p]]
+
+
 def judge(case_: Case, result: dict) -> list[str]:
-    """What went wrong with a run ([] when it behaved as the case demands)."""
+    """What went wrong with a run ([] when it behaved as the case demands). Kinds of problem:
+    "traceback", "silent wrong answer: ..." (exit 0 where a refusal was due, or a wrong answer),
+    "lost: ..." (from lost_files, added by the caller), and the rest (message shape)."""
     problems = []
     lines = result["stderr"].strip().splitlines()
     if "Traceback" in result["stderr"] or "Traceback" in result["stdout"]:
         problems.append("traceback")
     if case_.expect == "error":
         if result["returncode"] == 0:
-            problems.append("exit status 0")
+            problems.append("silent wrong answer: exit status 0")
         if len(lines) != 1:
             problems.append(f"{len(lines)} stderr lines")
         elif case_.words and case_.words not in lines[0]:
@@ -246,4 +273,16 @@ def judge(case_: Case, result: dict) -> list[str]:
                 problems.append("the JSON does not hold predictions, error, predictions")
         except ValueError:
             problems.append("stdout is not one JSON document")
+    elif case_.expect == "ok":
+        if result["returncode"] != 0:
+            problems.append(f"exit status {result['returncode']}: {lines[-1] if lines else ''}")
+        elif case_.check is not None:
+            problems += [f"silent wrong answer: {p}" for p in case_.check(result)]
     return problems
+
+
+def run_case(case_: Case) -> tuple[dict, list[str]]:
+    """Run one case: the measured result and every problem, files lost included."""
+    before = snapshot(case_.protect)
+    result = run_cli_measured(case_.args, case_.env)
+    return result, judge(case_, result) + [f"lost: {p}" for p in lost_files(before)]
