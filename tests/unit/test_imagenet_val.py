@@ -240,6 +240,9 @@ def test_damaged_class_ids_are_refused():
     for bad in (list(WNIDS[:3]), ["tabby", *WNIDS[1:]], [WNIDS[0], *WNIDS[:3]]):
         with pytest.raises(WeightFormatError, match="class ID"):
             ModelMeta.from_metadata({**data, "class_ids": json.dumps(bad)})
+    with pytest.raises(WeightFormatError, match="3 class IDs for 4 classes"):  # the one validator, in code too
+        ModelMeta("cifar", NAMES, CIFAR_PREPROCESS, class_ids=WNIDS[:3])
+    assert ModelMeta("cifar", NAMES, CIFAR_PREPROCESS, class_ids=list(WNIDS)).class_ids == WNIDS
     assert "class_ids" not in ModelMeta("cifar", NAMES, CIFAR_PREPROCESS).to_metadata()  # old files unchanged
 
 

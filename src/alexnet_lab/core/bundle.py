@@ -59,6 +59,7 @@ class ModelMeta:
     def __post_init__(self) -> None:
         check_meta(self)
         object.__setattr__(self, "categories", tuple(self.categories))
+        object.__setattr__(self, "class_ids", tuple(self.class_ids))
 
     @property
     def num_classes(self) -> int:
@@ -98,8 +99,7 @@ class ModelMeta:
                 source=data.get("source", ""),
                 source_sha256=data.get("source_sha256", ""),
                 input_size=int(data.get("input_size", "0") or 0),
-                class_ids=check_class_ids(json.loads(data.get("class_ids", "[]")), len(json.loads(data["categories"])),
-                                          where),
+                class_ids=tuple(json.loads(data.get("class_ids", "[]"))),
                 tensors_sha256=str(data.get(DIGEST_KEY, "")),
                 fingerprint=str(data.get(FINGERPRINT_KEY, "")),
             )
@@ -112,7 +112,8 @@ class ModelMeta:
 def check_meta(meta: ModelMeta) -> None:
     """ModelMeta's part of the one metadata validator (core.metadata): the preprocessing is a
     PreprocessSpec (which validated its own fields), the class names non-blank and unique, the
-    input size 0 or sane. fc8's rows against the class count: check_fits, once tensors are known.
+    WordNet IDs none or one per class (core.wordnet), the input size 0 or sane. fc8's rows
+    against the class count: check_fits, once tensors are known.
 
     Raises:
         MetadataError: naming the field and the value.
@@ -120,6 +121,7 @@ def check_meta(meta: ModelMeta) -> None:
     if not isinstance(meta.preprocess, PreprocessSpec):
         raise MetadataError(f"metadata 'preprocess' must be a PreprocessSpec; received {shown(meta.preprocess)}.")
     check_class_names(meta.categories)
+    check_class_ids(meta.class_ids, len(meta.categories))
     check_input_size(meta.input_size)
 
 

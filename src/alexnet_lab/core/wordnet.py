@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 
-from alexnet_lab.core.errors import WeightFormatError
+from alexnet_lab.core.metadata import FIX, MetadataError, shown
 
 WNID = re.compile(r"n[0-9]{8}")
 
@@ -34,22 +34,23 @@ def imagenet_class_ids() -> tuple[str, ...]:
     return ids
 
 
-def check_class_ids(class_ids: Sequence[str], num_classes: int, where: str = "the metadata") -> tuple[str, ...]:
-    """`class_ids` as a tuple: empty (the weights know no IDs) or one distinct WNID per class.
+def check_class_ids(class_ids: Sequence[str], num_classes: int) -> None:
+    """ModelMeta.class_ids' part of the one metadata validator (core.bundle.check_meta): empty (the
+    weights know no IDs) or one distinct WordNet ID per class, in output order.
 
     Raises:
-        WeightFormatError: a count other than the class count, a repeat or a malformed ID.
+        MetadataError: a count other than the class count, a malformed ID or a repeat.
     """
     ids = tuple(class_ids)
     if not ids:
-        return ids
-    fix = "expected one WordNet ID per output, in output order, or none"
+        return
+    expected = f"expected one WordNet ID per output, in output order, or none; {FIX}"
     if len(ids) != num_classes:
-        raise WeightFormatError(f"{where} lists {len(ids)} class IDs for {num_classes} classes ({fix})")
+        raise MetadataError(f"metadata 'class_ids' lists {len(ids)} class IDs for {num_classes} classes; {expected}")
     bad = next((i for i in ids if not is_wnid(i)), None)
     if bad is not None:
-        raise WeightFormatError(f"{where} has class ID {bad!r}, expected a WordNet ID like 'n01440764' ({fix})")
+        raise MetadataError(f"metadata 'class_ids' has class ID {shown(bad)}, not a WordNet ID like 'n01440764'; "
+                            f"{expected}")
     if len(set(ids)) != len(ids):
-        repeat = next(i for i in ids if ids.count(i) > 1)
-        raise WeightFormatError(f"{where} lists class ID '{repeat}' twice ({fix})")
-    return ids
+        raise MetadataError(f"metadata 'class_ids' lists class ID '{next(i for i in ids if ids.count(i) > 1)}' twice; "
+                            f"{expected}")
