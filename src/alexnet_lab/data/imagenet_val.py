@@ -33,6 +33,7 @@ from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.wordnet import is_wnid
 from alexnet_lab.data.index import DatasetIndex, Sample, align_to, preview_names
 from alexnet_lab.data.sources import read_class_folder
+from alexnet_lab.data.walk import FolderWalk, list_files
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +80,15 @@ def _find_up(folder: Path, name: str) -> Path | None:
     return None
 
 
+def _is_val_image(name: str) -> bool:
+    return _VAL_IMAGE.fullmatch(name) is not None
+
+
 def _flat_images(folder: Path) -> dict[int, str]:
-    """Image number -> path of the ILSVRC2012_val_NNNNNNNN.JPEG files directly in `folder`."""
-    found = {}
-    for entry in os.scandir(folder):
-        match = _VAL_IMAGE.fullmatch(entry.name)
-        if match and entry.is_file():
-            found[int(match.group(2))] = entry.path
-    return found
+    """Image number -> path of the ILSVRC2012_val_NNNNNNNN.JPEG files directly in `folder`, listed
+    by the one folder walker (data.walk)."""
+    return {int(_VAL_IMAGE.fullmatch(os.path.basename(path)).group(2)): path
+            for path in list_files(folder, _is_val_image, recursive=False)}
 
 
 def read_ground_truth(path: Path) -> list[int]:
@@ -200,9 +202,8 @@ def detect(folder: Path) -> tuple[str, Path]:
     """(layout family 'wnid-folders' or 'flat', the image folder) for a --data-dir."""
     if (folder / KAGGLE_IMAGES).is_dir():
         folder = folder / KAGGLE_IMAGES
-    subfolders = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    wnid_dirs = [name for name in subfolders if is_wnid(name)]
-    flat = any(_VAL_IMAGE.fullmatch(entry.name) for entry in os.scandir(folder))
+    wnid_dirs = [path.name for path in FolderWalk().subfolders(folder) if is_wnid(path.name)]
+    flat = any(_is_val_image(entry.name) for entry in os.scandir(folder))
     if wnid_dirs and flat:
         raise _refuse(f"'{folder}' holds both WordNet-ID class folders and flat ILSVRC2012_val_*.JPEG images",
                       "point --data-dir at one layout")
