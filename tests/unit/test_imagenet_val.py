@@ -304,3 +304,23 @@ def test_verify_runs_the_reproduce_check(tiny, answers, tmp_path, monkeypatch):
         monkeypatch.setattr("alexnet_lab.evaluate.reproduce.published_entry", lambda meta, weights, e=entry: e)
         check = reproduce_check()
         assert check.status == status and check.figures["layout"] == "devkit", check.detail
+
+
+def test_evaluation_decodes_in_chunks_with_the_same_result(tiny, answers, tmp_path, monkeypatch):
+    from alexnet_lab.data import datasets
+    from alexnet_lab.data.imagenet_val import read_imagenet_val
+    from alexnet_lab.evaluate import on_data
+
+    index = read_imagenet_val(write_devkit(tmp_path, labelled(answers, swap=True)), WNIDS).index
+    whole = on_data.evaluate_index(tiny[1], index, device="cpu")
+    decode_all, decoded = datasets.decode_all, []
+    monkeypatch.setattr(datasets, "decode_all", lambda part, *a, **k: decoded.append(len(part)) or decode_all(part, *a, **k))
+    monkeypatch.setattr(on_data, "EVAL_CHUNK", 5)
+    chunked = on_data.evaluate_index(tiny[1], index, device="cpu")  # batches of 5: float sums differ in the last bits
+    assert (chunked.top1, chunked.top5, chunked.confusion) == (whole.top1, whole.top5, whole.confusion)
+    assert chunked.loss == pytest.approx(whole.loss, rel=1e-5) and whole.top1 == pytest.approx(10 / 12)
+    assert decoded == [5, 5, 2]
+    monkeypatch.setattr(on_data, "EVAL_CHUNK", 4)
+    for sample in index.samples[:4]:  # a whole chunk unreadable: skipped with a warning, the rest evaluated
+        Path(sample.path).write_bytes(b"not a JPEG")
+    assert on_data.evaluate_index(tiny[1], index, device="cpu").num_images == 8
