@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from alexnet_lab.core.bundle import WeightBundle
+from alexnet_lab.data.imagenet_val import IMAGENET_VAL
 from alexnet_lab.verify.checks import FAIL, PASS, SKIP, Check
 
 NAME = "reproduce"
-PREFIX = "imagenet-val:"  # --images imagenet-val:PATH
+PREFIX = f"{IMAGENET_VAL}:"  # --images imagenet-val:PATH
 
 
 def split_images(options):
