@@ -3,8 +3,11 @@
 The 1000 ILSVRC-2012 WNIDs ship with the package in the order of the registry weights' outputs,
 the sorted-synset order every ImageNet-1k model uses (index 0 = n01440764 tench, 281 =
 n02123045 tabby, 999 = n15075141 toilet tissue); `imagenet_classes.txt` holds their names in
-the same order. Validation labels are matched to a model's outputs through these IDs, never
-through a folder's position.
+the same order. The list is timm 1.0.31's `timm/data/_info/imagenet_synsets.txt` (Apache-2.0),
+checked line by line against imagenet_classes.txt with timm's synset-to-lemma table: 998 names
+are a lemma of their ID, the other two are the disambiguated 'crane bird' and 'maillot tank suit'.
+Validation labels are matched to a model's outputs through these IDs, never through a folder's
+position.
 """
 
 from __future__ import annotations
