@@ -25,7 +25,11 @@ def test_predict_json_contract(predictions, image_paths):
     assert [entry["image"] for entry in doc] == [str(p) for p in image_paths[:3]]
     first = doc[0]["predictions"]
     assert [p["rank"] for p in first] == [1, 2, 3, 4, 5]
-    assert set(first[0]) == {"rank", "index", "label", "probability"}
+    # a 1000-class file without metadata knows ImageNet's WordNet IDs: `wnid` beside `label` (#31)
+    assert set(first[0]) == {"rank", "index", "label", "wnid", "probability"}
+    from alexnet_lab.core.wordnet import imagenet_class_ids
+
+    assert all(p["wnid"] == imagenet_class_ids()[p["index"]] for p in first)
     assert first[0]["probability"] >= first[1]["probability"]
 
 

@@ -174,8 +174,9 @@ def test_decode_predictions():
     preds = np.zeros((2, 1000), np.float32)
     preds[0, 281], preds[0, 282], preds[1, 1] = 0.7, 0.2, 0.9
     decoded = decode_predictions(preds, top=2)
-    assert decoded[0] == [("281", "tabby", pytest.approx(0.7)), ("282", "tiger cat", pytest.approx(0.2))]
-    assert decoded[1][0][1] == "goldfish"
+    # keras.applications' (WordNet ID, name, score)
+    assert decoded[0] == [("n02123045", "tabby", pytest.approx(0.7)), ("n02123159", "tiger cat", pytest.approx(0.2))]
+    assert decoded[1][0][:2] == ("n01443537", "goldfish")
     with pytest.raises(UserInputError, match="shape \\(samples, 1000\\)"):
         decode_predictions(np.zeros((2, 10)))
 

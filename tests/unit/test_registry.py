@@ -36,7 +36,7 @@ def test_bvlc_entry_has_no_trusted_hash_and_approximate_size():
     assert entry.url == "http://www.cs.toronto.edu/~guerzhoy/tf_alexnet/bvlc_alexnet.npy"
     assert (entry.variant, entry.source_format, entry.preprocess) == ("original", "caffe-npy", BVLC_CAFFE)
     assert entry.expected_hash == "" and not entry.size_exact
-    assert entry.metrics == () and "none measured" in entry.metrics_note
+    assert entry.metrics_dict == {"acc@1": 57.1, "acc@5": 80.2} and "227" in entry.metrics_note
     assert len(entry.category_names) == 1000
 
 

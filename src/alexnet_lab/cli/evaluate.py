@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from alexnet_lab.cli.predict import add_precision_flags
@@ -15,11 +16,17 @@ def add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="top-1/top-5, loss, per-class accuracy and confusion matrix on a data set")
     p.add_argument("weights", help="weight file, registry name, run folder or hf://OWNER/REPO[@REVISION]")
     p.add_argument("--data", required=True,
-                   help="class folder (with train/val/test or not), list file, a run folder's split.json or 'synthetic'")
+                   help="class folder (with train/val/test or not), list file, a run folder's split.json, 'synthetic', "
+                   "'cifar10' or 'imagenet-val' (the ILSVRC2012 validation set under --data-dir, labelled by WordNet "
+                   "ID, with the reproduce verdict: docs/reproduce.md)")
     p.add_argument("--framework", default="torch", help="torch (default) or keras")
     p.add_argument("--split", default=None, help="split of a train/val/test folder (default: test, else val, else all)")
     p.add_argument("--seed", type=int, default=1, help="seed of the synthetic evaluation images (default 1)")
-    p.add_argument("--data-dir", default=None, help="local copy of the CIFAR-10 python batches for --data cifar10")
+    p.add_argument("--data-dir", default=None, help="local copy of the CIFAR-10 python batches for --data cifar10, or "
+                   "of the ImageNet validation set for --data imagenet-val (WordNet-ID class folders, or the flat "
+                   "ILSVRC2012_val_*.JPEG folder with the devkit or Kaggle's LOC_val_solution.csv)")
+    p.add_argument("--limit-per-class", type=int, default=0, metavar="N",
+                   help="--data imagenet-val: the first N images of each class, by file name (default: all)")
     p.add_argument("--crops", type=int, default=1, choices=CROPS,
                    help="views averaged per image (softmax): 1 centre (default, torchvision's published figures), 2 "
                    "centre + its mirror image (a training run's --eval-flip), 5 "
@@ -32,10 +39,17 @@ def add_evaluate(sub) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from alexnet_lab.data.imagenet_val import IMAGENET_VAL
     from alexnet_lab.evaluate.on_data import evaluate_source
     from alexnet_lab.inference.predict import resolve_precision
 
     args.precision = resolve_precision(args.precision, args.framework, args.device)  # auto -> what runs here
+    if args.data == IMAGENET_VAL:
+        return _evaluate_imagenet_val(args)
+    if args.limit_per_class:
+        from alexnet_lab.core.errors import UserInputError
+
+        raise UserInputError(f"--limit-per-class applies to --data {IMAGENET_VAL}; received --data {args.data}.")
     result, split = evaluate_source(args.weights, args.data, args.framework, args.split, args.seed, strict=args.strict,
                                     device=args.device, data_dir=args.data_dir, precision=args.precision,
                                     calibration=args.calibration, calibration_images=args.calibration_images,
@@ -45,10 +59,41 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.weights} on {args.data} [{split}], {result.num_images} images ({args.framework}, {args.precision}, "
           f"{args.crops}-crop)")
+    _print_result(result)
+    return 0
+
+
+def _print_result(result, limit: int = 0) -> None:
     print(f"top-1 {100 * result.top1:.2f}%   top-5 {100 * result.top5:.2f}%   loss {result.loss:.4f}")
     width = max(len(name) for name in result.class_names)
-    for name, accuracy in result.per_class.items():
+    rows = list(result.per_class.items())
+    for name, accuracy in rows[: limit or len(rows)]:
         print(f"  {name:{width}s}  {'n/a' if accuracy is None else f'{100 * accuracy:6.2f}%'}")
+    if limit and len(rows) > limit:
+        print(f"  ... and {len(rows) - limit} more classes (--json lists them all)")
+
+
+def _evaluate_imagenet_val(args: argparse.Namespace) -> int:
+    """--data imagenet-val: the layout found (stderr), the figures and the reproduce verdict."""
+    from alexnet_lab.data.imagenet_val import LAYOUTS
+    from alexnet_lab.evaluate.on_data import evaluate_imagenet_val
+    from alexnet_lab.weights.files import load_weights
+
+    bundle = load_weights(args.weights)
+    result, val, verdict = evaluate_imagenet_val(
+        bundle, args.data_dir, args.weights, args.limit_per_class, args.framework, strict=args.strict,
+        device=args.device, precision=args.precision, calibration=args.calibration,
+        calibration_images=args.calibration_images, crops=args.crops)
+    print(f"alexnet: imagenet-val layout {val.layout} ({LAYOUTS[val.layout]}), labels from {val.labels_from}",
+          file=sys.stderr)
+    if args.json:
+        print(json.dumps({**result.to_json_dict(), "precision": args.precision, "crops": args.crops,
+                          "layout": val.layout, "labels_from": val.labels_from, "reproduce": verdict.to_json_dict()}))
+        return 0
+    print(f"{args.weights} on imagenet-val [{val.layout}], {result.num_images} images ({args.framework}, "
+          f"{args.precision}, {args.crops}-crop)")
+    _print_result(result, limit=20)
+    print("\n".join(verdict.lines()))
     return 0
 
 

@@ -97,4 +97,5 @@ def _print_predictions(args: argparse.Namespace, results: dict, errors: dict[str
             continue
         print(path)
         for p in results[path]:
-            print(f"  {p.rank}. {p.label} ({p.index})  {100 * p.probability:.2f}%")
+            where = f"{p.index}, {p.wnid}" if p.wnid else p.index
+            print(f"  {p.rank}. {p.label} ({where})  {100 * p.probability:.2f}%")

@@ -40,7 +40,9 @@ def add_verify(sub) -> None:
                    help="largest per-tensor max |difference| --against accepts (default 0: identical)")
     p.add_argument("--images", metavar="DIR", help="images for the parity check (default: generated pictures); a "
                    "labelled class folder (one sub-folder per class) also runs the `preprocessing` check: the bound "
-                   "preprocessing against the usual mistakes (RGB/BGR, 0-1/0-255, mean/std, 224/227, resize)")
+                   "preprocessing against the usual mistakes (RGB/BGR, 0-1/0-255, mean/std, 224/227, resize); "
+                   "imagenet-val:PATH runs the `reproduce` check instead (the ImageNet validation set at PATH against "
+                   "the published accuracy, as `evaluate --data imagenet-val`)")
     p.add_argument("--framework-parity", action=argparse.BooleanOptionalAction, default=True,
                    help="compare PyTorch and Keras logits (default on)")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -20,6 +20,7 @@ from alexnet_lab.core.layout import as_canonical, check_layout, infer_num_classe
 from alexnet_lab.core.metadata import MetadataError, check_class_names, check_input_size, shown
 from alexnet_lab.core.preprocessing import PreprocessSpec
 from alexnet_lab.core.spec import ArchSpec, get_arch
+from alexnet_lab.core.wordnet import check_class_ids
 
 METADATA_FORMAT = "alexnet-lab/canonical"
 METADATA_VERSION = "1"
@@ -49,6 +50,7 @@ class ModelMeta:
     source: str = ""  # registry name, file name or run folder the weights came from
     source_sha256: str = ""  # hash of the original file, when known
     input_size: int = 0  # 0: the preprocessing crop size
+    class_ids: tuple[str, ...] = ()  # WordNet ID per output (core.wordnet), () when the classes have none
     # what a read file recorded about its tensors (core.fingerprint); writers compute fresh ones,
     # so these never travel into another file, and they do not take part in comparisons
     tensors_sha256: str = field(default="", compare=False)
@@ -57,6 +59,7 @@ class ModelMeta:
     def __post_init__(self) -> None:
         check_meta(self)
         object.__setattr__(self, "categories", tuple(self.categories))
+        object.__setattr__(self, "class_ids", tuple(self.class_ids))
 
     @property
     def num_classes(self) -> int:
@@ -77,6 +80,7 @@ class ModelMeta:
             "source": self.source,
             "source_sha256": self.source_sha256,
             "input_size": str(self.input_size),
+            **({"class_ids": json.dumps(list(self.class_ids))} if self.class_ids else {}),
         }
 
     @classmethod
@@ -95,6 +99,7 @@ class ModelMeta:
                 source=data.get("source", ""),
                 source_sha256=data.get("source_sha256", ""),
                 input_size=int(data.get("input_size", "0") or 0),
+                class_ids=tuple(json.loads(data.get("class_ids", "[]"))),
                 tensors_sha256=str(data.get(DIGEST_KEY, "")),
                 fingerprint=str(data.get(FINGERPRINT_KEY, "")),
             )
@@ -107,7 +112,8 @@ class ModelMeta:
 def check_meta(meta: ModelMeta) -> None:
     """ModelMeta's part of the one metadata validator (core.metadata): the preprocessing is a
     PreprocessSpec (which validated its own fields), the class names non-blank and unique, the
-    input size 0 or sane. fc8's rows against the class count: check_fits, once tensors are known.
+    WordNet IDs none or one per class (core.wordnet), the input size 0 or sane. fc8's rows
+    against the class count: check_fits, once tensors are known.
 
     Raises:
         MetadataError: naming the field and the value.
@@ -115,6 +121,7 @@ def check_meta(meta: ModelMeta) -> None:
     if not isinstance(meta.preprocess, PreprocessSpec):
         raise MetadataError(f"metadata 'preprocess' must be a PreprocessSpec; received {shown(meta.preprocess)}.")
     check_class_names(meta.categories)
+    check_class_ids(meta.class_ids, len(meta.categories))
     check_input_size(meta.input_size)
 
 

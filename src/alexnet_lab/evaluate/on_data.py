@@ -72,18 +72,24 @@ def _averaged(logits_of, bundle: WeightBundle, images: np.ndarray, crops: int, b
     return average_views(logits_of(network_input(bundle, images, view, crops), batch_size) for view in range(crops))
 
 
-def logits_for_store(bundle: WeightBundle, images: np.ndarray, framework: str = "torch", chunk: int = 256,
-                     progress: Callable[[int], None] | None = None, device: str = "auto", precision: str = "fp32",
-                     calibration: np.ndarray | None = None, crops: int = 1) -> np.ndarray:
-    """Logits of the bundle's model for every image of a uint8 store (int8: see inference_model);
-    with crops 2, 5 or 10, the log of the softmax averaged over the crops (crop_views)."""
-    from alexnet_lab.inference.predict import inference_model
-
-    crop_views(images[0], bundle.input_size, crops)  # a bad --crops fails before the model is built
+def _warn_stored_at_crop(bundle: WeightBundle, images: np.ndarray, crops: int) -> None:
     if crops > 2 and images.shape[1] == bundle.input_size:
         log.warning("--crops %d: the stored images are already %dx%d, so the corner crops equal the centre; "
                     "only the flips add views", crops, images.shape[1], images.shape[2])
-    logits_of = inference_model(bundle, framework, device, precision, calibration)
+
+
+def logits_for_store(bundle: WeightBundle, images: np.ndarray, framework: str = "torch", chunk: int = 256,
+                     progress: Callable[[int], None] | None = None, device: str = "auto", precision: str = "fp32",
+                     calibration: np.ndarray | None = None, crops: int = 1, model=None) -> np.ndarray:
+    """Logits of the bundle's model for every image of a uint8 store (int8: see inference_model);
+    with crops 2, 5 or 10, the log of the softmax averaged over the crops (crop_views). `model`: an
+    inference_model already built for the bundle (a caller with several stores builds it once)."""
+    from alexnet_lab.inference.predict import inference_model
+
+    crop_views(images[0], bundle.input_size, crops)  # a bad --crops fails before the model is built
+    if model is None:  # a caller passing its model has warned once already
+        _warn_stored_at_crop(bundle, images, crops)
+    logits_of = model or inference_model(bundle, framework, device, precision, calibration)
     out = []
     for start in range(0, len(images), chunk):
         out.append(_averaged(logits_of, bundle, images[start : start + chunk], crops, min(chunk, 128)))
@@ -144,10 +150,10 @@ def evaluate_source(source: str, data: str, framework: str = "torch", split: str
 
     int8 calibrates on `calibration` (a data source) when given, else on the train split of --data
     when it has one and another split is evaluated, else on the evaluated images themselves (their
-    labels are never used; a warning says so). crops: 1, 2, 5 or 10 views averaged (crop_views)."""
+    labels are never used; a warning says so). crops: 1, 2, 5 or 10 views averaged (crop_views).
+    `--data imagenet-val` goes through evaluate_imagenet_val instead."""
     from alexnet_lab.data import align_to
-    from alexnet_lab.data.datasets import decode_all, read_source
-    from alexnet_lab.evaluate.metrics import evaluate_logits
+    from alexnet_lab.data.datasets import read_source
     from alexnet_lab.inference.predict import check_precision
     from alexnet_lab.weights.files import load_weights
 
@@ -158,18 +164,74 @@ def evaluate_source(source: str, data: str, framework: str = "torch", split: str
     name, index = pick_split(found, split, data)
     index.check_complete(strict)  # --strict: shards that lost samples are refused, not warned about
     index = align_to(index, bundle.meta.categories)
+    train = found["train"] if "train" in found and name != "train" else None
+    return evaluate_index(bundle, index, framework, strict=strict, progress=progress, device=device,
+                          data_dir=data_dir, precision=precision, calibration=calibration,
+                          calibration_images=calibration_images, crops=crops, train=train), name
+
+
+EVAL_CHUNK = 2048  # images decoded at a time: about 0.4 GB at 256x256, so 50,000 images never sit in memory at once
+
+
+def _chunks(index, size: int):
+    for start in range(0, len(index), size):
+        yield index.subset(range(start, min(start + size, len(index))))
+
+
+def evaluate_index(bundle: WeightBundle, index, framework: str = "torch", *, strict: bool = False, progress=None,
+                   device: str = "auto", data_dir: str | None = None, precision: str = "fp32",
+                   calibration: str | None = None, calibration_images: int = 256, crops: int = 1, train=None):
+    """EvalResult of the bundle on a DatasetIndex already labelled into its outputs, decoded
+    EVAL_CHUNK images at a time with the model built once; `train`: the data's train split, int8's
+    calibration images when no `calibration` source is given (else drawn from `index`)."""
+    from alexnet_lab.data.datasets import decode_all
+    from alexnet_lab.evaluate.metrics import evaluate_logits
+    from alexnet_lab.inference.predict import inference_model
+
     calibration_set = None
     if precision == "int8" and calibration is not None:
         calibration_set = calibration_batch(bundle, read_calibration(calibration, data_dir), calibration_images)
-    elif precision == "int8" and "train" in found and name != "train":
-        calibration_set = calibration_batch(bundle, found["train"], calibration_images)
-    images, labels, bad = decode_all(index, bundle.meta.preprocess, strict, progress=progress)
-    if bad:
-        log.warning("skipped %d unreadable image(s), e.g. %s", len(bad), bad[0])
-    if precision == "int8" and calibration_set is None:  # drawn from the images already decoded
+    elif precision == "int8" and train is not None:
+        calibration_set = calibration_batch(bundle, train, calibration_images)
+    elif precision == "int8":
         log.warning("int8: calibrating on the evaluated images (labels unused); pass --calibration FOLDER to "
                     "calibrate on separate images")
-        calibration_set = network_input(bundle, images[calibration_draw(len(images), calibration_images)])
-    logits = logits_for_store(bundle, images, framework, device=device, precision=precision,
-                              calibration=calibration_set, crops=crops)
-    return evaluate_logits(logits, labels, bundle.meta.categories), name
+        calibration_set = calibration_batch(bundle, index, calibration_images)
+    model, logits, labels, bad = None, [], [], []
+    for part in _chunks(index, EVAL_CHUNK):
+        try:
+            images, part_labels, part_bad = decode_all(part, bundle.meta.preprocess, strict, progress=progress)
+        except UserInputError:  # no readable image in this chunk (strict raised ImageReadError instead)
+            bad.extend(part.paths)
+            continue
+        if model is None:
+            crop_views(images[0], bundle.input_size, crops)  # a bad --crops fails before the model is built
+            _warn_stored_at_crop(bundle, images, crops)
+            model = inference_model(bundle, framework, device, precision, calibration_set)
+        logits.append(logits_for_store(bundle, images, framework, device=device, precision=precision, crops=crops,
+                                       model=model))
+        labels.append(part_labels)
+        bad.extend(part_bad)
+    if not logits:
+        raise UserInputError(f"no readable images among {len(index)} files; check the data folder.")
+    if bad:
+        log.warning("skipped %d unreadable image(s), e.g. %s", len(bad), bad[0])
+    return evaluate_logits(np.concatenate(logits), np.concatenate(labels), bundle.meta.categories)
+
+
+def evaluate_imagenet_val(bundle: WeightBundle, data_dir: str | None, weights: str = "", limit_per_class: int = 0,
+                          framework: str = "torch", **options):
+    """The bundle on the ImageNet validation set under data_dir (data.imagenet_val, labelled by
+    WordNet ID) and the reproduce verdict against its published figures; returns (EvalResult,
+    ValSet, Reproduce). `options`: evaluate_index's keywords."""
+    from alexnet_lab.data.imagenet_val import read_imagenet_val
+    from alexnet_lab.evaluate.reproduce import reproduce_verdict
+    from alexnet_lab.inference.predict import check_precision
+
+    check_precision(options.get("precision", "fp32"), framework, options.get("device", "auto"))
+    val = read_imagenet_val(data_dir, bundle.meta.class_ids, limit_per_class)
+    log.info("imagenet-val: layout %s, %d images, labels from %s", val.layout, len(val.index), val.labels_from)
+    result = evaluate_index(bundle, val.index, framework, data_dir=None, **options)
+    verdict = reproduce_verdict(result, bundle.meta, weights, val.layout, options.get("crops", 1),
+                                options.get("precision", "fp32"))
+    return result, val, verdict

@@ -23,9 +23,12 @@ class Prediction:
     index: int
     label: str
     probability: float
+    wnid: str = ""  # the class's WordNet ID where the weights know their IDs (ModelMeta.class_ids)
 
     def to_dict(self) -> dict:
-        return {"rank": self.rank, "index": self.index, "label": self.label, "probability": self.probability}
+        """predict --json's entry: `wnid` beside `label` only where the weights know their IDs."""
+        label = {"label": self.label, "wnid": self.wnid} if self.wnid else {"label": self.label}
+        return {"rank": self.rank, "index": self.index, **label, "probability": self.probability}
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -35,12 +38,15 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-def top_k(probabilities: np.ndarray, categories: Sequence[str], k: int) -> list[list[Prediction]]:
-    """The k most probable classes of every row, highest first (ties: lower index first)."""
+def top_k(probabilities: np.ndarray, categories: Sequence[str], k: int,
+          class_ids: Sequence[str] = ()) -> list[list[Prediction]]:
+    """The k most probable classes of every row, highest first (ties: lower index first);
+    `class_ids` (WordNet IDs in output order, or none) fill each prediction's wnid."""
     k = min(k, probabilities.shape[1])
     order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    wnid = (lambda i: class_ids[i]) if class_ids else (lambda i: "")
     return [
-        [Prediction(rank + 1, int(i), categories[int(i)], float(row[i])) for rank, i in enumerate(idx)]
+        [Prediction(rank + 1, int(i), categories[int(i)], float(row[i]), wnid(int(i))) for rank, i in enumerate(idx)]
         for row, idx in zip(probabilities, order)
     ]
 
@@ -120,4 +126,4 @@ def predict_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework
     if bad.size:  # NaN probabilities would be printed as invalid JSON with exit status 0
         raise UserInputError(f"the model's outputs for {bad.size} of {len(logits)} image(s) hold NaN/Inf, so the weights "
                              f"do (sanity-checked metadata cannot); run `alexnet verify` on them.")
-    return top_k(softmax(logits), bundle.meta.categories, k)
+    return top_k(softmax(logits), bundle.meta.categories, k, bundle.meta.class_ids)

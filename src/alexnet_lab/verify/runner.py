@@ -1,7 +1,8 @@
 """`alexnet verify`: run every check on one weight source and collect a VerifyReport.
 
 Order: metadata, structure, finite, degenerate, scale, digest, hash, framework-parity, fingerprint, against,
-against-metadata, and preprocessing when --images is a labelled class folder.
+against-metadata, and preprocessing when --images is a labelled class folder, or reproduce when
+it is imagenet-val:PATH (verify.reproduce).
 A file whose metadata the validator refuses (core.bundle.check_meta, PreprocessSpec) gets a FAILed
 metadata check with its reason and the rest SKIP; a file whose shapes fit no variant gets a FAILed
 structure check and the rest SKIP; a file that
@@ -28,6 +29,7 @@ from alexnet_lab.verify.preprocessing import NAME as PREPROCESSING
 from alexnet_lab.verify.preprocessing import check_preprocessing, labelled_index
 from alexnet_lab.verify.provenance import check_hash
 from alexnet_lab.verify.records import DIGEST, FINGERPRINT, check_digest, check_fingerprint, fingerprint_batch
+from alexnet_lab.verify.reproduce import check_reproduce, split_images
 from alexnet_lab.verify.structure import check_structure, structure_failure
 from alexnet_lab.weights.registry import WeightEntry
 
@@ -139,6 +141,7 @@ def run_verify(weights: str | os.PathLike[str], options: VerifyOptions = VerifyO
     """
     from alexnet_lab.weights.files import load_weights
 
+    options, imagenet_val = split_images(options)  # imagenet-val:PATH runs `reproduce`, not the image checks
     if options.images and options.framework_parity and labelled_index(options.images) is None:
         image_files(options.images)  # a bad folder fails before any heavy work
     later = AFTER_STRUCTURE + (("against",) if options.against else ())
@@ -154,7 +157,7 @@ def run_verify(weights: str | os.PathLike[str], options: VerifyOptions = VerifyO
     finite = integrity[0].status != FAIL
     checks = [metadata_check(bundle), check_structure(bundle), *integrity, check_digest(bundle),
               check_hash(bundle, weights, entries), *_framework_checks(bundle, options, finite), *_against(bundle, options),
-              *_preprocessing(bundle, options, finite)]
+              *_preprocessing(bundle, options, finite), *check_reproduce(bundle, str(weights), imagenet_val, finite)]
     for check in checks:
         log.info("verify %s: %s %s", check.name, check.status, check.detail)
     return VerifyReport(str(weights), tuple(checks))

@@ -17,6 +17,7 @@ from alexnet_lab.core.errors import UserInputError, WeightFormatError, unknown_n
 from alexnet_lab.core.exports import refuse_export_input
 from alexnet_lab.core.fileio import regular_file, sha256_file
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
+from alexnet_lab.core.wordnet import imagenet_class_ids
 from alexnet_lab.frameworks import get_backend
 from alexnet_lab.weights import download, hub  # download.fetch: looked up at call time (tests replace it)
 from alexnet_lab.weights.formats import limits  # containers are checked against size limits before any parser
@@ -43,7 +44,7 @@ def meta_for_file(path: Path) -> Callable[[str, int], ModelMeta]:
 
     def make(variant: str, num_classes: int) -> ModelMeta:
         return ModelMeta(variant, default_categories(num_classes), default_preprocess(variant), source=path.name,
-                         source_sha256=sha256_file(path))
+                         source_sha256=sha256_file(path), class_ids=default_class_ids(num_classes))
 
     return make
 
@@ -92,7 +93,7 @@ def load_weights(source: str | os.PathLike[str]) -> WeightBundle:
         if is_registry_name(text):
             entry = get_entry(text)
             bundle = _read_file(download.fetch(entry))
-            return bundle.with_meta(source=entry.name, preprocess=entry.preprocess)
+            return bundle.with_meta(source=entry.name, preprocess=entry.preprocess, class_ids=entry.class_ids())
         raise UserInputError(
             f"weights '{text}' not found: pass an existing weight file or run folder, or a registry name "
             "(torchvision, imagenet, bvlc)."
@@ -175,6 +176,8 @@ def check_lossless(bundle: WeightBundle, fmt: str) -> None:
         lost.append(f"the preprocessing ({meta.preprocess.describe()}; a .npy is read with bvlc's)")
     if meta.variant == "original" and tuple(meta.categories) != default_categories(meta.num_classes):
         lost.append("the class names")
+    if meta.class_ids and tuple(meta.class_ids) != default_class_ids(meta.num_classes):
+        lost.append("the class IDs")
     if meta.input_size and meta.input_size != meta.arch.input_size:
         lost.append(f"the input size {meta.input_size}")
     if lost:
@@ -185,6 +188,11 @@ def check_lossless(bundle: WeightBundle, fmt: str) -> None:
 def default_categories(num_classes: int) -> tuple[str, ...]:
     """The class names a file without metadata is read with (ImageNet's for 1000 classes)."""
     return imagenet_categories() if num_classes == 1000 else generic_categories(num_classes)
+
+
+def default_class_ids(num_classes: int) -> tuple[str, ...]:
+    """The WordNet IDs a file without metadata is read with (ImageNet's for 1000 classes, else none)."""
+    return imagenet_class_ids() if num_classes == 1000 else ()
 
 
 def save_weights(bundle: WeightBundle, path: str | os.PathLike[str], to: str | None = None) -> Path:

@@ -15,6 +15,7 @@ from alexnet_lab.core.bundle import imagenet_categories
 from alexnet_lab.core.errors import UserInputError, unknown_name_error
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
 from alexnet_lab.core.spec import VARIANTS
+from alexnet_lab.core.wordnet import imagenet_class_ids
 
 SOURCE_FORMATS = ("torchvision-pth", "caffe-npy")
 _HEX = re.compile(r"[0-9a-f]*")
@@ -39,8 +40,12 @@ class WeightEntry:
         preprocess: the input preprocessing the weights were trained with.
         categories: returns the class names in output-index order (called lazily so the
             registry costs nothing to import).
-        metrics: reported evaluation results as (name, value) pairs, e.g. ('acc@1', 56.522).
-        metrics_note: where the metrics come from, or why there are none.
+        class_ids: returns the WordNet ID of each output, in output order (lazily, like categories).
+        metrics: published evaluation results on the ImageNet-1k validation set as (name, value)
+            pairs in percent, e.g. ('acc@1', 56.522); `alexnet evaluate --data imagenet-val`
+            checks a copy against them (evaluate.reproduce).
+        metrics_crops: views per image the published figures average (1: one centre crop).
+        metrics_note: where the metrics come from and their protocol, or why there are none.
         description: one line on what the weights are.
         license: a note on the terms of use.
         license_id: the same as a model card's `license:` id ('bsd-3-clause'; 'other' with the note).
@@ -59,7 +64,9 @@ class WeightEntry:
     size: int = 0
     size_exact: bool = True
     categories: Callable[[], tuple[str, ...]] = field(default=imagenet_categories, compare=False, repr=False)
+    class_ids: Callable[[], tuple[str, ...]] = field(default=imagenet_class_ids, compare=False, repr=False)
     metrics: tuple[tuple[str, float], ...] = ()
+    metrics_crops: int = 1
     metrics_note: str = ""
     description: str = ""
     license: str = ""
@@ -117,7 +124,8 @@ TORCHVISION = WeightEntry(
     sha256_prefix="7be5be79",  # torchvision file names carry the first 8 hex digits of the sha256
     size=244_408_911,  # 233.1 MiB
     metrics=(("acc@1", 56.522), ("acc@5", 79.066)),
-    metrics_note="ImageNet-1k validation, single 224 center crop, as reported by torchvision (IMAGENET1K_V1).",
+    metrics_note="ImageNet-1k validation (50,000 images), as reported by torchvision (IMAGENET1K_V1): resize the "
+    "shorter side to 256, one 224 centre crop, RGB, ImageNet mean/std.",
     description="torchvision's AlexNet ('one weird trick' variant), IMAGENET1K_V1 weights.",
     license="torchvision (BSD-3-Clause); trained on ImageNet-1k, whose terms of access apply.",
     license_id="bsd-3-clause",
@@ -135,9 +143,10 @@ BVLC = WeightEntry(
     # in the cache (bvlc_alexnet.npy.sha256) and checks every later use against that record.
     size=243_861_814,  # 60,965,224 float32 + ~0.9 kB of pickle; not independently verified,
     size_exact=False,  # so it is never checked strictly
-    metrics=(),
-    metrics_note="none measured for this file; BVLC's model zoo reports top-1 57.1% / top-5 80.2% "
-    "(center crop) for the original Caffe model it was converted from, not verified here.",
+    metrics=(("acc@1", 57.1), ("acc@5", 80.2)),
+    metrics_note="ImageNet-1k validation, as BVLC's model zoo reports them for the Caffe model this file was "
+    "converted from: resize to 256x256, one 227 centre crop, BGR 0-255 minus the Caffe mean (BVLC subtracted "
+    "the mean image; this project the per-channel mean).",
     description="BVLC's Caffe reference AlexNet (the 2012 architecture), converted to a TensorFlow "
     ".npy dict by Michael Guerzhoy (University of Toronto).",
     license="BVLC released the Caffe model for unrestricted use; trained on ImageNet-1k, whose terms of access apply.",

@@ -63,18 +63,19 @@ def preprocess_input(x, data_format: str | None = None, weights: str | Preproces
 
 
 def decode_predictions(preds, top: int = 5, weights: str = "imagenet") -> list[list[tuple[str, str, float]]]:
-    """keras.applications' decode_predictions: per row the `top` (class id, name, score) tuples,
-    best first. The class id is the output index as text (no WordNet ids ship with the weights).
+    """keras.applications' decode_predictions: per row the `top` (WordNet ID, name, score)
+    tuples, best first, e.g. ('n02123045', 'tabby', 0.71); the IDs are the registry weights' own.
 
     Raises:
         UserInputError: preds is not (samples, classes) with the weights' class count.
     """
     from alexnet_lab.weights.registry import get_entry
 
-    names = get_entry(weights).category_names
+    entry = get_entry(weights)
+    names, ids = entry.category_names, entry.class_ids()
     preds = np.asarray(preds)
     if preds.ndim != 2 or preds.shape[1] != len(names):
         raise UserInputError(f"decode_predictions expects a batch of predictions of shape (samples, {len(names)}); "
                              f"received an array of shape {preds.shape}.")
     order = np.argsort(-preds, axis=1, kind="stable")[:, :top]
-    return [[(str(int(i)), names[int(i)], float(row[i])) for i in idx] for row, idx in zip(preds, order)]
+    return [[(ids[int(i)], names[int(i)], float(row[i])) for i in idx] for row, idx in zip(preds, order)]
