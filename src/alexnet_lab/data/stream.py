@@ -21,7 +21,9 @@ import numpy as np
 
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.preprocessing import PreprocessSpec
+from alexnet_lab.data.augment import AugmentSpec
 from alexnet_lab.data.images import ImageReadError
+from alexnet_lab.data.train_views import Resize, pil_resized_crop, random_resized_view
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +78,27 @@ class StreamedImages:
 
     def read(self, position: int) -> np.ndarray:
         """Row `position`: the stored view of its file (black if unreadable and not strict)."""
-        path = self.paths[position]
         try:
-            return stored_pixels(path, self.spec, self.decoder)
+            return stored_pixels(self.paths[position], self.spec, self.decoder)
         except ImageReadError as exc:
-            if self.strict:
-                raise
-            if path not in self._warned:
-                self._warned.add(path)
-                log.warning("unreadable image read as black: %s", exc)
-            return np.zeros((self.size, self.size, 3), np.uint8)
+            return self._black(self.paths[position], exc, self.size)
+
+    def train_view(self, position: int, augment: AugmentSpec, crop: int, rng: np.random.Generator,
+                   resize: Resize = pil_resized_crop) -> np.ndarray:
+        """A crop x crop training view of row `position` cut from its whole photo
+        (data.train_views.random_resized_view; black if unreadable and not strict)."""
+        try:
+            return random_resized_view(self.paths[position], augment, crop, rng, resize)
+        except ImageReadError as exc:
+            return self._black(self.paths[position], exc, crop)
+
+    def _black(self, path: str, exc: ImageReadError, size: int) -> np.ndarray:
+        if self.strict:
+            raise exc
+        if path not in self._warned:
+            self._warned.add(path)
+            log.warning("unreadable image read as black: %s", exc)
+        return np.zeros((size, size, 3), np.uint8)
 
     def subset(self, positions: Sequence[int] | slice) -> StreamedImages:
         """The rows at `positions`, still decoded on demand."""

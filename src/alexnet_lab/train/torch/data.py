@@ -17,6 +17,7 @@ from alexnet_lab.core.errors import AlexnetLabError
 from alexnet_lab.data import AugmentSpec
 from alexnet_lab.data.datasets import default_workers, eval_view, train_view
 from alexnet_lab.data.stream import StreamedImages
+from alexnet_lab.data.train_views import uses_whole_image
 
 IGNORE = -100  # F.cross_entropy's default ignore_index: the label of a padding sample
 
@@ -65,12 +66,30 @@ class StoreDataset(Dataset):
     def __getitem__(self, index: int):
         label = IGNORE if index >= len(self) else None  # EpochShares' padding marker
         index = index % len(self)
-        image = self.images[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
         if self.augment is None:
-            view = eval_view(image, self.crop)
+            view = eval_view(self.images[index], self.crop)
+        elif uses_whole_image(self.augment) and isinstance(self.images, StreamedImages):
+            view = self.images.train_view(index, self.augment, self.crop, rng, resized_crop_uint8)
         else:
-            view = train_view(image, self.augment, self.crop, np.random.default_rng([self.seed, self.epoch, index]))
+            view = train_view(self.images[index], self.augment, self.crop, rng)
         return torch.from_numpy(view), int(self.labels[index]) if label is None else label
+
+
+def resized_crop_uint8(pixels: np.ndarray, box: tuple[int, int, int, int], size: int) -> np.ndarray:
+    """torchvision's antialiased bilinear resize on uint8 (its AVX2 kernel, about 1.5x PIL's on
+    a 500x375 photo, docs/performance.md); within a grey level of the numpy reference."""
+    from torchvision.transforms.v2.functional import resized_crop
+
+    hwc = torch.from_numpy(pixels)  # channels-last strides: the layout that kernel reads fastest
+    out = resized_crop(hwc.permute(2, 0, 1), *box, [size, size], antialias=True)
+    return np.ascontiguousarray(out.permute(1, 2, 0).numpy())
+
+
+def one_thread_per_worker(_worker_id: int) -> None:
+    """A loader worker decodes and resizes on one core: left at the machine's thread count, its
+    OpenMP pool would spin against the training step's (two pools on two cores: 5x slower bf16)."""
+    torch.set_num_threads(1)
 
 
 class WorkerErrors:
@@ -110,10 +129,12 @@ def make_loader(dataset: StoreDataset, batch_size: int, shuffle: bool, seed: int
     if world is not None and world.distributed:
         sampler = EpochShares(len(dataset), world.rank, world.size, seed, epoch, shuffle)
         return WorkerErrors(DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                                       pin_memory=pin_memory, drop_last=False, persistent_workers=False))
+                                       pin_memory=pin_memory, drop_last=False, persistent_workers=False,
+                                       worker_init_fn=one_thread_per_worker))
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     return WorkerErrors(DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                                   num_workers=workers, pin_memory=pin_memory, drop_last=False, persistent_workers=False))
+                                   num_workers=workers, pin_memory=pin_memory, drop_last=False, persistent_workers=False,
+                                   worker_init_fn=one_thread_per_worker))
 
 
 class Normaliser:
