@@ -213,7 +213,7 @@ def to_rgb_array(image: Image.Image, background: tuple[int, int, int] | None = W
         return _composite(np.asarray(image.convert("RGBA")), background)
     if mode == "P" and has_alpha:
         image = image.convert("RGBA")  # palette transparency must go via RGBA; PIL warns otherwise
-    return np.array(image.convert("RGB"), dtype=np.uint8)
+    return np.array(image if mode == "RGB" else image.convert("RGB"), dtype=np.uint8)  # RGB: no PIL copy first
 
 
 def read_image_rgb(

@@ -6,7 +6,7 @@ The crop box is drawn from the image's header size before any pixel is decoded, 
 decoded at the smallest DCT scale (PIL's draft) that still leaves the box at least twice `crop`
 pixels on its shorter side (so the box's rounding to whole reduced pixels stays small); the box
 is then resized to crop x crop by a uint8 resize passed in by the framework's loader (PIL's here;
-the PyTorch loader passes torchvision's SIMD one) and flipped as a uint8 copy. Normalisation
+the PyTorch loader passes torch's SIMD one) and flipped by that resize, in C. Normalisation
 happens later, on the batch. These views need not equal the numpy reference bit for bit
 (predict and evaluate keep that one): tests/unit/test_train_views.py bounds the difference.
 """
@@ -22,15 +22,16 @@ from PIL import Image
 from alexnet_lab.data.augment import AugmentSpec, augment, resized_crop_box
 
 Box = tuple[int, int, int, int]  # top, left, height, width
-# (uint8 HxWx3 pixels, box, side) -> uint8 side x side x 3: the box resized with antialias
-Resize = Callable[[np.ndarray, Box, int], np.ndarray]
+# (uint8 HxWx3 pixels, box, side, flip) -> uint8 side x side x 3: the box resized with antialias,
+# mirrored left-right when flip is true
+Resize = Callable[[np.ndarray, Box, int, bool], np.ndarray]
 
 
-def pil_resized_crop(pixels: np.ndarray, box: Box, size: int) -> np.ndarray:
+def pil_resized_crop(pixels: np.ndarray, box: Box, size: int, flip: bool = False) -> np.ndarray:
     """The box resized to size x size with PIL's antialiased bilinear filter (C, uint8)."""
     top, left, height, width = box
-    image = Image.fromarray(pixels)
-    return np.asarray(image.resize((size, size), Image.BILINEAR, box=(left, top, left + width, top + height)))
+    image = Image.fromarray(pixels).resize((size, size), Image.BILINEAR, box=(left, top, left + width, top + height))
+    return np.asarray(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else image)
 
 
 def uses_whole_image(spec: AugmentSpec | None) -> bool:
@@ -69,10 +70,9 @@ def decoded_with_box(path: str, spec: AugmentSpec, crop: int, rng: np.random.Gen
 def random_resized_view(path: str, spec: AugmentSpec, crop: int, rng: np.random.Generator,
                         resize: Resize = pil_resized_crop) -> np.ndarray:
     """A crop x crop uint8 training view of the file at `path`: `spec`'s random-resized crop over
-    the whole photo, then its other steps in augment's order (a flip alone as a uint8 copy)."""
+    the whole photo, then its other steps in augment's order (a flip alone inside `resize`)."""
     pixels, box = decoded_with_box(path, spec, crop, rng)
-    view = resize(pixels, box, crop)
     rest = dataclasses.replace(spec, random_resized_crop=None)
     if rest == AugmentSpec(hflip=True):
-        return np.ascontiguousarray(view[:, ::-1]) if rng.random() < 0.5 else np.ascontiguousarray(view)
-    return augment(np.ascontiguousarray(view), rest, rng)
+        return resize(pixels, box, crop, bool(rng.random() < 0.5))
+    return augment(np.ascontiguousarray(resize(pixels, box, crop, False)), rest, rng)

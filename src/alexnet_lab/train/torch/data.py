@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from alexnet_lab.core.errors import AlexnetLabError
@@ -76,14 +77,15 @@ class StoreDataset(Dataset):
         return torch.from_numpy(view), int(self.labels[index]) if label is None else label
 
 
-def resized_crop_uint8(pixels: np.ndarray, box: tuple[int, int, int, int], size: int) -> np.ndarray:
-    """torchvision's antialiased bilinear resize on uint8 (its AVX2 kernel, about 1.5x PIL's on
-    a 500x375 photo, docs/performance.md); within a grey level of the numpy reference."""
-    from torchvision.transforms.v2.functional import resized_crop
-
-    hwc = torch.from_numpy(pixels)  # channels-last strides: the layout that kernel reads fastest
-    out = resized_crop(hwc.permute(2, 0, 1), *box, [size, size], antialias=True)
-    return np.ascontiguousarray(out.permute(1, 2, 0).numpy())
+def resized_crop_uint8(pixels: np.ndarray, box: tuple[int, int, int, int], size: int, flip: bool = False) -> np.ndarray:
+    """torch's antialiased bilinear resize on uint8 (the SIMD kernel torchvision.transforms.v2 calls;
+    about 1.5x PIL's, docs/performance.md), then the flip: within a grey level of the numpy reference."""
+    top, left, height, width = box
+    crop = torch.from_numpy(np.ascontiguousarray(pixels[top : top + height, left : left + width]))
+    # a contiguous HWC crop is a channels-last NCHW tensor: the kernel's fast layout, kept in its output
+    out = F.interpolate(crop.permute(2, 0, 1)[None], size=(size, size), mode="bilinear", antialias=True,
+                        align_corners=False)[0].permute(1, 2, 0)
+    return (out.flip(1) if flip else out).numpy()
 
 
 def one_thread_per_worker(_worker_id: int) -> None:
