@@ -113,6 +113,7 @@ def test_store_dataset_uses_whole_photo_views_and_black_for_unreadable(tmp_path)
 
 
 def test_loader_workers_run_one_thread():
+    """DataLoader's own default, which step_threads counts on."""
     import torch
     from torch.utils.data import Dataset
 
@@ -133,3 +134,20 @@ def test_loader_workers_run_one_thread():
     loader = make_loader(Threads(), 2, False, 0, 0, workers=1)
     assert isinstance(loader, WorkerErrors)
     assert [int(t) for batch, _ in loader for t in batch] == [1, 1]
+
+
+def test_step_threads_leave_the_workers_their_cores(monkeypatch):
+    import torch
+
+    from alexnet_lab.train.torch.data import step_threads
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    try:
+        streamed = StreamedImages([], TORCHVISION_IMAGENET)
+        assert step_threads(1, np.zeros((1, 8, 8, 3), np.uint8), torch.device("cpu")) == before  # in memory: kept
+        assert step_threads(1, streamed, torch.device("cpu")) == 3
+        assert step_threads(3, streamed, torch.device("cpu")) == 1
+    finally:
+        torch.set_num_threads(before)

@@ -86,13 +86,18 @@ def _loader_alone(loader) -> float:
 
 def measure_data(impl: str, settings: BenchSettings, folder: str) -> dict:
     """The five figures of one side (module docstring), in this process."""
+    from alexnet_lab.core.preprocessing import TORCHVISION_IMAGENET
+    from alexnet_lab.data.stream import StreamedImages
     from alexnet_lab.frameworks.torch.device import resolve_precision
+    from alexnet_lab.train.torch.data import step_threads
 
+    workers = loader_workers(settings)
+    torch.manual_seed(0)
+    dataset, loader, prepare, model, ours = (_ours if impl == "ours" else _reference)(settings, folder, workers)
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    torch.manual_seed(0)
-    workers = loader_workers(settings)
-    dataset, loader, prepare, model, ours = (_ours if impl == "ours" else _reference)(settings, folder, workers)
+    else:  # both sides get the threads `alexnet train` sizes for its streamed store's workers
+        step_threads(workers, dataset.images if ours else StreamedImages([], TORCHVISION_IMAGENET), torch.device("cpu"))
     precision = resolve_precision("auto", torch.device("cpu"))
     model = model.to(memory_format=torch.channels_last).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, foreach=True if ours else None)

@@ -9,6 +9,8 @@ an epoch is read exactly once, by one worker of one process (tests/unit/test_dat
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -51,6 +53,17 @@ def loader_workers(requested: int, images) -> int:
     return requested if requested or not isinstance(images, StreamedImages) else max(1, default_workers())
 
 
+def step_threads(workers: int, images, device, world_size: int = 1) -> int:
+    """Intra-op threads for the training step: on the CPU, with workers decoding a streamed store,
+    the cores they leave (each decodes on one core: DataLoader sets one thread in its workers), so the step's OpenMP
+    pool never spin-waits on a core a worker holds. An in-memory store (CIFAR-10) keeps torch's
+    default; OMP_NUM_THREADS, when set, wins. Sets and returns the step's thread count."""
+    decoding = workers > 0 and isinstance(images, StreamedImages)
+    if device.type == "cpu" and decoding and not os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, world_size) - workers))
+    return torch.get_num_threads()
+
+
 class StoreDataset(Dataset):
     """(uint8 HxWx3 view, label) pairs from an in-memory store."""
 
@@ -86,12 +99,6 @@ def resized_crop_uint8(pixels: np.ndarray, box: tuple[int, int, int, int], size:
     out = F.interpolate(crop.permute(2, 0, 1)[None], size=(size, size), mode="bilinear", antialias=True,
                         align_corners=False)[0].permute(1, 2, 0)
     return (out.flip(1) if flip else out).numpy()
-
-
-def one_thread_per_worker(_worker_id: int) -> None:
-    """A loader worker decodes and resizes on one core: left at the machine's thread count, its
-    OpenMP pool would spin against the training step's (two pools on two cores: 5x slower bf16)."""
-    torch.set_num_threads(1)
 
 
 class WorkerErrors:
@@ -131,12 +138,10 @@ def make_loader(dataset: StoreDataset, batch_size: int, shuffle: bool, seed: int
     if world is not None and world.distributed:
         sampler = EpochShares(len(dataset), world.rank, world.size, seed, epoch, shuffle)
         return WorkerErrors(DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                                       pin_memory=pin_memory, drop_last=False, persistent_workers=False,
-                                       worker_init_fn=one_thread_per_worker))
+                                       pin_memory=pin_memory, drop_last=False, persistent_workers=False))
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     return WorkerErrors(DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                                   num_workers=workers, pin_memory=pin_memory, drop_last=False, persistent_workers=False,
-                                   worker_init_fn=one_thread_per_worker))
+                                   num_workers=workers, pin_memory=pin_memory, drop_last=False, persistent_workers=False))
 
 
 class Normaliser:
