@@ -4,7 +4,8 @@
 in-memory N x S x S x 3 array that :func:`~alexnet_lab.data.datasets.decode_all` builds, but
 decodes each image when it is asked for (with the same :func:`stored_pixels` the in-memory store
 uses, so both give the same pixels). The training loaders index it per sample in their workers,
-so memory is bounded by the batches in flight, not by the data set.
+so memory is bounded by the batches in flight, not by the data set. A random-resized-crop training
+view is cut from the whole photo instead (:meth:`StreamedImages.train_view`, data.train_views).
 
 An unreadable file met while streaming is logged once and read as a black image (its place in
 the epoch is kept, so every process still agrees on the batch count); `strict` raises instead.
