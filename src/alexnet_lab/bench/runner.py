@@ -105,6 +105,32 @@ def _compare(framework: str, settings: BenchSettings) -> dict:
     return entry
 
 
+DATA_KEYS = ("loader_img_s", "train_img_s", "step_img_s", "fed", "view_img_s_per_core")
+
+
+def run_data_benchmark(settings: BenchSettings, folder: str) -> dict:
+    """`repeats` rounds of ours then the torchvision recipe on the photos in `folder` (bench.data_bench),
+    each in a fresh process: medians, [min, max] under `spread`, ours / reference ratios per round."""
+    rounds = []
+    for number in range(1, max(1, settings.repeats) + 1):
+        log.info("benchmark --data: round %d of %d (ours, then the torchvision recipe)", number, settings.repeats)
+        rounds.append({impl: _worker(["data", impl, settings.to_json(), folder]) for impl in ("ours", "reference")})
+    doc: dict = {"spread": {}}
+    for impl in ("ours", "reference"):
+        doc[impl] = {key: float(np.median([r[impl][key] for r in rounds])) for key in DATA_KEYS}
+        doc[impl].update({k: v for k, v in rounds[0][impl].items() if k not in DATA_KEYS})
+        doc["spread"][impl] = {key: [min(r[impl][key] for r in rounds), max(r[impl][key] for r in rounds)]
+                               for key in DATA_KEYS}
+    for key in ("train_img_s", "loader_img_s", "view_img_s_per_core"):
+        ratios = [r["ours"][key] / r["reference"][key] for r in rounds]
+        doc[f"{key}_ratio"], doc["spread"][f"{key}_ratio"] = float(np.median(ratios)), [min(ratios), max(ratios)]
+    doc["rounds"] = rounds
+    doc["machine"] = {**machine_info(), "load_average": list(os.getloadavg())}
+    doc["settings"] = json.loads(settings.to_json())
+    doc["folder"] = folder
+    return doc
+
+
 def run_benchmark(settings: BenchSettings, frameworks: tuple[str, ...] = ("torch", "keras"), jpeg: bool = True) -> dict:
     """Measure ours and the reference for each framework; returns the JSON document."""
     doc: dict = {}

@@ -23,6 +23,8 @@ class BenchSettings:
     jpeg_images: int = 256  # images in the JPEG input-pipeline measurement
     repeats: int = 3  # rounds of (ours, reference), alternating; medians are reported
     threads: int = 0  # 0: the framework's default
+    workers: int = 0  # --data: loader workers on both sides; 0: what `alexnet train` picks
+    view_samples: int = 64  # --data: samples decoded and augmented for the per-core figure
     device: str = "auto"  # PyTorch: auto|cpu|cuda[:N]|mps; Keras: TensorFlow's placement, 'cpu' hides GPUs
 
     def to_json(self) -> str:

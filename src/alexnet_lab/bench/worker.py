@@ -1,5 +1,5 @@
 """One benchmark measurement in a process of its own (clean peak memory; PyTorch and TensorFlow
-never share a process): `python -m alexnet_lab.bench.worker FRAMEWORK IMPL SETTINGS_JSON [DIR]`.
+never share a process): `python -m alexnet_lab.bench.worker KIND IMPL SETTINGS_JSON [DIR]`.
 Prints one JSON object on the last line of stdout."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ MEASUREMENTS = {
     "pipeline": ("alexnet_lab.bench.torch_bench", "measure_jpeg_pipeline"),
     "torch": ("alexnet_lab.bench.torch_bench", "measure"),
     "keras": ("alexnet_lab.bench.keras_bench", "measure"),
+    "data": ("alexnet_lab.bench.data_bench", "measure_data"),  # IMPL on the photos in DIR
 }
 
 
@@ -27,6 +28,8 @@ def main(argv: list[str]) -> int:
         result = measure(settings)
     elif kind == "pipeline":
         result = measure(settings, argv[3])
+    elif kind == "data":
+        result = measure(impl, settings, argv[3])
     else:
         result = measure(impl, settings)
     print(json.dumps(result))

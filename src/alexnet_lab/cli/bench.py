@@ -9,13 +9,18 @@ import json
 def add_benchmark(sub) -> None:
     p = sub.add_parser("benchmark", help="training/inference throughput, latency and memory vs plain references")
     p.add_argument("--frameworks", nargs="+", default=["torch", "keras"], help="torch and/or keras (default both)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=None, help="default 64 (32 with --data)")
     p.add_argument("--size", type=int, default=224, help="input size (default 224)")
     p.add_argument("--steps", type=int, default=10, help="timed steps per measurement and round (default 10)")
     p.add_argument("--repeats", type=int, default=3, help="rounds of ours then the reference, each in fresh processes; "
                    "medians are reported (default 3)")
     p.add_argument("--no-jpeg", action="store_true", help="skip the JPEG input-pipeline measurement")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
+    p.add_argument("--data", metavar="FOLDER", help="a class folder of photos: the PyTorch training input on them "
+                   "(loader alone, end-to-end step) beside the torchvision recipe, instead of the model measurements")
+    p.add_argument("--num-workers", type=int, default=0, help="--data: loader workers on both sides "
+                   "(default: what `alexnet train` picks)")
+    p.add_argument("--threads", type=int, default=0, help="intra-op threads of the measuring process (default: torch's)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_benchmark)
 
@@ -31,16 +36,19 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         from alexnet_lab.frameworks.torch.device import resolve_device
 
         resolve_device(args.device)
-    for flag, value in (("--repeats", args.repeats), ("--steps", args.steps), ("--batch-size", args.batch_size)):
+    batch = args.batch_size or (32 if args.data else 64)
+    for flag, value in (("--repeats", args.repeats), ("--steps", args.steps), ("--batch-size", batch)):
         if value < 1:
             from alexnet_lab.core.errors import UserInputError
 
             raise UserInputError(f"{flag} must be at least 1; received {value}.")
     from alexnet_lab.core.spec import get_arch
 
-    settings = BenchSettings(size=args.size, batch=args.batch_size, train_steps=args.steps, infer_steps=args.steps,
-                             repeats=args.repeats, device=args.device)
+    settings = BenchSettings(size=args.size, batch=batch, train_steps=args.steps, infer_steps=args.steps,
+                             repeats=args.repeats, device=args.device, workers=args.num_workers, threads=args.threads)
     get_arch(settings.variant).feature_map_size(settings.size)  # a too-small --size fails here, in one line
+    if args.data:
+        return _data_benchmark(settings, args)
     doc = run_benchmark(settings, tuple(args.frameworks), jpeg=not args.no_jpeg)
     if args.json:
         print(json.dumps(doc, indent=2))
@@ -61,4 +69,26 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
                       f"(x{r[f'{kind}_infer_speedup']:.2f} the reference) | batch-1 {r[f'{kind}_latency_ms']:.1f} ms")
     if "input_pipeline" in doc:
         print(f"JPEG input pipeline: {doc['input_pipeline']['jpeg_pipeline_img_s']:.0f} img/s")
+    return 0
+
+
+def _data_benchmark(settings, args: argparse.Namespace) -> int:
+    """`--data FOLDER`: bench.data_bench's figures, ours beside the torchvision recipe."""
+    from alexnet_lab.bench.runner import run_data_benchmark
+    from alexnet_lab.data import read_class_folder
+
+    read_class_folder(args.data)  # a missing or empty folder fails here, in one line
+    doc = run_data_benchmark(settings, args.data)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    spread = doc["spread"]
+    for side in ("ours", "reference"):
+        r = doc[side]
+        print(f"{side}: train {r['train_img_s']:.1f} img/s end to end | loader alone {r['loader_img_s']:.1f} img/s "
+              f"({r['workers']} worker(s)) | step alone {r['step_img_s']:.1f} img/s | fed x{r['fed']:.2f} | "
+              f"decode + augment {r['view_img_s_per_core']:.0f} img/s per core")
+    print(f"ours / reference: train x{doc['train_img_s_ratio']:.2f} (rounds x{spread['train_img_s_ratio'][0]:.2f}-"
+          f"{spread['train_img_s_ratio'][1]:.2f}) | loader x{doc['loader_img_s_ratio']:.2f} | decode + augment "
+          f"x{doc['view_img_s_per_core_ratio']:.2f}")
     return 0

@@ -17,6 +17,7 @@ import io
 import os
 import stat
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -96,12 +97,28 @@ def _check_pixels(path: str | os.PathLike[str], image: Image.Image, spec: Prepro
         raise
 
 
+# min_side: a fixed shorter side, or a plan called with the (oriented) header size, before any pixel
+# is decoded, that returns it: a training view chooses its crop box first, then how far to reduce.
+MinSide = int | Callable[[int, int], int | None] | None
+_SWAPS_SIDES = frozenset({5, 6, 7, 8})  # EXIF orientations that rotate by 90 degrees
+
+
+def _oriented_size(image: Image.Image) -> tuple[int, int]:
+    """(height, width) after EXIF orientation, from the header."""
+    width, height = image.size
+    try:
+        turned = image.getexif().get(0x0112) in _SWAPS_SIDES
+    except Exception:  # noqa: BLE001 - bad metadata: _apply_exif_orientation ignores it too
+        turned = False
+    return (width, height) if turned else (height, width)
+
+
 def _open_decoded(path: str | os.PathLike[str], content: bytes | None = None,
-                  min_side: int | None = None, spec: PreprocessSpec | None = None) -> Image.Image:
+                  min_side: MinSide = None, spec: PreprocessSpec | None = None) -> Image.Image:
     """Open `path` (or decode `content`, named `path`) and decode all its pixels (first frame of
     animations), mapping failures. `min_side`: a JPEG may be decoded at a reduced DCT scale (PIL's
     draft) as long as its shorter side stays >= min_side, which is 2-4x faster for photos that are
-    resized down anyway."""
+    resized down anyway; a callable is asked for it with the oriented (height, width)."""
     if content is None:
         _check_regular(path)
     try:
@@ -121,6 +138,8 @@ def _open_decoded(path: str | os.PathLike[str], content: bytes | None = None,
     except Exception as exc:  # noqa: BLE001 - e.g. WebP builds its decoder, and fails, at open
         raise _corrupt(path, exc) from None
     _check_pixels(path, image, spec)
+    if callable(min_side):
+        min_side = min_side(*_oriented_size(image))
     if min_side is not None and image.format == "JPEG":
         scale = min_side / min(image.size)  # draft keeps at least the requested size on both sides
         image.draft(image.mode, (int(image.size[0] * scale + 0.999), int(image.size[1] * scale + 0.999)))
@@ -194,12 +213,12 @@ def to_rgb_array(image: Image.Image, background: tuple[int, int, int] | None = W
         return _composite(np.asarray(image.convert("RGBA")), background)
     if mode == "P" and has_alpha:
         image = image.convert("RGBA")  # palette transparency must go via RGBA; PIL warns otherwise
-    return np.array(image.convert("RGB"), dtype=np.uint8)
+    return np.array(image if mode == "RGB" else image.convert("RGB"), dtype=np.uint8)  # RGB: no PIL copy first
 
 
 def read_image_rgb(
     path: str | os.PathLike[str], background: tuple[int, int, int] | None = WHITE,
-    content: bytes | None = None, min_side: int | None = None, spec: PreprocessSpec | None = None,
+    content: bytes | None = None, min_side: MinSide = None, spec: PreprocessSpec | None = None,
 ) -> np.ndarray:
     """Read an image file as an HxWx3 uint8 RGB array with EXIF orientation applied.
 
@@ -207,7 +226,8 @@ def read_image_rgb(
         path: image file; any format PIL decodes (the first frame of a GIF/TIFF animation).
         background: RGB colour for transparent pixels (white by default); None drops alpha.
         content: the file's bytes when they are already read (a tar member); `path` names them.
-        min_side: allow reduced-size JPEG decoding down to this shorter side (see _open_decoded).
+        min_side: allow reduced-size JPEG decoding down to this shorter side, or a callable that
+            returns it from the oriented (height, width) before decoding (see _open_decoded).
         spec: the preprocessing the pixels are for; the guard then also checks the resized size.
 
     Returns:

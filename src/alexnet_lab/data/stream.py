@@ -4,7 +4,8 @@
 in-memory N x S x S x 3 array that :func:`~alexnet_lab.data.datasets.decode_all` builds, but
 decodes each image when it is asked for (with the same :func:`stored_pixels` the in-memory store
 uses, so both give the same pixels). The training loaders index it per sample in their workers,
-so memory is bounded by the batches in flight, not by the data set.
+so memory is bounded by the batches in flight, not by the data set. A random-resized-crop training
+view is cut from the whole photo instead (:meth:`StreamedImages.train_view`, data.train_views).
 
 An unreadable file met while streaming is logged once and read as a black image (its place in
 the epoch is kept, so every process still agrees on the batch count); `strict` raises instead.
@@ -21,7 +22,9 @@ import numpy as np
 
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.preprocessing import PreprocessSpec
+from alexnet_lab.data.augment import AugmentSpec
 from alexnet_lab.data.images import ImageReadError
+from alexnet_lab.data.train_views import Resize, pil_resized_crop, random_resized_view
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +79,27 @@ class StreamedImages:
 
     def read(self, position: int) -> np.ndarray:
         """Row `position`: the stored view of its file (black if unreadable and not strict)."""
-        path = self.paths[position]
         try:
-            return stored_pixels(path, self.spec, self.decoder)
+            return stored_pixels(self.paths[position], self.spec, self.decoder)
         except ImageReadError as exc:
-            if self.strict:
-                raise
-            if path not in self._warned:
-                self._warned.add(path)
-                log.warning("unreadable image read as black: %s", exc)
-            return np.zeros((self.size, self.size, 3), np.uint8)
+            return self._black(self.paths[position], exc, self.size)
+
+    def train_view(self, position: int, augment: AugmentSpec, crop: int, rng: np.random.Generator,
+                   resize: Resize = pil_resized_crop) -> np.ndarray:
+        """A crop x crop training view of row `position` cut from its whole photo
+        (data.train_views.random_resized_view; black if unreadable and not strict)."""
+        try:
+            return random_resized_view(self.paths[position], augment, crop, rng, resize)
+        except ImageReadError as exc:
+            return self._black(self.paths[position], exc, crop)
+
+    def _black(self, path: str, exc: ImageReadError, size: int) -> np.ndarray:
+        if self.strict:
+            raise exc
+        if path not in self._warned:
+            self._warned.add(path)
+            log.warning("unreadable image read as black: %s", exc)
+        return np.zeros((size, size, 3), np.uint8)
 
     def subset(self, positions: Sequence[int] | slice) -> StreamedImages:
         """The rows at `positions`, still decoded on demand."""

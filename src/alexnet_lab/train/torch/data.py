@@ -9,14 +9,18 @@ an epoch is read exactly once, by one worker of one process (tests/unit/test_dat
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from alexnet_lab.core.errors import AlexnetLabError
 from alexnet_lab.data import AugmentSpec
 from alexnet_lab.data.datasets import default_workers, eval_view, train_view
 from alexnet_lab.data.stream import StreamedImages
+from alexnet_lab.data.train_views import uses_whole_image
 
 IGNORE = -100  # F.cross_entropy's default ignore_index: the label of a padding sample
 
@@ -49,6 +53,17 @@ def loader_workers(requested: int, images) -> int:
     return requested if requested or not isinstance(images, StreamedImages) else max(1, default_workers())
 
 
+def step_threads(workers: int, images, device, world_size: int = 1) -> int:
+    """Intra-op threads for the training step: on the CPU, with workers decoding a streamed store,
+    the cores they leave (each decodes on one core: DataLoader sets one thread in its workers), so the step's OpenMP
+    pool never spin-waits on a core a worker holds. An in-memory store (CIFAR-10) keeps torch's
+    default; OMP_NUM_THREADS, when set, wins. Sets and returns the step's thread count."""
+    decoding = workers > 0 and isinstance(images, StreamedImages)
+    if device.type == "cpu" and decoding and not os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, world_size) - workers))
+    return torch.get_num_threads()
+
+
 class StoreDataset(Dataset):
     """(uint8 HxWx3 view, label) pairs from an in-memory store."""
 
@@ -65,12 +80,25 @@ class StoreDataset(Dataset):
     def __getitem__(self, index: int):
         label = IGNORE if index >= len(self) else None  # EpochShares' padding marker
         index = index % len(self)
-        image = self.images[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
         if self.augment is None:
-            view = eval_view(image, self.crop)
+            view = eval_view(self.images[index], self.crop)
+        elif uses_whole_image(self.augment) and isinstance(self.images, StreamedImages):
+            view = self.images.train_view(index, self.augment, self.crop, rng, resized_crop_uint8)
         else:
-            view = train_view(image, self.augment, self.crop, np.random.default_rng([self.seed, self.epoch, index]))
+            view = train_view(self.images[index], self.augment, self.crop, rng)
         return torch.from_numpy(view), int(self.labels[index]) if label is None else label
+
+
+def resized_crop_uint8(pixels: np.ndarray, box: tuple[int, int, int, int], size: int, flip: bool = False) -> np.ndarray:
+    """torch's antialiased bilinear resize on uint8 (the SIMD kernel torchvision.transforms.v2 calls;
+    about 1.5x PIL's, docs/performance.md), then the flip: within a grey level of the numpy reference."""
+    top, left, height, width = box
+    crop = torch.from_numpy(np.ascontiguousarray(pixels[top : top + height, left : left + width]))
+    # a contiguous HWC crop is a channels-last NCHW tensor: the kernel's fast layout, kept in its output
+    out = F.interpolate(crop.permute(2, 0, 1)[None], size=(size, size), mode="bilinear", antialias=True,
+                        align_corners=False)[0].permute(1, 2, 0)
+    return (out.flip(1) if flip else out).numpy()
 
 
 class WorkerErrors:

@@ -26,7 +26,7 @@ from alexnet_lab.train.loop import fit
 from alexnet_lab.train.strategies import Phase, plan_phases
 from alexnet_lab.train.torch import distributed
 from alexnet_lab.train.torch.checkpoint import cpu_state, load_checkpoint, write_checkpoint
-from alexnet_lab.train.torch.data import IGNORE, Normaliser, StoreDataset, loader_workers, make_loader
+from alexnet_lab.train.torch.data import IGNORE, Normaliser, StoreDataset, loader_workers, make_loader, step_threads
 from alexnet_lab.train.torch.ema import TorchEMA
 from alexnet_lab.train.world import World
 from alexnet_lab.weights.pretrained import load_pretrained
@@ -214,7 +214,9 @@ def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_
     resolved = {"device": str(device), "precision": precision.name, "channels_last": channels_last,
                 "compile": trainer.compile,
                 "reinitialised_layers": reinit, "phases": [p.name for p in phases],
-                "world_size": world.size, "loader_workers": trainer.workers, "dist_backend": distributed.backend_name(world)}
+                "world_size": world.size, "loader_workers": trainer.workers, "dist_backend": distributed.backend_name(world),
+                "intra_op_threads": step_threads(trainer.workers, trainer.train_set.images, device,
+                                                     world.size)}
     log.info("training on %s (%s%s), phases %s", device, precision.name, ", torch.compile" if trainer.compile else "",
              ", ".join(f"{p.name}x{p.epochs}" for p in phases))
     try:
