@@ -20,14 +20,14 @@ from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, Pre
 from alexnet_lab.core.spec import get_arch
 from alexnet_lab.data import load_split, save_split
 from alexnet_lab.data.datasets import AUGMENTS, DataSplits, normalisation, resolve_data
-from alexnet_lab.train.config import RunConfig
+from alexnet_lab.train.config import RunConfig, supports
 from alexnet_lab.train.context import RunContext
 from alexnet_lab.train.folder import check_run_output, fault_point, storage_error
 from alexnet_lab.train.lock import locked_run_folder
 from alexnet_lab.train.resume import config_document, resume_config
 from alexnet_lab.train.stores import make_stores
 from alexnet_lab.train.strategies import plan_phases
-from alexnet_lab.train.trainers import get_trainer, supports
+from alexnet_lab.train.trainers import get_trainer
 from alexnet_lab.train.world import World, current_world
 
 log = logging.getLogger(__name__)

@@ -90,10 +90,11 @@ def framework_logits(bundle: WeightBundle, batches: Mapping[str, np.ndarray],
         ImportError: the framework is not installed.
         RuntimeError: the worker failed (its last stderr lines are in the message).
     """
-    import alexnet_lab
     from alexnet_lab.weights.formats.safetensors_io import write_safetensors
 
-    package_root = str(Path(alexnet_lab.__file__).resolve().parents[1])
+    # the folder that holds the alexnet_lab package (this file is alexnet_lab/verify/parity.py); not
+    # `import alexnet_lab` for its path: the public face imports verify, a circle
+    package_root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
     with tempfile.TemporaryDirectory(prefix="alexnet-parity-") as tmp:
         weights, batch_path, out = Path(tmp, "w.safetensors"), Path(tmp, "batches.npz"), Path(tmp, "logits.npz")
