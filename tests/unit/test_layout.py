@@ -308,3 +308,27 @@ def test_each_framework_implements_the_whole_protocol(framework):
         expected = list(inspect.signature(member).parameters)[1:]  # without self
         got = list(inspect.signature(getattr(backend, name)).parameters)
         assert got == expected, f"{framework}.{name}{got} differs from Backend.{name}{expected}"
+
+
+def _mentioned_modules(module: str, is_package: bool, text: str) -> list[str]:
+    """The modules a docstring names with :mod:`...` / :func:`...`, made absolute."""
+    import re
+
+    package = module if is_package else module.rpartition(".")[0]
+    found = []
+    for role, name in re.findall(r":(mod|func|class):`~?([\w.]+)`", text):
+        if name.startswith("."):
+            name = package + name
+        elif not name.startswith(ROOT):
+            continue
+        found.append(name if role == "mod" else _resolve(name, _modules()))  # a function's own module
+    return found
+
+
+def test_docstrings_name_modules_that_exist():
+    """A package's docstring once cited train/torch/loop.py and train/keras/loop.py, long gone."""
+    modules = _modules()
+    stale = [f"{module}: {name}" for module, (path, is_package) in modules.items()
+             for name in _mentioned_modules(module, is_package, ast.get_docstring(ast.parse(path.read_text())) or "")
+             if name not in modules]
+    assert not stale, "docstrings citing modules that do not exist:\n" + "\n".join(stale)

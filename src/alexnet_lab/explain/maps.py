@@ -14,6 +14,7 @@ from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import UserInputError, unknown_name_error
 from alexnet_lab.core.explain import INPUT, METHODS, gradcam, peak, saliency, upsample
 from alexnet_lab.core.preprocessing import PreprocessSpec, preprocess, resized_crop
+from alexnet_lab.core.softmax import softmax
 from alexnet_lab.frameworks import get_backend
 
 
@@ -83,8 +84,7 @@ def explain_batch(model, framework: str, batch: np.ndarray, categories: Sequence
     classes = None if target is None else [target] * len(batch)
     activations, gradients, logits = get_backend(framework).class_gradients(model, batch, layer, classes)
     maps = gradcam(activations, gradients) if method == "gradcam" else saliency(gradients)
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+    probabilities = softmax(logits)
     chosen = logits.argmax(1) if target is None else np.full(len(batch), target)
     out = []
     for heat, index, row in zip(maps, chosen, probabilities):

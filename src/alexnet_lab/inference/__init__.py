@@ -11,9 +11,20 @@ from alexnet_lab.inference.predict import (
     logits_for_images,
     predict_images,
     resolve_precision,
-    softmax,
     top_k,
 )
 
 __all__ = ["Prediction", "build_for", "inference_model", "logits_for_images", "predict_images", "resolve_precision",
-           "softmax", "top_k"]
+           "top_k"]
+
+
+def __getattr__(name: str):
+    if name == "softmax":  # moved to core.softmax, its one home
+        import warnings
+
+        from alexnet_lab.core.softmax import softmax
+
+        warnings.warn("alexnet_lab.inference.softmax moved to alexnet_lab.core.softmax.softmax",
+                      DeprecationWarning, stacklevel=2)
+        return softmax
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

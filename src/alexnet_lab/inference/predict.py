@@ -12,6 +12,7 @@ from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.precision import INFERENCE_PRECISIONS
 from alexnet_lab.core.preprocessing import preprocess
+from alexnet_lab.core.softmax import softmax as _softmax
 from alexnet_lab.frameworks import build_for, get_backend
 
 log = logging.getLogger(__name__)
@@ -28,11 +29,14 @@ class Prediction:
         return {"rank": self.rank, "index": self.index, "label": self.label, "probability": self.probability}
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64 (stable: the row max is subtracted first)."""
-    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
+def __getattr__(name: str):
+    if name == "softmax":  # moved to core.softmax, its one home
+        import warnings
+
+        warnings.warn("alexnet_lab.inference.predict.softmax moved to alexnet_lab.core.softmax.softmax",
+                      DeprecationWarning, stacklevel=2)
+        return _softmax
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def top_k(probabilities: np.ndarray, categories: Sequence[str], k: int) -> list[list[Prediction]]:
@@ -120,4 +124,4 @@ def predict_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework
     if bad.size:  # NaN probabilities would be printed as invalid JSON with exit status 0
         raise UserInputError(f"the model's outputs for {bad.size} of {len(logits)} image(s) hold NaN/Inf, so the weights "
                              f"do (sanity-checked metadata cannot); run `alexnet verify` on them.")
-    return top_k(softmax(logits), bundle.meta.categories, k)
+    return top_k(_softmax(logits), bundle.meta.categories, k)

@@ -80,8 +80,8 @@ def _framework_agreement(run_dir: Path, count: int = 16) -> dict:
     """Top-1 agreement and max probability difference between PyTorch and Keras on held-out images
     (each framework in a process of its own, as verify's framework-parity check runs them)."""
     from alexnet_lab.core.preprocessing import preprocess_batch
+    from alexnet_lab.core.softmax import softmax
     from alexnet_lab.data import SyntheticSpec, make_synthetic
-    from alexnet_lab.inference.predict import softmax
     from alexnet_lab.verify.parity import framework_logits
     from alexnet_lab.weights.files import load_weights
 

@@ -17,6 +17,7 @@ from alexnet_lab.core.bundle import ModelMeta
 from alexnet_lab.core.errors import TrainingError, UserInputError
 from alexnet_lab.core.fileio import atomic_path
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
+from alexnet_lab.core.softmax import softmax
 from alexnet_lab.core.spec import get_arch
 from alexnet_lab.data import load_split, save_split
 from alexnet_lab.data.datasets import AUGMENTS, DataSplits, normalisation, resolve_data
@@ -167,8 +168,7 @@ def finish_run(run_dir: Path, config: RunConfig, val_store, val_paths: list[str]
     logits = logits_for_store(bundle, images, config.framework, device=config.device, crops=2 if config.eval_flip else 1)
     result = evaluate_logits(logits, labels, bundle.meta.categories)
     write_eval_json(result, run_dir / "eval.json")
-    probs = np.exp(logits - logits.max(1, keepdims=True))
-    probs /= probs.sum(1, keepdims=True)
+    probs = softmax(logits)
     pick = np.random.default_rng(0).permutation(len(labels))[:samples]
     doc = {"class_names": list(bundle.meta.categories),
            "samples": [{"path": val_paths[i], "true": int(labels[i]), "pred": int(probs[i].argmax()),

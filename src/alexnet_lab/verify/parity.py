@@ -14,14 +14,14 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import AlexnetLabError, UserInputError
-from alexnet_lab.verify.checks import FAIL, PASS, SKIP, Check
+from alexnet_lab.verify.checks import FAIL, PASS, Check
 from alexnet_lab.verify.worker import IMPORT_ERROR, WATCHED
 
 NAME = "framework-parity"
@@ -149,17 +149,3 @@ def both_frameworks(bundle: WeightBundle, batches: Mapping[str, np.ndarray]) -> 
     for framework in ("torch", "keras"):
         logits[framework], processes[framework] = framework_logits(bundle, batches, framework)
     return logits, processes
-
-
-def check_framework_parity(bundle: WeightBundle, images: Sequence[np.ndarray]) -> Check:
-    """Compare PyTorch and Keras logits of the bundle on `images` (uint8 RGB arrays), each
-    framework in a process of its own."""
-    from alexnet_lab.core.preprocessing import preprocess_batch
-
-    try:
-        logits, processes = both_frameworks(bundle, {"images": preprocess_batch(list(images), bundle.meta.preprocess)})
-    except ImportError as exc:
-        return Check(NAME, SKIP, f"a framework is not installed ({exc}); install torch and keras to run it")
-    except AlexnetLabError as exc:
-        return Check(NAME, FAIL, f"could not compute the logits: {exc}")
-    return parity_check(logits["torch"]["images"], logits["keras"]["images"], processes)
