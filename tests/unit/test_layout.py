@@ -296,12 +296,13 @@ def test_framework_branches_stay_inside_the_frameworks():
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
 def test_each_framework_implements_the_whole_protocol(framework):
-    from alexnet_lab.frameworks import get_backend
+    from alexnet_lab.frameworks import WEIGHT_SUFFIXES, get_backend
     from alexnet_lab.frameworks.protocol import Backend
 
     backend = get_backend(framework)
     assert isinstance(backend, Backend)
     assert backend.FRAMEWORK == framework
+    assert backend.WEIGHT_SUFFIXES == WEIGHT_SUFFIXES[framework]  # the registry's entry, not a copy
     for name, member in vars(Backend).items():
         if name.startswith("_") or not callable(member):
             continue
@@ -332,3 +333,73 @@ def test_docstrings_name_modules_that_exist():
              for name in _mentioned_modules(module, is_package, ast.get_docstring(ast.parse(path.read_text())) or "")
              if name not in modules]
     assert not stale, "docstrings citing modules that do not exist:\n" + "\n".join(stale)
+
+
+# Where a framework's name may be written as a string: the registry and the implementations.
+FRAMEWORK_HOMES = ("frameworks/", "train/torch/", "train/keras/",
+                   "train/trainers.py")  # the trainer registry: its module names are read as dispatch edges
+# Files that still spell a framework's name, each with its reason. The list shrinks; a new file
+# asks the registry instead (frameworks.FRAMEWORKS, DEFAULT_FRAMEWORK, WEIGHT_SUFFIXES).
+FRAMEWORK_NAME_ALLOWED = {
+    "__init__.py": "the public signatures' default; importing the registry would load numpy at `import alexnet_lab`",
+    "core/exports.py": "core sits below frameworks/ and cannot ask the registry: input layouts, formats' models",
+    "train/config.py": "FEATURES (each trainer's extras), here so config does not import the trainers' dispatch",
+    "weights/hub_card.py": "the Hub model card's text: library tags and a code sample",
+    "verify/worker.py": "WATCHED: Python module names whose loading is reported, not framework names",
+    "cli/bench.py": "--frameworks' default and help (descriptive); the torch-only device check",
+    "cli/serve.py": "--frameworks' default and help (descriptive)",
+    "cli/evaluate.py": "--framework's default and help (descriptive)",
+    "cli/predict.py": "--framework's default and help (descriptive)",
+    "cli/inspect.py": "--framework's default and help (descriptive)",
+    # files other developers are changing (#30: to ask frameworks.FRAMEWORKS / DEFAULT_FRAMEWORK)
+    "evaluate/on_data.py": "logits_for_store / evaluate_source defaults",
+    "verify/runner.py": "logits['torch'] / logits['keras'] for the parity check",
+    "bench/worker.py": "MEASUREMENTS keys",
+    "bench/runner.py": "package versions, run_benchmark's default, the loop over frameworks",
+}
+FRAMEWORK_NAMES = ("torch", "keras")  # what the check looks for (the test may spell them)
+
+
+def framework_name_literals(package: Path = PACKAGE) -> dict[str, list[str]]:
+    """file -> 'line: literal' for every string constant that is exactly a framework's name,
+    docstrings left out (they may describe)."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package).as_posix()
+        if rel.startswith(FRAMEWORK_HOMES):
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and node.value in FRAMEWORK_NAMES and id(node) not in docstrings:
+                found[rel].append(f"{node.lineno}: {node.value!r}")
+    return found
+
+
+def test_framework_names_live_in_the_registry():
+    found = {rel: hits for rel, hits in framework_name_literals().items() if rel not in FRAMEWORK_NAME_ALLOWED}
+    assert not found, ("framework names written outside frameworks/ (ask frameworks.FRAMEWORKS / DEFAULT_FRAMEWORK, "
+                       "or add the file to FRAMEWORK_NAME_ALLOWED with its reason):\n"
+                       + "\n".join(f"{rel}:{hit}" for rel, hits in found.items() for hit in hits))
+
+
+def test_the_framework_name_allow_list_is_not_stale():
+    found = framework_name_literals()
+    stale = sorted(rel for rel in FRAMEWORK_NAME_ALLOWED if rel not in found)
+    assert not stale, f"remove from FRAMEWORK_NAME_ALLOWED, no framework name left there: {stale}"
+
+
+def test_a_planted_framework_name_fails(tmp_path):
+    _planted(tmp_path, {"__init__.py": "", "evaluate/new.py": "def f(framework='keras'):\n    return framework\n",
+                        "evaluate/described.py": '"""Runs in \'torch\' or \'keras\'."""\n'})
+    assert framework_name_literals(tmp_path / ROOT) == {"evaluate/new.py": ["1: 'keras'"]}
+
+
+def test_weight_files_read_the_registry():
+    from alexnet_lab.frameworks import FRAMEWORKS, WEIGHT_SUFFIXES
+    from alexnet_lab.weights.files import FORMAT_SUFFIXES
+
+    assert set(WEIGHT_SUFFIXES) == set(FRAMEWORKS)
+    assert all(FORMAT_SUFFIXES[name] == suffixes for name, suffixes in WEIGHT_SUFFIXES.items())

@@ -13,7 +13,7 @@ from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.precision import INFERENCE_PRECISIONS
 from alexnet_lab.core.preprocessing import preprocess
 from alexnet_lab.core.softmax import softmax as _softmax
-from alexnet_lab.frameworks import build_for, get_backend
+from alexnet_lab.frameworks import DEFAULT_FRAMEWORK, build_for, get_backend
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def resolve_precision(precision: str, framework: str, device: str = "auto") -> s
     return get_backend(framework).auto_inference_precision(device)
 
 
-def inference_model(bundle: WeightBundle, framework: str = "torch", device: str = "auto", precision: str = "fp32",
+def inference_model(bundle: WeightBundle, framework: str = DEFAULT_FRAMEWORK, device: str = "auto", precision: str = "fp32",
                     calibration: np.ndarray | None = None) -> Callable[[np.ndarray, int], np.ndarray]:
     """A function (preprocessed N x H x W x 3 batch, batch size) -> float32 logits for the bundle.
 
@@ -99,7 +99,7 @@ def inference_model(bundle: WeightBundle, framework: str = "torch", device: str 
     return lambda batch, batch_size=32: backend.predict_logits_int8(quantized, batch, batch_size=batch_size)
 
 
-def logits_for_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework: str = "torch",
+def logits_for_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework: str = DEFAULT_FRAMEWORK,
                       device: str = "auto", precision: str = "fp32", calibration: np.ndarray | None = None) -> np.ndarray:
     """Logits for uint8 RGB images, preprocessed the way the weights expect; `calibration` is a
     preprocessed batch (evaluate.on_data.calibration_batch) for int8."""
@@ -113,7 +113,7 @@ def logits_for_images(bundle: WeightBundle, images: Sequence[np.ndarray], framew
     return inference_model(bundle, framework, device, precision, calibration)(batch, 32)
 
 
-def predict_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework: str = "torch",
+def predict_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework: str = DEFAULT_FRAMEWORK,
                    k: int = 5, device: str = "auto", precision: str = "fp32",
                    calibration: np.ndarray | None = None) -> list[list[Prediction]]:
     """Top-k predictions for each image."""

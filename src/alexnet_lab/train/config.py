@@ -14,6 +14,7 @@ from typing import Any
 from alexnet_lab.core.errors import UserInputError, unknown_name_error
 from alexnet_lab.core.precision import TRAIN_PRECISIONS
 from alexnet_lab.core.spec import VARIANTS as ARCHS
+from alexnet_lab.frameworks import DEFAULT_FRAMEWORK
 from alexnet_lab.frameworks import FRAMEWORKS as _BACKENDS
 
 STRATEGIES = ("scratch", "head", "finetune", "two-phase")
@@ -64,7 +65,7 @@ class RunConfig:
     data: str = "synthetic"  # class folder, list file, 'synthetic' or 'cifar10'
     data_dir: str | None = None  # local copy for --data cifar10 (python batches or class folders)
     val_data: str | None = None  # separate validation folder / list file (else split from --data)
-    framework: str = "torch"
+    framework: str = DEFAULT_FRAMEWORK
     variant: str = "owt"
     weights: str = "none"  # 'none', a registry name ('imagenet', 'bvlc') or a weight file
     strategy: str = "scratch"

@@ -21,6 +21,7 @@ import numpy as np
 
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import AlexnetLabError, UserInputError
+from alexnet_lab.frameworks import FRAMEWORKS
 from alexnet_lab.verify.checks import FAIL, PASS, Check
 from alexnet_lab.verify.worker import IMPORT_ERROR, WATCHED
 
@@ -146,6 +147,6 @@ def both_frameworks(bundle: WeightBundle, batches: Mapping[str, np.ndarray]) -> 
     """framework -> batch name -> logits, and framework -> modules its process loaded, for PyTorch
     and Keras (each in a process of its own, see framework_logits)."""
     logits, processes = {}, {}
-    for framework in ("torch", "keras"):
+    for framework in FRAMEWORKS:
         logits[framework], processes[framework] = framework_logits(bundle, batches, framework)
     return logits, processes
