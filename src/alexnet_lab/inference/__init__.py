@@ -19,12 +19,6 @@ __all__ = ["Prediction", "build_for", "inference_model", "logits_for_images", "p
 
 
 def __getattr__(name: str):
-    if name == "softmax":  # moved to core.softmax, its one home
-        import warnings
+    from alexnet_lab.inference import predict
 
-        from alexnet_lab.core.softmax import softmax
-
-        warnings.warn("alexnet_lab.inference.softmax moved to alexnet_lab.core.softmax.softmax",
-                      DeprecationWarning, stacklevel=2)
-        return softmax
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(predict, name)  # predict's own __getattr__ warns for the names that moved
