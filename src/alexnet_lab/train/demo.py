@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alexnet_lab.core.run_folder import RunFolder
 from alexnet_lab.evaluate.report_seeds import HELD_OUT_NAME  # the held-out figures' one file name
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def _framework_agreement(run_dir: Path, count: int = 16) -> dict:
     from alexnet_lab.verify.parity import framework_logits
     from alexnet_lab.weights.files import load_weights
 
-    bundle = load_weights(run_dir / "best.safetensors")
+    bundle = load_weights(RunFolder(run_dir).best_weights)
     images, _ = make_synthetic(SyntheticSpec(num_classes=10, size=32, per_class=max(1, count // 10), seed=2))
     batch = preprocess_batch(list(images), bundle.meta.preprocess)
     first, second = (softmax(framework_logits(bundle, {"images": batch}, fw)[0]["images"]) for fw in FRAMEWORKS)

@@ -17,6 +17,7 @@ from alexnet_lab.core.errors import UserInputError, WeightFormatError, unknown_n
 from alexnet_lab.core.exports import refuse_export_input
 from alexnet_lab.core.fileio import regular_file, sha256_file
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
+from alexnet_lab.core.run_folder import RunFolder
 from alexnet_lab.frameworks import ALSO_READS, WEIGHT_SUFFIXES, get_backend
 from alexnet_lab.weights import download, hub  # download.fetch: looked up at call time (tests replace it)
 from alexnet_lab.weights.formats import limits  # containers are checked against size limits before any parser
@@ -111,10 +112,10 @@ def load_weights(source: str | os.PathLike[str]) -> WeightBundle:
 
 def run_weights_file(run_dir: Path) -> Path:
     """The model file of a training run folder (its best model, else its last)."""
-    for name in ("best.safetensors", "last.safetensors"):
-        if (run_dir / name).is_file():
-            return run_dir / name
-    raise UserInputError(f"'{run_dir}' is a folder without best.safetensors or last.safetensors; pass a run folder or a file.")
+    for path in RunFolder(run_dir).weights():
+        if path.is_file():
+            return path
+    raise UserInputError(f"'{run_dir}' is a folder without {' or '.join(RunFolder.WEIGHTS)}; pass a run folder or a file.")
 
 
 def format_of_name(path: Path) -> str | None:
@@ -150,7 +151,7 @@ def source_files(source: str | os.PathLike[str]) -> list[Path]:
         return [p for p in [hub.cached_weights(hub.parse_hub_ref(str(source)))] if p is not None]
     path = Path(str(source)).expanduser()
     if path.is_dir():
-        return [path, *(path / name for name in ("best.safetensors", "last.safetensors") if (path / name).exists())]
+        return [path, *RunFolder(path).weights()]
     if path.exists() or path.is_symlink():
         return [path]
     if is_registry_name(str(source)):
