@@ -22,6 +22,18 @@ from pathlib import Path
 from typing import ClassVar
 
 
+class _In:
+    """A file of the folder, as an attribute: the folder's path joined with the file's name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, run: RunFolder | None, owner: type) -> Path:
+        if run is None:
+            raise AttributeError(f"a RunFolder's {self.name} path needs a folder: RunFolder(RUN).attribute")
+        return run.path / self.name
+
+
 @dataclass(frozen=True)
 class RunFolder:
     """The paths of a run folder's files (nothing is read or created here)."""
@@ -45,45 +57,11 @@ class RunFolder:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         object.__setattr__(self, "path", Path(path))
 
-    @property
-    def config(self) -> Path:
-        return self.path / self.CONFIG
-
-    @property
-    def metrics(self) -> Path:
-        return self.path / self.METRICS
-
-    @property
-    def split(self) -> Path:
-        return self.path / self.SPLIT
-
-    @property
-    def best_weights(self) -> Path:
-        return self.path / self.BEST_WEIGHTS
-
-    @property
-    def last_weights(self) -> Path:
-        return self.path / self.LAST_WEIGHTS
-
-    @property
-    def eval(self) -> Path:
-        return self.path / self.EVAL
-
-    @property
-    def held_out_eval(self) -> Path:
-        return self.path / self.HELD_OUT_EVAL
-
-    @property
-    def samples(self) -> Path:
-        return self.path / self.SAMPLES
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.path / self.CHECKPOINTS
-
-    @property
-    def tensorboard(self) -> Path:
-        return self.path / self.TENSORBOARD
+    # each file's path: RunFolder(RUN).config is RUN/config.json
+    config, metrics, split = _In(CONFIG), _In(METRICS), _In(SPLIT)
+    best_weights, last_weights = _In(BEST_WEIGHTS), _In(LAST_WEIGHTS)
+    eval, held_out_eval, samples = _In(EVAL), _In(HELD_OUT_EVAL), _In(SAMPLES)
+    checkpoints, tensorboard = _In(CHECKPOINTS), _In(TENSORBOARD)
 
     def plot(self, name: str) -> Path:
         """RUN/plots/NAME.png."""
