@@ -341,7 +341,7 @@ FRAMEWORK_HOMES = ("frameworks/", "train/torch/", "train/keras/",
 # Files that still spell a framework's name, each with its reason. The list shrinks; a new file
 # asks the registry instead (frameworks.FRAMEWORKS, DEFAULT_FRAMEWORK, WEIGHT_SUFFIXES).
 FRAMEWORK_NAME_ALLOWED = {
-    "__init__.py": "the public signatures' default; importing the registry would load numpy at `import alexnet_lab`",
+    "__init__.py": "the public signatures' default; the face imports lazily, the registry would add core.bundle",
     "core/exports.py": "core sits below frameworks/ and cannot ask the registry: input layouts, formats' models",
     "train/config.py": "FEATURES (each trainer's extras), here so config does not import the trainers' dispatch",
     "weights/hub_card.py": "the Hub model card's text: library tags and a code sample",
