@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, preprocess_batch
+from alexnet_lab.core.softmax import softmax
 from alexnet_lab.data.images import read_image_rgb
-from alexnet_lab.inference.predict import logits_for_images, softmax
+from alexnet_lab.inference.predict import logits_for_images
 from alexnet_lab.weights.files import load_weights
 
 BVLC_SHAPES = {  # Caffe-TF layout of bvlc_alexnet.npy

@@ -42,8 +42,9 @@ def small_bundle():
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
 def test_ten_crop_averages_the_softmax_of_every_view(small_bundle, framework):
+    from alexnet_lab.core.softmax import softmax
     from alexnet_lab.evaluate.on_data import logits_for_store, network_input
-    from alexnet_lab.inference.predict import inference_model, softmax
+    from alexnet_lab.inference.predict import inference_model
 
     images = np.random.default_rng(0).integers(0, 256, (3, 40, 40, 3), dtype=np.uint8)
     found = logits_for_store(small_bundle, images, framework, device="cpu", crops=10)

@@ -30,3 +30,48 @@ def test_a_recorded_best_file_behind_the_record_is_stale_only_at_the_last_epoch(
     assert check_best(Manifest(tmp_path), [tmp_path / "best.pt"], best_epoch=2, last_epoch=3) == []
     with pytest.raises(Exception, match="holds epoch 2"):
         check_best(Manifest(tmp_path), [tmp_path / "best.pt"], best_epoch=1, last_epoch=3)
+
+
+# Files that still write a run folder's file name as a string of their own, and why.
+RUN_FILE_NAME_ALLOWED = {
+    "core/run_folder.py": "the home",
+    "weights/formats/limits.py": "'config.json' inside a .keras archive, not a run's",
+    "weights/hub_folder.py": "'config.json' of a Hub folder, not a run's",
+    "train/keras/checkpoint.py": "'checkpoints': the training developer's file (#30: RunFolder(run_dir).checkpoints)",
+}
+
+
+def test_a_run_folders_paths_come_from_one_place():
+    from alexnet_lab.core.run_folder import RunFolder
+
+    run = RunFolder("runs/a")
+    assert run.config == Path("runs/a/config.json") and run.plot("curves") == Path("runs/a/plots/curves.png")
+    assert RunFolder.REQUIRED == ("config.json", "metrics.jsonl", "eval.json")
+    assert RunFolder.WEIGHTS == (RunFolder.BEST_WEIGHTS, RunFolder.LAST_WEIGHTS)
+
+
+def test_weights_of_a_run_folder_best_first(tmp_path):
+    from alexnet_lab.core.run_folder import RunFolder
+
+    run = RunFolder(tmp_path)
+    assert run.weights() == []
+    run.last_weights.write_bytes(b"")
+    run.best_weights.write_bytes(b"")
+    assert run.weights() == [run.best_weights, run.last_weights]
+
+
+def test_no_run_file_name_written_twice():
+    import ast
+
+    from alexnet_lab.core.run_folder import RunFolder
+
+    package = Path(__file__).resolve().parents[2] / "src" / "alexnet_lab"
+    names = {value for key, value in vars(RunFolder).items() if key.isupper() and isinstance(value, str)}
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package).as_posix()
+        if rel in RUN_FILE_NAME_ALLOWED:
+            continue
+        found += [f"{rel}:{node.lineno}: {node.value!r}" for node in ast.walk(ast.parse(path.read_text()))
+                  if isinstance(node, ast.Constant) and node.value in names]
+    assert not found, "a run folder's file names outside core/run_folder.py (ask RunFolder):\n" + "\n".join(found)

@@ -7,6 +7,7 @@ import json
 import typing
 from dataclasses import fields
 
+from alexnet_lab.core.run_folder import RunFolder
 from alexnet_lab.train.config import CHOICES, RunConfig
 
 HELP = {
@@ -111,8 +112,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_dir = run_training(config, given_values(args) if config.resume else None)
     if run_dir is None:  # a distributed run's other processes: rank 0 / the chief reports
         return 0
-    evaluation = json.loads((run_dir / "eval.json").read_text())
+    run = RunFolder(run_dir)
+    evaluation = json.loads(run.eval.read_text())
     print(f"run folder: {run_dir}")
-    print(f"best model: {run_dir / 'best.safetensors'} (val top-1 {100 * evaluation['top1']:.2f}%, "
+    print(f"best model: {run.best_weights} (val top-1 {100 * evaluation['top1']:.2f}%, "
           f"top-5 {100 * evaluation['top5']:.2f}%)")
     return 0

@@ -43,8 +43,7 @@ def flags_overridden() -> bool:
 
 def cpu_has_native_bf16() -> bool:
     """True when the CPU computes bfloat16 in hardware (AVX512-BF16 or AMX). Without it bf16 is
-    emulated: on a 2-core Xeon without these flags a 2048 matmul ran at 41 GFLOP/s in bf16 against
-    170 in fp32; on a 2-core Xeon with AMX bf16 ran 4.3x faster than fp32."""
+    emulated and slower than fp32; with it, faster (the measurements: docs/performance.md)."""
     return bool(NATIVE_BF16_FLAGS & cpu_flags())
 
 

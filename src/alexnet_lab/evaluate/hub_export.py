@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from alexnet_lab.core.bundle import ModelMeta
+from alexnet_lab.core.run_folder import RunFolder
 from alexnet_lab.evaluate.metrics import read_eval_json
 from alexnet_lab.weights.files import load_weights, run_weights_file, source_files
 from alexnet_lab.weights.hub_card import CardFacts, CardMetric, public_source, registry_facts
@@ -23,11 +24,12 @@ HUB_DATASETS = {"cifar10": "uoft-cs/cifar10", "imagenet-val": "imagenet-1k"}
 
 def run_facts(run_dir: Path, meta: ModelMeta) -> CardFacts:
     """The card's figures from a run folder's eval.json (top-1 and top-5 of its best model)."""
-    if run_weights_file(run_dir).name != "best.safetensors" or not (run_dir / "eval.json").is_file():
+    run = RunFolder(run_dir)
+    if run_weights_file(run_dir) != run.best_weights or not run.eval.is_file():
         return registry_facts(meta)  # eval.json measures best.safetensors only
-    result = read_eval_json(run_dir / "eval.json")
+    result = read_eval_json(run.eval)
     try:
-        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+        config = json.loads(run.config.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         config = {}
     data = str(config.get("data", "")) if isinstance(config, dict) else ""

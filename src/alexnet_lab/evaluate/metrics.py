@@ -30,6 +30,7 @@ import numpy as np
 
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.fileio import atomic_path
+from alexnet_lab.core.softmax import logsumexp
 
 TOP_K = 5  # the "top-5" of the ImageNet literature; capped at the number of classes
 
@@ -163,10 +164,7 @@ def _check_batch(logits: Any, labels: Any, num_classes: int) -> tuple[np.ndarray
 
 
 def _cross_entropy_sum(logits: np.ndarray, labels: np.ndarray) -> float:
-    # Subtracting the row max before exp keeps every exponent <= 0: no overflow at any logit scale.
-    peak = logits.max(axis=1)
-    logsumexp = peak + np.log(np.exp(logits - peak[:, None]).sum(axis=1))
-    return float((logsumexp - logits[np.arange(len(labels)), labels]).sum())
+    return float((logsumexp(logits) - logits[np.arange(len(labels)), labels]).sum())
 
 
 def _outranking_counts(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:

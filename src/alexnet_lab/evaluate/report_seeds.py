@@ -17,10 +17,11 @@ import statistics
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from alexnet_lab.core.run_folder import RunFolder
 from alexnet_lab.evaluate.render import Table
 from alexnet_lab.evaluate.run_folders import RunSummary
 
-HELD_OUT_NAME = "held-out-eval.json"  # a run's held-out figures, beside its eval.json
+HELD_OUT_NAME = RunFolder.HELD_OUT_EVAL  # a run's held-out figures, beside its eval.json
 # config.json keys that do not make two runs different experiments
 NOT_THE_EXPERIMENT = frozenset({"seed", "out", "resume", "resolved", "extensions", "extra"})
 NONE = "—"

@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 
 from alexnet_lab.core.errors import AlexnetLabError, UserInputError
+from alexnet_lab.core.run_folder import RunFolder
 from alexnet_lab.evaluate.metrics import EvalResult, is_finite_number, read_eval_json
 from alexnet_lab.evaluate.plots import plot_confusion, plot_curves, plot_samples
 
 logger = logging.getLogger(__name__)
 
-REQUIRED_FILES = ("config.json", "metrics.jsonl", "eval.json")
+REQUIRED_FILES = RunFolder.REQUIRED  # what makes a folder a finished run
 PLOT_NAMES = ("curves", "confusion", "samples")
 PARAM_KEYS = ("params", "num_params", "parameters", "param_count", "total_params")  # first found wins
 THUMBNAIL_SIZE = 160  # sample images are shrunk to this many pixels on the long side
@@ -187,17 +188,17 @@ def load_run(run_dir: str | os.PathLike[str], name: str | None = None) -> RunSum
                 f"run '{name}': missing {required} in {folder}; expected a finished training run "
                 f"({', '.join(REQUIRED_FILES)})."
             )
-    config = _load_json(folder / "config.json", name)
+    config = _load_json(RunFolder(folder).config, name)
     if not isinstance(config, dict):
         raise UserInputError(f"run '{name}': config.json holds a {type(config).__name__}; expected a JSON object.")
     try:
-        evaluation = read_eval_json(folder / "eval.json")
+        evaluation = read_eval_json(RunFolder(folder).eval)
     except AlexnetLabError as exc:
         raise UserInputError(f"run '{name}': {exc}") from None
-    samples = read_samples_json(folder / "samples.json", name) if (folder / "samples.json").is_file() else None
-    plots = {plot: folder / "plots" / f"{plot}.png" for plot in PLOT_NAMES}
+    samples = read_samples_json(RunFolder(folder).samples, name) if RunFolder(folder).samples.is_file() else None
+    plots = {plot: RunFolder(folder).plot(plot) for plot in PLOT_NAMES}
     return RunSummary(
-        name=name, path=folder, config=config, metrics=read_metrics_jsonl(folder / "metrics.jsonl", name),
+        name=name, path=folder, config=config, metrics=read_metrics_jsonl(RunFolder(folder).metrics, name),
         eval=evaluation, samples=samples, plots={key: p for key, p in plots.items() if p.is_file()},
     )
 
@@ -265,7 +266,7 @@ def ensure_plots(run: RunSummary, fallback_dir: str | os.PathLike[str] | None = 
     for plot in PLOT_NAMES:
         if plot in plots:
             continue
-        for folder in (run.path / "plots", Path(fallback_dir) if fallback_dir else None):
+        for folder in (RunFolder(run.path).plot(plot).parent, Path(fallback_dir) if fallback_dir else None):
             if folder is None:
                 continue
             try:

@@ -20,7 +20,7 @@ from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.explain import check_taps, pool_features
 from alexnet_lab.core.fileio import atomic_path
 from alexnet_lab.core.preprocessing import preprocess
-from alexnet_lab.frameworks import build_for, get_backend
+from alexnet_lab.frameworks import DEFAULT_FRAMEWORK, build_for, get_backend
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def check_output_suffix(out: str | os.PathLike[str], num_layers: int) -> str:
     return suffix
 
 
-def extract_features(bundle: WeightBundle, paths: Sequence[Path], layers: Sequence[str], framework: str = "torch",
+def extract_features(bundle: WeightBundle, paths: Sequence[Path], layers: Sequence[str], framework: str = DEFAULT_FRAMEWORK,
                      pool: str = "none", device: str = "auto", chunk: int = 32,
                      progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
     """{layer: float32 array with one row per image} for the image files, all layers in one pass.

@@ -14,7 +14,8 @@ from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import UserInputError, unknown_name_error
 from alexnet_lab.core.explain import INPUT, METHODS, gradcam, peak, saliency, upsample
 from alexnet_lab.core.preprocessing import PreprocessSpec, preprocess, resized_crop
-from alexnet_lab.frameworks import get_backend
+from alexnet_lab.core.softmax import softmax
+from alexnet_lab.frameworks import DEFAULT_FRAMEWORK, get_backend
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,7 @@ def explain_batch(model, framework: str, batch: np.ndarray, categories: Sequence
     classes = None if target is None else [target] * len(batch)
     activations, gradients, logits = get_backend(framework).class_gradients(model, batch, layer, classes)
     maps = gradcam(activations, gradients) if method == "gradcam" else saliency(gradients)
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+    probabilities = softmax(logits)
     chosen = logits.argmax(1) if target is None else np.full(len(batch), target)
     out = []
     for heat, index, row in zip(maps, chosen, probabilities):
@@ -93,7 +93,7 @@ def explain_batch(model, framework: str, batch: np.ndarray, categories: Sequence
     return out
 
 
-def explain_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework: str = "torch",
+def explain_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework: str = DEFAULT_FRAMEWORK,
                    method: str = "gradcam", layer: str | None = None, target: str | int | None = None,
                    device: str = "auto") -> list[Explanation]:
     """Explanations for uint8 RGB images, preprocessed the way the weights expect."""

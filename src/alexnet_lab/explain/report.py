@@ -16,7 +16,7 @@ from alexnet_lab.core.fileio import atomic_path
 from alexnet_lab.core.preprocessing import preprocess
 from alexnet_lab.explain.draw import activation_grid, overlay, save_png, upscale
 from alexnet_lab.explain.maps import cropped_view, explain_batch, resolve_class
-from alexnet_lab.frameworks import build_for, get_backend
+from alexnet_lab.frameworks import DEFAULT_FRAMEWORK, build_for, get_backend
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def output_names(paths: Sequence[str], method: str = "gradcam", activations: str
     return [LINES_NAME, *(name for stem in _stems(list(paths)) for name in _picture_names(stem, method, activations))]
 
 
-def write_explanations(bundle: WeightBundle, images: Mapping[str, np.ndarray], out: Path, framework: str = "torch",
+def write_explanations(bundle: WeightBundle, images: Mapping[str, np.ndarray], out: Path, framework: str = DEFAULT_FRAMEWORK,
                        method: str = "gradcam", layer: str | None = None, target: str | int | None = None,
                        activations: str | None = None, device: str = "auto") -> list[dict]:
     """Explain every image and write the pictures and explain.jsonl into `out`; returns the lines.

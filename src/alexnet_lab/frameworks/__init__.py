@@ -15,7 +15,14 @@ from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import unknown_name_error
 from alexnet_lab.frameworks.protocol import Backend
 
-FRAMEWORKS = {"torch": "alexnet_lab.frameworks.torch", "keras": "alexnet_lab.frameworks.keras"}
+# The framework registry: every fact about a framework that is needed without importing it. The
+# names here are the ones everything else asks for (--framework choices, loops over frameworks).
+FRAMEWORKS = {"torch": "alexnet_lab.frameworks.torch", "keras": "alexnet_lab.frameworks.keras"}  # name -> Backend package
+DEFAULT_FRAMEWORK = "torch"  # --framework's default and the Python API's
+# name -> file endings of its own weight format, read by weights.files to choose a reader or writer
+# before the framework is imported; each Backend's WEIGHT_SUFFIXES is its entry here
+WEIGHT_SUFFIXES = {"torch": (".pth", ".pt"), "keras": (".weights.h5", ".keras")}
+ALSO_READS = {"keras": (".h5",)}  # endings a framework reads but never writes (Keras 2 HDF5 weight files)
 
 
 def check_framework(framework: str) -> str:
@@ -47,4 +54,5 @@ def build_for(bundle: WeightBundle, framework: str, device: str = "auto") -> Any
     return backend.to_device(backend.from_canonical(model, bundle.tensors), device)
 
 
-__all__ = ["FRAMEWORKS", "Backend", "build_for", "check_framework", "get_backend"]
+__all__ = ["ALSO_READS", "DEFAULT_FRAMEWORK", "FRAMEWORKS", "WEIGHT_SUFFIXES", "Backend", "build_for", "check_framework",
+           "get_backend"]

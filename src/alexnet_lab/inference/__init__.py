@@ -11,9 +11,14 @@ from alexnet_lab.inference.predict import (
     logits_for_images,
     predict_images,
     resolve_precision,
-    softmax,
     top_k,
 )
 
 __all__ = ["Prediction", "build_for", "inference_model", "logits_for_images", "predict_images", "resolve_precision",
-           "softmax", "top_k"]
+           "top_k"]
+
+
+def __getattr__(name: str):
+    from alexnet_lab.inference import predict
+
+    return getattr(predict, name)  # predict's own __getattr__ warns for the names that moved

@@ -12,7 +12,8 @@ from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.precision import INFERENCE_PRECISIONS
 from alexnet_lab.core.preprocessing import preprocess
-from alexnet_lab.frameworks import build_for, get_backend
+from alexnet_lab.core.softmax import softmax as _softmax
+from alexnet_lab.frameworks import DEFAULT_FRAMEWORK, build_for, get_backend
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +32,14 @@ class Prediction:
         return {"rank": self.rank, "index": self.index, **label, "probability": self.probability}
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64 (stable: the row max is subtracted first)."""
-    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
+def __getattr__(name: str):
+    if name == "softmax":  # moved to core.softmax, its one home
+        import warnings
+
+        warnings.warn("alexnet_lab.inference.predict.softmax moved to alexnet_lab.core.softmax.softmax",
+                      DeprecationWarning, stacklevel=2)
+        return _softmax
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def top_k(probabilities: np.ndarray, categories: Sequence[str], k: int,
@@ -77,7 +81,7 @@ def resolve_precision(precision: str, framework: str, device: str = "auto") -> s
     return get_backend(framework).auto_inference_precision(device)
 
 
-def inference_model(bundle: WeightBundle, framework: str = "torch", device: str = "auto", precision: str = "fp32",
+def inference_model(bundle: WeightBundle, framework: str = DEFAULT_FRAMEWORK, device: str = "auto", precision: str = "fp32",
                     calibration: np.ndarray | None = None) -> Callable[[np.ndarray, int], np.ndarray]:
     """A function (preprocessed N x H x W x 3 batch, batch size) -> float32 logits for the bundle.
 
@@ -101,7 +105,7 @@ def inference_model(bundle: WeightBundle, framework: str = "torch", device: str 
     return lambda batch, batch_size=32: backend.predict_logits_int8(quantized, batch, batch_size=batch_size)
 
 
-def logits_for_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework: str = "torch",
+def logits_for_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework: str = DEFAULT_FRAMEWORK,
                       device: str = "auto", precision: str = "fp32", calibration: np.ndarray | None = None) -> np.ndarray:
     """Logits for uint8 RGB images, preprocessed the way the weights expect; `calibration` is a
     preprocessed batch (evaluate.on_data.calibration_batch) for int8."""
@@ -115,7 +119,7 @@ def logits_for_images(bundle: WeightBundle, images: Sequence[np.ndarray], framew
     return inference_model(bundle, framework, device, precision, calibration)(batch, 32)
 
 
-def predict_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework: str = "torch",
+def predict_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework: str = DEFAULT_FRAMEWORK,
                    k: int = 5, device: str = "auto", precision: str = "fp32",
                    calibration: np.ndarray | None = None) -> list[list[Prediction]]:
     """Top-k predictions for each image."""
@@ -126,4 +130,4 @@ def predict_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework
     if bad.size:  # NaN probabilities would be printed as invalid JSON with exit status 0
         raise UserInputError(f"the model's outputs for {bad.size} of {len(logits)} image(s) hold NaN/Inf, so the weights "
                              f"do (sanity-checked metadata cannot); run `alexnet verify` on them.")
-    return top_k(softmax(logits), bundle.meta.categories, k, bundle.meta.class_ids)
+    return top_k(_softmax(logits), bundle.meta.categories, k, bundle.meta.class_ids)

@@ -16,6 +16,7 @@ from typing import Any
 
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.fileio import sha256_file
+from alexnet_lab.core.run_folder import RunFolder
 from alexnet_lab.core.version import __version__
 from alexnet_lab.evaluate.run_folders import load_run
 from alexnet_lab.serve.app import DEFAULT_MAX_REQUEST_BYTES, ServedModel, create_app
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 def _training_summary(folder: Path) -> tuple[dict[str, Any] | None, Path | None]:
     """A run folder's summary for the card and its curves plot; (None, None) for a weight file."""
-    if not (folder / "config.json").is_file():
+    if not RunFolder(folder).config.is_file():
         return None, None
     run = load_run(folder)
     resolved = run.config.get("resolved", {})
@@ -37,7 +38,7 @@ def _training_summary(folder: Path) -> tuple[dict[str, Any] | None, Path | None]
                "val_top5": run.eval.top5, "framework": run.config.get("framework"),
                "recipe": run.config.get("recipe"), "precision": resolved.get("precision"),
                "wall_seconds": round(run.wall_seconds, 1)}
-    curves = folder / "plots" / "curves.png"
+    curves = RunFolder(folder).plot("curves")
     return summary, curves if curves.is_file() else None
 
 

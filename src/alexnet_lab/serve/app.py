@@ -38,9 +38,10 @@ from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import AlexnetLabError, UserInputError
 from alexnet_lab.core.explain import METHODS
 from alexnet_lab.core.preprocessing import preprocess
+from alexnet_lab.core.softmax import softmax
 from alexnet_lab.explain.draw import overlay
 from alexnet_lab.explain.maps import cropped_view, resolve_class
-from alexnet_lab.inference.predict import softmax, top_k
+from alexnet_lab.inference.predict import top_k
 from alexnet_lab.serve.batching import BatchingOptions, MicroBatcher
 from alexnet_lab.serve.metrics import ServeMetrics
 from alexnet_lab.serve.middleware import BodyLimit, RequestObserver, TokenGate, install_error_handlers

@@ -14,7 +14,8 @@ from typing import Any
 from alexnet_lab.core.errors import UserInputError, unknown_name_error
 from alexnet_lab.core.precision import TRAIN_PRECISIONS
 from alexnet_lab.core.spec import VARIANTS as ARCHS
-from alexnet_lab.train.trainers import supports
+from alexnet_lab.frameworks import DEFAULT_FRAMEWORK
+from alexnet_lab.frameworks import FRAMEWORKS as _BACKENDS
 
 STRATEGIES = ("scratch", "head", "finetune", "two-phase")
 OPTIMIZERS = ("sgd", "adamw")
@@ -23,12 +24,17 @@ PRECISIONS = TRAIN_PRECISIONS  # training compute precisions; inference has its 
 AUGMENTS = ("none", "cifar", "cifar-cutout", "imagenet", "flip")
 SWITCHES = ("auto", "on", "off")
 DISTRIBUTE = ("none", "mirrored", "multi-worker")
-FRAMEWORKS = ("torch", "keras")
+FRAMEWORKS = tuple(_BACKENDS)  # the framework registry's names (frameworks.FRAMEWORKS)
 VARIANTS = tuple(ARCHS)  # owt, original, cifar, cifar-wide
 DATA_MODES = ("auto", "memory", "stream")
 DECODERS = ("draft", "pil")
 # what a config.json written before a field existed meant by it: resume keeps the old behaviour
 LEGACY = {"data_mode": "memory", "decoder": "pil"}
+
+# what a framework's training offers beyond the common flags: torchrun (one process per device,
+# DistributedDataParallel), torch.compile, tf.distribute strategies in one process per machine.
+# Here rather than in train.trainers, whose dispatch imports the trainers, which import this module.
+FEATURES = {"torch": frozenset({"torchrun", "compile"}), "keras": frozenset({"distribute"})}
 
 # field -> its choices (--help lists them; a value outside gets the valid ones and a close match)
 CHOICES = {"framework": FRAMEWORKS, "variant": VARIANTS, "strategy": STRATEGIES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
@@ -47,6 +53,11 @@ RANGES = {"epochs": (1, None, True), "head_epochs": (0, None, True), "batch_size
           "limit_steps": (0, None, True)}
 
 
+def supports(framework: str, feature: str) -> bool:
+    """Whether `framework`'s training offers `feature` (a FEATURES entry)."""
+    return feature in FEATURES.get(framework, frozenset())
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """A training run. Fractions are 0..1; learning rates are per-step peak values."""
@@ -54,7 +65,7 @@ class RunConfig:
     data: str = "synthetic"  # class folder, list file, 'synthetic' or 'cifar10'
     data_dir: str | None = None  # local copy for --data cifar10 (python batches or class folders)
     val_data: str | None = None  # separate validation folder / list file (else split from --data)
-    framework: str = "torch"
+    framework: str = DEFAULT_FRAMEWORK
     variant: str = "owt"
     weights: str = "none"  # 'none', a registry name ('imagenet', 'bvlc') or a weight file
     strategy: str = "scratch"

@@ -28,6 +28,7 @@ import numpy as np
 
 from alexnet_lab.core.bundle import ModelMeta, WeightBundle
 from alexnet_lab.core.fileio import atomic_path
+from alexnet_lab.core.run_folder import RunFolder
 from alexnet_lab.train.folder import Manifest, check_best, fault_point
 from alexnet_lab.train.tensorboard_log import ScalarWriter
 from alexnet_lab.train.world import World
@@ -51,12 +52,12 @@ class RunContext:
         self._tb = None
         self.manifest: Manifest | None = None
         if writer:
-            (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-            self.manifest = Manifest(run_dir / "checkpoints")
-            self._tb = ScalarWriter(run_dir / "tensorboard")
+            RunFolder(run_dir).checkpoints.mkdir(parents=True, exist_ok=True)
+            self.manifest = Manifest(RunFolder(run_dir).checkpoints)
+            self._tb = ScalarWriter(RunFolder(run_dir).tensorboard)
 
     def checkpoint_path(self, kind: str) -> Path:
-        return self.run_dir / "checkpoints" / f"{kind}.pt"
+        return RunFolder(self.run_dir).checkpoints / f"{kind}.pt"
 
     @contextlib.contextmanager
     def progress(self, total: int, desc: str) -> Iterator:
@@ -114,7 +115,7 @@ class RunContext:
         kill left them behind the best epoch that last records. Call after loading last's model."""
         if not self.writer:
             return
-        for path in check_best(self.manifest, [best, self.run_dir / "best.safetensors"], self.best_epoch, last_epoch):
+        for path in check_best(self.manifest, [best, RunFolder(self.run_dir).best_weights], self.best_epoch, last_epoch):
             log.warning("%s was behind the run's best epoch %d (interrupted write); re-deriving it from %s",
                         path.name, self.best_epoch, last.name)
             if path.suffix == ".safetensors":
@@ -151,7 +152,7 @@ class RunContext:
         return self.commit(path, lambda tmp: write_safetensors(bundle, tmp), epoch)
 
     def _write_metrics(self) -> None:
-        with atomic_path(self.run_dir / "metrics.jsonl") as tmp:
+        with atomic_path(RunFolder(self.run_dir).metrics) as tmp:
             tmp.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in self.history))
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alexnet_lab.core.run_folder import RunFolder
 from alexnet_lab.evaluate.report_seeds import HELD_OUT_NAME  # the held-out figures' one file name
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def run_demo(out_dir: Path, epochs: int | None = None, force: bool = False) -> d
         config = replace(config, epochs=epochs)  # validated again: --epochs 0 fails here, before any change
     _clear_previous(out_dir, run_dir, force)
     run_training(config)
-    held_out, _ = evaluate_source(str(run_dir), "synthetic", "torch", seed=1)
+    held_out, _ = evaluate_source(str(run_dir), "synthetic", config.framework, seed=1)
     write_eval_json(held_out, out_dir / HELD_OUT_NAME)
     md_path, html_path = write_report([run_dir], out_dir / REPORT_NAME)
     agreement = _framework_agreement(run_dir)
@@ -80,14 +81,15 @@ def _framework_agreement(run_dir: Path, count: int = 16) -> dict:
     """Top-1 agreement and max probability difference between PyTorch and Keras on held-out images
     (each framework in a process of its own, as verify's framework-parity check runs them)."""
     from alexnet_lab.core.preprocessing import preprocess_batch
+    from alexnet_lab.core.softmax import softmax
     from alexnet_lab.data import SyntheticSpec, make_synthetic
-    from alexnet_lab.inference.predict import softmax
+    from alexnet_lab.frameworks import FRAMEWORKS
     from alexnet_lab.verify.parity import framework_logits
     from alexnet_lab.weights.files import load_weights
 
-    bundle = load_weights(run_dir / "best.safetensors")
+    bundle = load_weights(RunFolder(run_dir).best_weights)
     images, _ = make_synthetic(SyntheticSpec(num_classes=10, size=32, per_class=max(1, count // 10), seed=2))
     batch = preprocess_batch(list(images), bundle.meta.preprocess)
-    probs = {fw: softmax(framework_logits(bundle, {"images": batch}, fw)[0]["images"]) for fw in ("torch", "keras")}
-    return {"framework_top1_agree": float((probs["torch"].argmax(1) == probs["keras"].argmax(1)).mean()),
-            "framework_max_prob_diff": float(np.abs(probs["torch"] - probs["keras"]).max())}
+    first, second = (softmax(framework_logits(bundle, {"images": batch}, fw)[0]["images"]) for fw in FRAMEWORKS)
+    return {"framework_top1_agree": float((first.argmax(1) == second.argmax(1)).mean()),
+            "framework_max_prob_diff": float(np.abs(first - second).max())}

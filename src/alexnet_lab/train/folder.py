@@ -26,6 +26,7 @@ from pathlib import Path
 
 from alexnet_lab.core.errors import AlexnetLabError, TrainingError
 from alexnet_lab.core.fileio import atomic_path, check_output, sha256_file
+from alexnet_lab.core.run_folder import RunFolder
 
 FAULT_ENV = "ALEXNET_LAB_FAULT"
 MANIFEST_NAME = "manifest.json"
@@ -104,7 +105,7 @@ def clean_stale_temps(run_dir: Path) -> list[Path]:
     """Remove the temp files (.NAME.XXXX.tmp, see core.fileio.atomic_path) a killed writer left.
     Only call with the lock held: then no live writer owns them."""
     removed = []
-    for folder in (run_dir, run_dir / "checkpoints"):
+    for folder in (run_dir, RunFolder(run_dir).checkpoints):
         for path in folder.glob(".*.tmp") if folder.is_dir() else ():
             path.unlink(missing_ok=True)
             removed.append(path)

@@ -17,17 +17,19 @@ from alexnet_lab.core.bundle import ModelMeta
 from alexnet_lab.core.errors import TrainingError, UserInputError
 from alexnet_lab.core.fileio import atomic_path
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
+from alexnet_lab.core.run_folder import RunFolder
+from alexnet_lab.core.softmax import softmax
 from alexnet_lab.core.spec import get_arch
 from alexnet_lab.data import load_split, save_split
 from alexnet_lab.data.datasets import AUGMENTS, DataSplits, normalisation, resolve_data
-from alexnet_lab.train.config import RunConfig
+from alexnet_lab.train.config import RunConfig, supports
 from alexnet_lab.train.context import RunContext
 from alexnet_lab.train.folder import check_run_output, fault_point, storage_error
 from alexnet_lab.train.lock import locked_run_folder
 from alexnet_lab.train.resume import config_document, resume_config
 from alexnet_lab.train.stores import make_stores
 from alexnet_lab.train.strategies import plan_phases
-from alexnet_lab.train.trainers import get_trainer, supports
+from alexnet_lab.train.trainers import get_trainer
 from alexnet_lab.train.world import World, current_world
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,7 @@ def _preflight(config: RunConfig, bundle) -> tuple[str, PreprocessSpec]:
 
 def _splits(config: RunConfig, run_dir: Path) -> DataSplits:
     """The data split: for --resume of a folder data set, the one saved in the run (read only)."""
-    split_file = run_dir / "split.json"
+    split_file = RunFolder(run_dir).split
     # synthetic and cifar10 samples are virtual paths, listed again exactly from the seed
     if config.resume and split_file.is_file() and config.data not in ("synthetic", "cifar10"):
         found = load_split(split_file)
@@ -100,7 +102,7 @@ def run_training(config: RunConfig, given: Mapping[str, Any] | None = None) -> P
                              "for Keras use --distribute mirrored or multi-worker in a single process per machine.")
     if supports(config.framework, "torchrun"):  # one process per device: the batch is split
         world.split_batch(config.batch_size)  # checked before the data is decoded
-    if not config.resume and world.is_main and (Path(config.out) / "config.json").exists():
+    if not config.resume and world.is_main and RunFolder(config.out).config.exists():
         # at once, before weights or data are read (checked again under the run lock)
         raise TrainingError(f"run folder '{config.out}' already holds a run; pass --resume to continue it or a new "
                             "--out.")
@@ -114,7 +116,7 @@ def run_training(config: RunConfig, given: Mapping[str, Any] | None = None) -> P
         with locked_run_folder(run_dir, fresh=not config.resume, writer=world.is_main):
             _train_in_folder(config, extension, trainer, bundle, data, spec, world)
     except OSError as exc:
-        error = storage_error(exc, run_dir, resumable=any((run_dir / "checkpoints").glob("last.*")))
+        error = storage_error(exc, run_dir, resumable=any(RunFolder(run_dir).checkpoints.glob("last.*")))
         if error is None:
             raise
         raise error from None
@@ -125,17 +127,17 @@ def _train_in_folder(config: RunConfig, extension: dict | None, trainer, bundle,
                      spec: PreprocessSpec, world: World) -> None:
     """The run itself, with the folder locked: config and split first, then train and finish."""
     run_dir = Path(config.out)
-    last = run_dir / "checkpoints" / "last.pt"
+    last = RunFolder(run_dir).checkpoints / "last.pt"
     checkpoint = last if config.resume and last.is_file() else None
     meta = ModelMeta(config.variant, data.class_names, spec, source=f"run {run_dir.name}", input_size=spec.crop)
     log.info("data: %s", data.description)
     if world.is_main:
-        save_split(data.splits, run_dir / "split.json")
+        save_split(data.splits, RunFolder(run_dir).split)
     ctx = RunContext(run_dir, meta, checkpoint, world=world)
     try:
         stores, mode = make_stores(ctx, data, spec, config)
         if world.is_main:
-            with atomic_path(run_dir / "config.json") as tmp:
+            with atomic_path(RunFolder(run_dir).config) as tmp:
                 tmp.write_text(config_document(run_dir, config, extension))
             fault_point("config.json:replaced", 0)
         resolved = trainer.train_run(config, ctx, stores, bundle, AUGMENTS[config.augment], normalisation(spec))
@@ -149,9 +151,9 @@ def _train_in_folder(config: RunConfig, extension: dict | None, trainer, bundle,
 
 def _write_resolved(run_dir: Path, resolved: dict, params: int) -> None:
     """Add what was decided at run time (device, precision, ...) and the model size to config.json."""
-    data = json.loads((run_dir / "config.json").read_text())
+    data = json.loads(RunFolder(run_dir).config.read_text())
     data["resolved"], data["params"] = resolved, params
-    with atomic_path(run_dir / "config.json") as tmp:
+    with atomic_path(RunFolder(run_dir).config) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
 
 
@@ -162,20 +164,19 @@ def finish_run(run_dir: Path, config: RunConfig, val_store, val_paths: list[str]
     from alexnet_lab.evaluate.on_data import logits_for_store
     from alexnet_lab.weights.files import load_weights
 
-    bundle = load_weights(run_dir / "best.safetensors")
+    bundle = load_weights(RunFolder(run_dir).best_weights)
     images, labels = val_store
     logits = logits_for_store(bundle, images, config.framework, device=config.device, crops=2 if config.eval_flip else 1)
     result = evaluate_logits(logits, labels, bundle.meta.categories)
-    write_eval_json(result, run_dir / "eval.json")
-    probs = np.exp(logits - logits.max(1, keepdims=True))
-    probs /= probs.sum(1, keepdims=True)
+    write_eval_json(result, RunFolder(run_dir).eval)
+    probs = softmax(logits)
     pick = np.random.default_rng(0).permutation(len(labels))[:samples]
     doc = {"class_names": list(bundle.meta.categories),
            "samples": [{"path": val_paths[i], "true": int(labels[i]), "pred": int(probs[i].argmax()),
                         "prob": float(probs[i].max())} for i in pick]}
-    with atomic_path(run_dir / "samples.json") as tmp:
+    with atomic_path(RunFolder(run_dir).samples) as tmp:
         tmp.write_text(json.dumps(doc))
     plot_samples(list(images[pick]), labels[pick].tolist(), probs[pick].argmax(1).tolist(), probs[pick].max(1).tolist(),
-                 bundle.meta.categories, run_dir / "plots" / "samples.png")
+                 bundle.meta.categories, RunFolder(run_dir).plot("samples"))
     ensure_plots(load_run(run_dir))
     log.info("best model: val top-1 %.2f%%, top-5 %.2f%% on %d images", 100 * result.top1, 100 * result.top5, result.num_images)

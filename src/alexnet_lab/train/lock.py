@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from alexnet_lab.core.errors import AlexnetLabError, TrainingError
+from alexnet_lab.core.run_folder import RunFolder
 from alexnet_lab.train.folder import clean_stale_temps
 
 LOCK_NAME = ".lock"
@@ -132,13 +133,13 @@ def locked_run_folder(run_dir: Path, fresh: bool, writer: bool = True) -> Iterat
     # ours to remove when this start made it
     before = set(os.listdir(run_dir)) - (set() if lock_existed else {LOCK_NAME})
     try:
-        if fresh and (run_dir / "config.json").exists():
+        if fresh and RunFolder(run_dir).config.exists():
             raise TrainingError(f"run folder '{run_dir}' already holds a run; pass --resume to continue it or a "
                                 "new --out.")
         clean_stale_temps(run_dir)
         yield
     except BaseException:
-        if fresh and not list((run_dir / "checkpoints").glob("last.*")):
+        if fresh and not list(RunFolder(run_dir).checkpoints.glob("last.*")):
             _rollback(run_dir, before, created)
         raise
     finally:

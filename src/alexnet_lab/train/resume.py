@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from alexnet_lab.core.errors import UserInputError
+from alexnet_lab.core.run_folder import RunFolder
 from alexnet_lab.train.config import RunConfig
 
 # where the run is, not what it is: these never count as a change
@@ -29,7 +30,7 @@ RUNTIME_FIELDS = ("device", "num_workers", "data_dir")
 
 def saved_config(run_dir: Path) -> RunConfig:
     """The RunConfig recorded in RUN/config.json."""
-    path = Path(run_dir) / "config.json"
+    path = RunFolder(run_dir).config
     if not path.is_file():
         raise UserInputError(f"--resume: '{run_dir}' is not a run folder (no config.json); check --out.")
     try:
@@ -95,7 +96,7 @@ def resume_config(config: RunConfig, given: Mapping[str, Any] | None) -> tuple[R
 def config_document(run_dir: Path, config: RunConfig, extension: dict | None) -> str:
     """config.json's text: the config, keeping what earlier starts recorded (resolved settings,
     earlier extensions) and adding this start's extension."""
-    path = Path(run_dir) / "config.json"
+    path = RunFolder(run_dir).config
     doc = json.loads(path.read_text()) if config.resume and path.is_file() else {}
     doc.update(config.to_dict())
     if extension is not None:

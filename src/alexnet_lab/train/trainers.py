@@ -16,16 +16,9 @@ import importlib
 from types import ModuleType
 
 from alexnet_lab.core.errors import unknown_name_error
+from alexnet_lab.train.config import FEATURES, supports  # noqa: F401 - re-exported, their home is config
 
 TRAINERS = {"torch": "alexnet_lab.train.torch", "keras": "alexnet_lab.train.keras"}
-# what a framework's training offers beyond the common flags: torchrun (one process per device,
-# DistributedDataParallel), torch.compile, tf.distribute strategies in one process per machine
-FEATURES = {"torch": frozenset({"torchrun", "compile"}), "keras": frozenset({"distribute"})}
-
-
-def supports(framework: str, feature: str) -> bool:
-    """Whether `framework`'s training offers `feature` (a FEATURES entry)."""
-    return feature in FEATURES.get(framework, frozenset())
 
 
 def get_trainer(framework: str) -> ModuleType:

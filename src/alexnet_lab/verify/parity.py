@@ -14,14 +14,15 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import AlexnetLabError, UserInputError
-from alexnet_lab.verify.checks import FAIL, PASS, SKIP, Check
+from alexnet_lab.frameworks import FRAMEWORKS
+from alexnet_lab.verify.checks import FAIL, PASS, Check
 from alexnet_lab.verify.worker import IMPORT_ERROR, WATCHED
 
 NAME = "framework-parity"
@@ -90,10 +91,11 @@ def framework_logits(bundle: WeightBundle, batches: Mapping[str, np.ndarray],
         ImportError: the framework is not installed.
         RuntimeError: the worker failed (its last stderr lines are in the message).
     """
-    import alexnet_lab
     from alexnet_lab.weights.formats.safetensors_io import write_safetensors
 
-    package_root = str(Path(alexnet_lab.__file__).resolve().parents[1])
+    # the folder that holds the alexnet_lab package (this file is alexnet_lab/verify/parity.py); not
+    # `import alexnet_lab` for its path: the public face imports verify, a circle
+    package_root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
     with tempfile.TemporaryDirectory(prefix="alexnet-parity-") as tmp:
         weights, batch_path, out = Path(tmp, "w.safetensors"), Path(tmp, "batches.npz"), Path(tmp, "logits.npz")
@@ -145,20 +147,6 @@ def both_frameworks(bundle: WeightBundle, batches: Mapping[str, np.ndarray]) -> 
     """framework -> batch name -> logits, and framework -> modules its process loaded, for PyTorch
     and Keras (each in a process of its own, see framework_logits)."""
     logits, processes = {}, {}
-    for framework in ("torch", "keras"):
+    for framework in FRAMEWORKS:
         logits[framework], processes[framework] = framework_logits(bundle, batches, framework)
     return logits, processes
-
-
-def check_framework_parity(bundle: WeightBundle, images: Sequence[np.ndarray]) -> Check:
-    """Compare PyTorch and Keras logits of the bundle on `images` (uint8 RGB arrays), each
-    framework in a process of its own."""
-    from alexnet_lab.core.preprocessing import preprocess_batch
-
-    try:
-        logits, processes = both_frameworks(bundle, {"images": preprocess_batch(list(images), bundle.meta.preprocess)})
-    except ImportError as exc:
-        return Check(NAME, SKIP, f"a framework is not installed ({exc}); install torch and keras to run it")
-    except AlexnetLabError as exc:
-        return Check(NAME, FAIL, f"could not compute the logits: {exc}")
-    return parity_check(logits["torch"]["images"], logits["keras"]["images"], processes)

@@ -18,6 +18,7 @@ import numpy as np
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import AlexnetLabError
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
+from alexnet_lab.frameworks import DEFAULT_FRAMEWORK
 from alexnet_lab.verify.checks import FAIL, PASS, SKIP, Check
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def _accepts(bundle: WeightBundle):
     return accepts
 
 
-def score_candidates(bundle: WeightBundle, index, framework: str = "torch", device: str = "auto") -> dict[str, float]:
+def score_candidates(bundle: WeightBundle, index, framework: str = DEFAULT_FRAMEWORK, device: str = "auto") -> dict[str, float]:
     """top-1 of the weights on the labelled index under each candidate preprocessing."""
     from alexnet_lab.data.datasets import decode_all
     from alexnet_lab.evaluate.on_data import logits_for_store
@@ -117,7 +118,7 @@ def labelled_index(folder):
         return None
 
 
-def check_preprocessing(bundle: WeightBundle, index, framework: str = "torch", device: str = "auto",
+def check_preprocessing(bundle: WeightBundle, index, framework: str = DEFAULT_FRAMEWORK, device: str = "auto",
                         per_class: int = 50) -> Check:
     """The check on a labelled index (at most `per_class` images of each class are used)."""
     from alexnet_lab.data import align_to

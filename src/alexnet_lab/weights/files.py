@@ -17,20 +17,30 @@ from alexnet_lab.core.errors import UserInputError, WeightFormatError, unknown_n
 from alexnet_lab.core.exports import refuse_export_input
 from alexnet_lab.core.fileio import regular_file, sha256_file
 from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
+from alexnet_lab.core.run_folder import RunFolder
 from alexnet_lab.core.wordnet import imagenet_class_ids
-from alexnet_lab.frameworks import get_backend
+from alexnet_lab.frameworks import ALSO_READS, WEIGHT_SUFFIXES, get_backend
 from alexnet_lab.weights import download, hub  # download.fetch: looked up at call time (tests replace it)
 from alexnet_lab.weights.formats import limits  # containers are checked against size limits before any parser
 from alexnet_lab.weights.formats.caffe_npy import read_caffe_npy, write_caffe_npy
 from alexnet_lab.weights.formats.safetensors_io import read_safetensors, write_safetensors
 from alexnet_lab.weights.registry import get_entry, is_registry_name
 
-# output format name -> file name endings it is chosen by
+# output format name -> file name endings it is chosen by; each framework's own format is the
+# framework registry's entry (frameworks.WEIGHT_SUFFIXES)
 FORMAT_SUFFIXES: dict[str, tuple[str, ...]] = {
     "safetensors": (".safetensors",),
-    "torch": (".pth", ".pt"),
-    "keras": (".weights.h5", ".keras"),
+    **WEIGHT_SUFFIXES,
     "caffe-npy": (".npy",),
+}
+# file ending -> its container's size and structure check, run before the framework is imported: a
+# refusal costs no PyTorch or TensorFlow
+CONTAINER_CHECKS: dict[str, Callable[[Path], None]] = {
+    ".pth": limits.check_pth,
+    ".pt": limits.check_pth,
+    ".weights.h5": lambda path: limits.check_h5(path, "alexnet_lab"),
+    ".h5": lambda path: limits.check_h5(path, "alexnet_lab"),
+    ".keras": lambda path: limits.check_keras_archive(path, "alexnet_lab.json"),
 }
 
 
@@ -62,18 +72,13 @@ def _read_file(path: Path) -> WeightBundle:
     suffix = _suffix_of(path)
     if suffix == ".safetensors":
         return read_safetensors(path)
-    if suffix in (".pth", ".pt"):
-        limits.check_pth(path)  # before torch is imported: a refusal costs no framework
-        return get_backend("torch").read_weights(path, meta_for_file(path))
     if suffix == ".npy":
         tensors = read_caffe_npy(path)
         return WeightBundle(tensors, meta_for_file(path)("original", len(tensors["fc8.bias"])))
-    if suffix in (".weights.h5", ".h5"):
-        limits.check_h5(path, "alexnet_lab")  # before Keras is imported: a refusal costs no TensorFlow
-        return get_backend("keras").read_weights(path, meta_for_file(path))
-    if suffix == ".keras":
-        limits.check_keras_archive(path, "alexnet_lab.json")
-        return get_backend("keras").read_weights(path, meta_for_file(path))
+    framework = next((name for name, own in WEIGHT_SUFFIXES.items() if suffix in own + ALSO_READS.get(name, ())), None)
+    if framework is not None:
+        CONTAINER_CHECKS[suffix](path)
+        return get_backend(framework).read_weights(path, meta_for_file(path))
     known = ", ".join(s for group in FORMAT_SUFFIXES.values() for s in group)
     raise UserInputError(f"cannot tell the format of '{path}' from its name; expected a file ending in {known}.")
 
@@ -108,10 +113,10 @@ def load_weights(source: str | os.PathLike[str]) -> WeightBundle:
 
 def run_weights_file(run_dir: Path) -> Path:
     """The model file of a training run folder (its best model, else its last)."""
-    for name in ("best.safetensors", "last.safetensors"):
-        if (run_dir / name).is_file():
-            return run_dir / name
-    raise UserInputError(f"'{run_dir}' is a folder without best.safetensors or last.safetensors; pass a run folder or a file.")
+    for path in RunFolder(run_dir).weights():
+        if path.is_file():
+            return path
+    raise UserInputError(f"'{run_dir}' is a folder without {' or '.join(RunFolder.WEIGHTS)}; pass a run folder or a file.")
 
 
 def format_of_name(path: Path) -> str | None:
@@ -147,7 +152,7 @@ def source_files(source: str | os.PathLike[str]) -> list[Path]:
         return [p for p in [hub.cached_weights(hub.parse_hub_ref(str(source)))] if p is not None]
     path = Path(str(source)).expanduser()
     if path.is_dir():
-        return [path, *(path / name for name in ("best.safetensors", "last.safetensors") if (path / name).exists())]
+        return [path, *RunFolder(path).weights()]
     if path.exists() or path.is_symlink():
         return [path]
     if is_registry_name(str(source)):

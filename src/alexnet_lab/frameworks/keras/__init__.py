@@ -68,10 +68,11 @@ from alexnet_lab.frameworks.keras.taps import class_gradients  # noqa: E402
 from alexnet_lab.frameworks.keras.io import read_weights  # noqa: E402
 from alexnet_lab.frameworks.keras.io import write_weights  # noqa: E402
 from alexnet_lab.frameworks.keras.export import EXPORTERS  # noqa: E402
+from alexnet_lab.frameworks import WEIGHT_SUFFIXES as _REGISTRY  # noqa: E402
 # isort: on
 
 FRAMEWORK = "keras"
-WEIGHT_SUFFIXES = (".weights.h5", ".keras")
+WEIGHT_SUFFIXES = _REGISTRY[FRAMEWORK]  # the registry's entry (frameworks.WEIGHT_SUFFIXES)
 
 
 __all__ = [

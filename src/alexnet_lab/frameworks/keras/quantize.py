@@ -3,9 +3,8 @@
 The model's inference function is frozen and converted with full-integer quantization: weights
 per output channel, activations per tensor with ranges observed on calibration images. Layers
 without an int8 kernel (LRN) stay float32 between a dequantize and a quantize, as in the PyTorch
-path. Input and logits stay float32. TensorFlow Lite's XNNPACK kernels run the result; on this
-project's 2-core machine owt inference went from about 100 to 210-245 img/s (`alexnet
-benchmark`), and converting owt took about a minute.
+path. Input and logits stay float32. TensorFlow Lite's XNNPACK kernels run the result (speed and
+conversion time, measured with `alexnet benchmark`: docs/performance.md).
 
 Needs Keras on the TensorFlow backend. TensorFlow marks `tf.lite` as moving to the separate
 LiteRT package; the pinned TensorFlow still ships it, and this module is the only place that knows.

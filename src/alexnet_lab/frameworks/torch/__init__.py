@@ -31,10 +31,11 @@ from alexnet_lab.frameworks.torch.taps import class_gradients
 from alexnet_lab.frameworks.torch.io import read_weights
 from alexnet_lab.frameworks.torch.io import write_weights
 from alexnet_lab.frameworks.torch.export import EXPORTERS
+from alexnet_lab.frameworks import WEIGHT_SUFFIXES as _REGISTRY
 # isort: on
 
 FRAMEWORK = "torch"
-WEIGHT_SUFFIXES = (".pth", ".pt")
+WEIGHT_SUFFIXES = _REGISTRY[FRAMEWORK]  # the registry's entry (frameworks.WEIGHT_SUFFIXES)
 
 __all__ = ["AlexNet", "EXPORTERS", "FRAMEWORK", "WEIGHT_SUFFIXES", "alexnet", "alexnet_cifar", "alexnet_original",
            "auto_inference_precision", "build_model", "cast_for_inference", "check_int8", "class_gradients",

@@ -62,15 +62,14 @@ def resolve_precision(name: str, device: torch.device) -> Precision:
 
 def use_channels_last(setting: str, device: torch.device) -> bool:
     """--channels-last on|off|auto. auto: on for CUDA and the CPU, where oneDNN's convolutions run
-    faster on NHWC (benchmarks/channels_last.py on this project's 2-core machine: cifar training
-    1.23x and inference 1.46x, owt inference 1.19x, owt training level), off for MPS."""
+    faster on NHWC (measured by benchmarks/channels_last.py: docs/performance.md), off for MPS."""
     return _switch("--channels-last", setting, device.type in ("cuda", "cpu"))
 
 
 def use_compile(setting: str, device: torch.device) -> bool:
-    """--compile on|off|auto: torch.compile the training forward. auto: on for CUDA only. On this
-    project's 2-core CPU machine, compiled owt ran at 0.89x of eager in training and 0.95x in
-    inference, after 40-52 s of compiling with a cold cache (benchmarks/torch_compile.py)."""
+    """--compile on|off|auto: torch.compile the training forward. auto: on for CUDA only: on the
+    CPU compiled owt ran slower than eager, after long compiling with a cold cache
+    (benchmarks/torch_compile.py; the measurements: docs/performance.md)."""
     return _switch("--compile", setting, device.type == "cuda")
 
 

@@ -274,8 +274,8 @@ def cast_for_inference(model: AlexNet, precision: str) -> AlexNet:
     casts parameters and buffers to bfloat16 and predict_logits feeds it bfloat16 input.
 
     Casting once is what makes bf16 pay at every batch size. Autocast instead re-casts the 58 M
-    fully connected weights on every call: on a 2-core AMX Xeon one image took 498 ms under bf16
-    autocast against 266 ms in fp32, and 245 ms with the weights held in bf16.
+    fully connected weights on every call, which made one image slower than in fp32
+    (docs/performance.md has the measurements).
     """
     return model.to(torch.bfloat16) if precision == "bf16" else model
 

@@ -83,9 +83,9 @@ class Int8Model:
     """A quantized AlexNet that keeps one copy per batch size.
 
     oneDNN's int8 convolution (the x86 engine's choice on VNNI CPUs) lays its weights out for the
-    first input shape it sees and reorders them on every call of any other shape: batch-1 calls
-    after batch-64 ones measured 4x slower (37 vs 9 ms). A copy per batch size keeps every shape
-    on its fast path; evaluation uses two (full chunks and the last one), at about 60 MB each.
+    first input shape it sees and reorders them on every call of any other shape, several times
+    slower (docs/performance.md). A copy per batch size keeps every shape on its fast path;
+    evaluation uses two (full chunks and the last one), at about 60 MB each.
     """
 
     def __init__(self, calibrated: torch.nn.Module, engine: str, num_classes: int | None) -> None:

@@ -241,15 +241,6 @@ def _pop_to_canonical(layers: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[
     return as_canonical(tensors, spec)
 
 
-def caffe_to_canonical(layers: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Convert ``{layer: (weights, biases)}`` in Caffe-TF (HWIO) layout to canonical float32 tensors.
-
-    Raises:
-        LayoutError: when the shapes fit no variant (every problem listed at once).
-    """
-    return _pop_to_canonical(dict(layers))
-
-
 def canonical_to_caffe(tensors: Mapping[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
     """Canonical tensors -> the Caffe-TF dict ``{'conv1': [weights, biases], ...}`` (float32)."""
     spec = infer_variant(tensors)

@@ -80,13 +80,6 @@ def _read_header(fh, path, file_size: int) -> tuple[dict, int]:
     return header, 8 + length
 
 
-def read_safetensors_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
-    """The header's __metadata__ without reading the tensors."""
-    with open(path, "rb") as fh:
-        header, _ = _read_header(fh, path, os.fstat(fh.fileno()).st_size)
-    return _metadata(header, path)
-
-
 def _metadata(header: dict, path) -> dict[str, str]:
     meta = header.get("__metadata__") or {}
     if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
