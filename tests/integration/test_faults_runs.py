@@ -323,7 +323,9 @@ def test_train_help_lists_every_choice(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     text = capsys.readouterr().out
-    for choices in ("{torch,keras}", "{owt,original,cifar}", "{scratch,head,finetune,two-phase}", "{sgd,adamw}",
+    from alexnet_lab.core.spec import VARIANTS
+
+    for choices in ("{torch,keras}", "{" + ",".join(VARIANTS) + "}", "{scratch,head,finetune,two-phase}", "{sgd,adamw}",
                     "{cosine,onecycle,step,constant}", "{auto,fp32,bf16,fp16}", "{none,cifar,cifar-cutout,imagenet,flip}",
                     "{none,mirrored,multi-worker}", "{auto,on,off}", "{" + ",".join(RECIPES) + "}"):
         assert choices in text, choices

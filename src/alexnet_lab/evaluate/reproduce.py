@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 from alexnet_lab.core.bundle import ModelMeta
 from alexnet_lab.weights.registry import ENTRIES, WeightEntry, get_entry, is_registry_name
 
-Z95 = 1.959963984540054  # the standard normal's 97.5% quantile: a two-sided 95% interval
+Z95 = NormalDist().inv_cdf(0.975)  # the standard normal quantile that bounds a two-sided 95 percent interval
 REPRODUCED, NOT_REPRODUCED = "REPRODUCED", "NOT REPRODUCED"
 FIGURES = (("top1", "acc@1"), ("top5", "acc@5"))  # EvalResult field, registry metric name
 
