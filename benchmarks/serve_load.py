@@ -8,8 +8,8 @@ server's peak memory (its process plus the framework workers).
 Without WEIGHTS a randomly initialised `owt` model (224x224 input, the ImageNet architecture) is
 written to a temporary file: the speed of a forward pass does not depend on the weights' values.
 Each request uploads one 500x375 JPEG (a photo-sized file); every configuration is warmed up first.
-Configurations: `off` (--max-batch 1) and `on` with each --max-wait-ms of --waits. Prints one JSON
-object.
+Configurations: `off` (--max-batch 1, the default) and `on` (--max-batch 32) with each --max-wait-ms
+of --waits. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -138,7 +138,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         weights = args.weights or str(_random_owt(Path(folder)))
         data, results = _jpeg(), {}
-        configs = {"off": ["--max-batch", "1"], **{f"on, wait {w:g} ms": ["--max-wait-ms", str(w)] for w in args.waits}}
+        configs = {"off": ["--max-batch", "1"],
+                   **{f"on, wait {w:g} ms": ["--max-batch", "32", "--max-wait-ms", str(w)] for w in args.waits}}
         for name, flags in configs.items():
             server, url = _start(weights, args.frameworks, flags)
             try:

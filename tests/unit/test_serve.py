@@ -1,8 +1,8 @@
 """`alexnet serve`: a real server process on a free port, its JSON API, its limits, and the page
 driven by a real headless browser (Debian's chromium + chromedriver, installed by `make test`).
 
-Two servers: one with both frameworks as a user starts it (class names in Cyrillic and CJK,
-batching with a wait long enough that concurrent requests share forward passes), and one as an
+Two servers: one with both frameworks (class names in Cyrillic and CJK, micro-batching on with a
+wait long enough that concurrent requests share forward passes), and one as an
 operator exposes it (all addresses, a token, a short deadline and a one-image queue) whose torch
 worker the tests stop and kill."""
 
@@ -110,7 +110,7 @@ def _stop_server(process: subprocess.Popen, log: Path, in_flight=None) -> None:
 def server(weights, tmp_path_factory):
     """Both frameworks, as a user starts it; yields its base URL and log."""
     log = tmp_path_factory.mktemp("serve-log") / "server.log"
-    process, url = _start_server(weights, log, "--max-wait-ms", "50")
+    process, url = _start_server(weights, log, "--max-batch", "32", "--max-wait-ms", "50")
     yield url, log
     rng = np.random.default_rng(3)
     uploads = [(f"last{i}.png", _png(smooth_image(rng, 300, 400))) for i in range(16)]

@@ -30,10 +30,10 @@ def add_serve(sub) -> None:
     p.add_argument("--insecure", action="store_true", help="serve a non-loopback address without a token (warns)")
     p.add_argument("--cors", action="append", default=[], metavar="ORIGIN",
                    help="allow browser calls from this origin (repeatable; default: none)")
-    p.add_argument("--max-batch", type=int, default=32, help="images gathered into one forward pass (default 32; "
-                   "1 turns micro-batching off)")
-    p.add_argument("--max-wait-ms", type=float, default=2.0, help="how long a request waits for others to batch with "
-                   "(default 2)")
+    p.add_argument("--max-batch", type=int, default=1, help="images gathered into one forward pass (default 1: no "
+                   "micro-batching; 32 serves many concurrent clients faster, see docs/serve.md)")
+    p.add_argument("--max-wait-ms", type=float, default=10.0, help="with --max-batch above 1, how long a request waits "
+                   "for others to batch with (default 10)")
     p.add_argument("--max-queue", type=int, default=256, help="images waiting per framework before 503 (default 256)")
     p.add_argument("--timeout-s", type=float, default=30.0, help="deadline of one model call; a worker that misses "
                    "it is restarted (default 30)")

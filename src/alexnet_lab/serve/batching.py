@@ -31,8 +31,8 @@ class QueueFull(WorkerUnavailable):
 class BatchingOptions:
     """How requests are gathered (defaults chosen with benchmarks/serve_load.py; see docs/serving.md)."""
 
-    max_batch: int = 32  # images in one forward pass; 1 = no batching
-    max_wait_ms: float = 2.0  # how long the first request of a batch waits for company
+    max_batch: int = 1  # images in one forward pass; 1 = no batching (faster below ~16 concurrent clients)
+    max_wait_ms: float = 10.0  # how long the first request of a batch waits for company
     max_queue: int = 256  # images waiting per framework; past it 503
 
     @property
