@@ -64,10 +64,17 @@ FRAMEWORK_CASES = {"pickle-with-code.pth", "bit-flip.pth", "batch-with-one-bad-i
 
 
 def case(name: str):
+    """Register a builder; it gets a folder of its own, so cases built side by side never share files."""
     def register(builder):
-        BUILDERS[name] = lambda folder, good: builder(name, folder, good)
+        BUILDERS[name] = lambda folder, good: builder(name, _own_folder(folder, name), good)
         return builder
     return register
+
+
+def _own_folder(folder: Path, name: str) -> Path:
+    own = folder / f"{name}.case"
+    own.mkdir(parents=True, exist_ok=True)
+    return own
 
 
 # ---------------------------------------------------------------- good files the cases start from
