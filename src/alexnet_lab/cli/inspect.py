@@ -29,22 +29,32 @@ def add_features(sub) -> None:
 
 
 def cmd_features(args: argparse.Namespace) -> int:
+    from alexnet_lab.cli.predict import EXIT_USER_ERROR
     from alexnet_lab.core.fileio import check_output
     from alexnet_lab.explain.features import check_output_suffix, expand_images, extract_features, write_features
     from alexnet_lab.weights.files import load_weights, source_files
 
-    check_output_suffix(args.out, len(set(args.layer)))
+    suffix = check_output_suffix(args.out, len(set(args.layer)))
     check_output(args.out, [*source_files(args.weights), *args.images], force=args.force)
     paths = expand_images(args.images)
     bundle = load_weights(args.weights)
+    bad: list[Path] = []
+
+    def report(path: Path, exc: Exception) -> None:  # one line each; the other images go on
+        bad.append(path)
+        print(f"alexnet: error: {exc}", file=sys.stderr)
+
+    # a .npy holds rows only: without the list of paths a left-out image would shift the rows, so
+    # there the first bad image stops the command; .npz and .safetensors record the paths they hold
     with _bar(len(paths), any(Path(p).is_dir() for p in args.images)) as bar:
         features = extract_features(bundle, paths, args.layer, args.framework, args.pool, args.device,
-                                    progress=bar.update)
-    write_features(features, paths, args.out, {"weights": str(args.weights), "framework": args.framework,
-                                                "pool": args.pool})
+                                    progress=bar.update, on_error=None if suffix == ".npy" else report)
+    kept = [p for p in paths if Path(p) not in bad]
+    write_features(features, kept, args.out, {"weights": str(args.weights), "framework": args.framework,
+                                               "pool": args.pool})
     shapes = ", ".join(f"{name} {tuple(array.shape)}" for name, array in features.items())
-    print(f"{args.out}: {len(paths)} images; {shapes}")
-    return 0
+    print(f"{args.out}: {len(kept)} images; {shapes}" + (f" ({len(bad)} left out, named above)" if bad else ""))
+    return EXIT_USER_ERROR if bad else 0
 
 
 def _bar(total: int, enabled: bool):

@@ -69,13 +69,18 @@ def check_output_suffix(out: str | os.PathLike[str], num_layers: int) -> str:
 
 def extract_features(bundle: WeightBundle, paths: Sequence[Path], layers: Sequence[str], framework: str = DEFAULT_FRAMEWORK,
                      pool: str = "none", device: str = "auto", chunk: int = 32,
-                     progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+                     progress: Callable[[int], None] | None = None,
+                     on_error: Callable[[Path, Exception], None] | None = None) -> dict[str, np.ndarray]:
     """{layer: float32 array with one row per image} for the image files, all layers in one pass.
 
     Args:
         pool: 'none' keeps conv maps N x H x W x C; 'avg' / 'max' pool them to N x C.
         progress: called with the number of images done after each chunk.
+        on_error: called with each image that cannot be read or is refused by the image guard,
+            which is then left out (its row is absent: the caller records which paths remain);
+            without it the first such image raises.
     """
+    from alexnet_lab.core.errors import AlexnetLabError, UserInputError
     from alexnet_lab.data.images import read_image_rgb
 
     layers = check_taps(bundle.arch, layers)
@@ -84,11 +89,21 @@ def extract_features(bundle: WeightBundle, paths: Sequence[Path], layers: Sequen
     model = build_for(bundle, framework, device)
     parts: dict[str, list[np.ndarray]] = {name: [] for name in layers}
     for start in range(0, len(paths), chunk):
-        batch = np.stack([preprocess(read_image_rgb(p), bundle.meta.preprocess) for p in paths[start : start + chunk]])
-        for name, array in backend.layer_outputs(model, batch, layers, batch_size=chunk).items():
-            parts[name].append(pool_features(array, pool))
+        inputs = []
+        for path in paths[start : start + chunk]:
+            try:
+                inputs.append(preprocess(read_image_rgb(path), bundle.meta.preprocess))
+            except AlexnetLabError as exc:
+                if on_error is None:
+                    raise
+                on_error(Path(path), exc)
+        if inputs:
+            for name, array in backend.layer_outputs(model, np.stack(inputs), layers, batch_size=chunk).items():
+                parts[name].append(pool_features(array, pool))
         if progress is not None:
-            progress(len(batch))
+            progress(len(paths[start : start + chunk]))
+    if not parts[layers[0]]:
+        raise UserInputError("none of the images could be read; check the files (each was reported above).")
     return {name: np.concatenate(found) for name, found in parts.items()}
 
 

@@ -60,7 +60,7 @@ BUILDERS: dict[str, Callable[[Path, dict[str, Path]], Case]] = {}
 # their memory is not a measure of what the hostile input costs
 FRAMEWORK_CASES = {"pickle-with-code.pth", "bit-flip.pth", "batch-with-one-bad-image",
                    "predict-a-1xN-image-among-good-ones", "evaluate-a-folder-with-link-loops-and-a-1xN-image",
-                   "explain-a-1xN-image-among-good-ones"}
+                   "explain-a-1xN-image-among-good-ones", "features-a-1xN-image-among-good-ones"}
 
 
 def case(name: str):

@@ -224,6 +224,22 @@ def _(name, folder, good):
                        "--out", str(out)), words="thin.png", check=others_explained)
 
 
+@case("features-a-1xN-image-among-good-ones")
+def _(name, folder, good):
+    thin = _png(folder / "thin.png", 1, 3000)
+    out = folder / "features.npz"
+
+    def the_others_kept(result: dict) -> list[str]:
+        if not out.is_file():
+            return ["no features were written for the good images"]
+        with np.load(out) as saved:
+            kept = [Path(p).name for p in saved["paths"]]
+            rows = len(saved["fc7"])
+        return [] if kept == ["a.png", "b.png"] and rows == 2 else [f"kept {kept} with {rows} rows"]
+    return Case(name, ("features", str(good["a.png"]), str(thin), str(good["b.png"]), "--weights", str(good["cifar"]),
+                       "--layer", "fc7", "--out", str(out)), words="thin.png", check=the_others_kept)
+
+
 @case("report-of-a-folder-that-is-not-a-run")
 def _(name, folder, good):
     (folder / "not-a-run").mkdir()
