@@ -390,16 +390,18 @@ def test_exposed_without_a_token_it_refuses_to_start(weights):
 
 @pytest.fixture(scope="module")
 def exposed(weights, tmp_path_factory):
-    """torch only, on all addresses with a token, a 4 s deadline, no batching and a one-image queue."""
+    """torch only, on all addresses with a token, a 4 s deadline, no batching, a one-image queue and
+    one origin allowed to call it from a browser."""
     log = tmp_path_factory.mktemp("serve-exposed") / "server.log"
     process, url = _start_server(weights, log, "--frameworks", "torch", "--host", "0.0.0.0", "--token", TOKEN,
                                  "--timeout-s", "4", "--max-batch", "1", "--max-queue", "1",
-                                 "--max-request-mb", "2")
+                                 "--max-request-mb", "2", "--cors", ALLOWED_ORIGIN)
     yield process, url, log
     _stop_server(process, log)
 
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+ALLOWED_ORIGIN = "http://dashboard.example"
 
 
 def _worker_pid(server_pid: int) -> int:
@@ -518,3 +520,15 @@ def test_the_page_asks_for_the_token_once(exposed, images):
         WebDriverWait(browser, 30).until(lambda b: "cifar" in b.find_element(By.ID, "card").text)
     finally:
         browser.quit()
+
+
+def test_cors_is_off_unless_an_origin_is_given(server, exposed):
+    def allowed(url: str, origin: str, headers: dict | None = None) -> tuple[int, str | None]:
+        status, answer_headers, _ = _get(url + "/api/info", {"Origin": origin, **(headers or {})})
+        return status, {k.lower(): v for k, v in answer_headers.items()}.get("access-control-allow-origin")
+
+    assert allowed(server[0], ALLOWED_ORIGIN) == (200, None)  # no --cors: no browser on another origin may read it
+    _, url, _ = exposed
+    assert allowed(url, ALLOWED_ORIGIN, AUTH) == (200, ALLOWED_ORIGIN)
+    assert allowed(url, ALLOWED_ORIGIN) == (401, ALLOWED_ORIGIN)  # a page elsewhere can tell "token needed" from CORS
+    assert allowed(url, "http://elsewhere.example", AUTH) == (200, None)

@@ -225,11 +225,11 @@ def create_app(served: ServedModel) -> FastAPI:
                   openapi_url="/openapi.json", lifespan=_lifespan(served),
                   description="AlexNet predictions and explanations from PyTorch and Keras side by side.")
     install_error_handlers(app)
-    if served.cors:
-        app.add_middleware(CORSMiddleware, allow_origins=list(served.cors), allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization"], expose_headers=["X-Explained-Label*", "X-Explained-Class"])
     if served.token:
         app.add_middleware(TokenGate, token=served.token)
+    if served.cors:  # added after the gate, so it wraps it: a 401 to another origin still carries CORS headers
+        app.add_middleware(CORSMiddleware, allow_origins=list(served.cors), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization"], expose_headers=["X-Explained-Label*", "X-Explained-Class"])
     app.add_middleware(BodyLimit, limit=served.max_request_bytes)
     _routes(app, served)
     app.add_middleware(RequestObserver, metrics=served.metrics,  # outermost: sees refusals (401, 413) too
