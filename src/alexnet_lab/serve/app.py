@@ -47,7 +47,7 @@ from alexnet_lab.serve.metrics import ServeMetrics
 from alexnet_lab.serve.middleware import BodyLimit, RequestObserver, TokenGate, install_error_handlers
 from alexnet_lab.serve.schemas import ERRORS, CompareAnswer, Explanation, Health, ImageAnswer, Readiness
 from alexnet_lab.serve.uploads import DEFAULT_MAX_UPLOAD_BYTES, UploadError, decode_upload, png_bytes
-from alexnet_lab.serve.workers import FrameworkWorker
+from alexnet_lab.serve.workers import FrameworkWorker, WorkerUnavailable
 
 MAX_FILES = 32  # images in one request
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024  # a request's whole body, multipart framing included
@@ -173,9 +173,9 @@ async def _explain(served: ServedModel, image: np.ndarray, framework: str, metho
     worker = served.workers[framework]
     try:
         result = (await asyncio.to_thread(worker.call, "explain", (batch, tuple(categories), method, layer, index)))[0]
+    except WorkerUnavailable:
+        raise  # 503 from its handler
     except AlexnetLabError as exc:
-        if type(exc) is not AlexnetLabError:  # WorkerUnavailable: 503 from its handler
-            raise
         raise HTTPException(422, str(exc)) from None  # e.g. an unknown layer: the worker names it
     png = png_bytes(overlay(cropped_view(image, spec), result.heat))
     facts = {"class_index": int(result.class_index), "label": result.label, "probability": float(result.probability),
