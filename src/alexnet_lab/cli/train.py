@@ -33,6 +33,8 @@ HELP = {
     "limit_steps": "end every epoch after this many steps (smoke tests, benchmarks); 0: whole epochs",
     "ema_decay": "moving average of the weights and BatchNorm statistics, updated every step (decay warmed up); "
                  "validated, picked as best and saved instead of the live weights; 0: off (docs/recipes.md)",
+    "conv1_init": "scratch runs: random, or whiten (conv1 set from the training images' patch covariance so "
+                  "its responses are decorrelated; the filters stay trainable; docs/recipes.md)",
     "eval_flip": "validation and the run's eval average each image with its mirror (as evaluate --crops 2)",
     "distribute": "Keras on TensorFlow only: none, mirrored (all GPUs of this machine) or multi-worker (machines "
                   "listed in TF_CONFIG); --batch-size stays the global batch. PyTorch: start with torchrun instead",

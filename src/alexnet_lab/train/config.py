@@ -28,6 +28,7 @@ FRAMEWORKS = tuple(_BACKENDS)  # the framework registry's names (frameworks.FRAM
 VARIANTS = tuple(ARCHS)  # owt, original, cifar, cifar-wide
 DATA_MODES = ("auto", "memory", "stream")
 DECODERS = ("draft", "pil")
+CONV1_INITS = ("random", "whiten")  # see train.whitening
 # what a config.json written before a field existed meant by it: resume keeps the old behaviour
 LEGACY = {"data_mode": "memory", "decoder": "pil"}
 
@@ -39,7 +40,8 @@ FEATURES = {"torch": frozenset({"torchrun", "compile"}), "keras": frozenset({"di
 # field -> its choices (--help lists them; a value outside gets the valid ones and a close match)
 CHOICES = {"framework": FRAMEWORKS, "variant": VARIANTS, "strategy": STRATEGIES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
            "precision": PRECISIONS, "augment": AUGMENTS, "distribute": DISTRIBUTE, "channels_last": SWITCHES,
-           "compile": SWITCHES, "data_mode": DATA_MODES, "decoder": DECODERS}
+           "compile": SWITCHES, "data_mode": DATA_MODES, "decoder": DECODERS,
+           "conv1_init": CONV1_INITS}
 
 # field -> (low, high or None, low allowed): every numeric flag, checked finite and in range up front
 RANGES = {"epochs": (1, None, True), "head_epochs": (0, None, True), "batch_size": (1, None, True),
@@ -88,6 +90,9 @@ class RunConfig:
     # exponential moving average of the weights and BatchNorm statistics, updated every optimizer step
     # (decay warmed up, see train.ema); when on, validation, the best model and the saved models use it. 0: off
     ema_decay: float = 0.0
+    # conv1 at the start of a scratch run: 'random' (the framework's initialiser) or 'whiten' (filters that
+    # whiten the training images' patches, see train.whitening)
+    conv1_init: str = "random"
     eval_flip: bool = False  # validation and the run's eval average each image with its mirror (evaluate --crops 2)
     grad_clip: float = 0.0  # max global grad norm; 0 disables
     dropout: float = 0.5
@@ -159,6 +164,9 @@ class RunConfig:
         if self.ema_decay and self.distribute != "none":
             raise UserInputError("--ema-decay does not run under --distribute yet (tf.distribute); train in one process, "
                                  "or set --ema-decay 0.")
+        if self.conv1_init != "random" and self.strategy != "scratch":
+            raise UserInputError(f"--conv1-init {self.conv1_init} sets conv1 at the start of a scratch run; --strategy "
+                                 f"{self.strategy} keeps the pretrained conv1. Leave --conv1-init at random.")
         if self.compile == "on" and not supports(self.framework, "compile"):
             raise UserInputError("--compile is torch.compile, for --framework torch; Keras compiles its steps itself "
                                  "(tf.function). Leave --compile at auto.")

@@ -44,6 +44,7 @@ from alexnet_lab.train.keras.precision import LossScale, dtype_policy, resolve_p
 from alexnet_lab.train.keras.steps import PhaseStep, make_predict
 from alexnet_lab.train.loop import fit
 from alexnet_lab.train.strategies import Phase, plan_phases
+from alexnet_lab.train.whitening import initial_conv1
 from alexnet_lab.weights.pretrained import load_pretrained
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,9 @@ def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_
     precision = resolve_precision(config.precision, device)
     with distribution.scope() if distribution is not None else contextlib.nullcontext():
         model, reinit = build_for_training(config, ctx, bundle, precision)
+        conv1 = initial_conv1(config, stores, get_arch(ctx.meta.variant), normalisation, ctx.meta.input_size)
+        if conv1 is not None:
+            from_canonical(model, conv1, partial=True)
     phases = plan_phases(config, get_arch(ctx.meta.variant), tuple(reinit))
     crop, split = ctx.meta.input_size, distribution.distribute_dataset if distribution is not None else None
     trainer = KerasTrainer(model, StorePipeline(*stores["train"], crop, normalisation, augment_spec, config.seed, split),

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from alexnet_lab.data.stream import select
-from alexnet_lab.frameworks.torch.convert import to_canonical
+from alexnet_lab.frameworks.torch.convert import from_canonical, to_canonical
 from alexnet_lab.frameworks.torch.device import resolve_device, resolve_precision, use_channels_last, use_compile
 from alexnet_lab.frameworks.torch.model import build_model
 from alexnet_lab.train.config import RunConfig
@@ -28,6 +28,7 @@ from alexnet_lab.train.torch import distributed
 from alexnet_lab.train.torch.checkpoint import cpu_state, load_checkpoint, write_checkpoint
 from alexnet_lab.train.torch.data import IGNORE, Normaliser, StoreDataset, loader_workers, make_loader, step_threads
 from alexnet_lab.train.torch.ema import TorchEMA
+from alexnet_lab.train.whitening import initial_conv1
 from alexnet_lab.train.world import World
 from alexnet_lab.weights.pretrained import load_pretrained
 
@@ -205,6 +206,8 @@ def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_
     reinit: list[str] = []
     if bundle is not None:
         reinit = load_pretrained(model, "torch", bundle, meta.num_classes, config.skip_layers)
+    if (conv1 := initial_conv1(config, stores, model.spec, normalisation, meta.input_size)) is not None:
+        from_canonical(model, conv1, partial=True)
     phases = plan_phases(config, model.spec, tuple(reinit))
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     crop = meta.input_size
