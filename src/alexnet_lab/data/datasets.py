@@ -45,6 +45,8 @@ from alexnet_lab.data import (
     synthetic_class_names,
     synthetic_sample,
 )
+from alexnet_lab.data.remote import is_remote
+from alexnet_lab.data.remote_shards import in_stream_order, is_remote_member, read_remote_member
 from alexnet_lab.data.shards import is_member_path, is_shard_folder, read_member, read_shard_splits
 
 log = logging.getLogger(__name__)
@@ -71,8 +73,8 @@ def synthetic_index(per_class: int, seed: int, num_classes: int = SYNTHETIC_CLAS
 
 
 def read_source(data: str, data_dir: str | None = None, seed: int = 0, synthetic_per_class: int = 300) -> dict[str, DatasetIndex]:
-    """The splits a --data value names: 'synthetic', 'cifar10' (python batches), a folder, a list file or
-    a run folder's split.json.
+    """The splits a --data value names: 'synthetic', 'cifar10' (python batches), a folder, a list file,
+    a run folder's split.json, or shard URLs / a pipe: command (data.remote_shards).
     A source without its own train/val split comes back as {'all': ...} (plus 'test' if it has one)."""
     if data == "synthetic":
         return {"all": synthetic_index(synthetic_per_class, seed)}
@@ -80,10 +82,14 @@ def read_source(data: str, data_dir: str | None = None, seed: int = 0, synthetic
         from alexnet_lab.data import cifar10
 
         return cifar10.indexes(cifar10.locate(data_dir))
+    if is_remote(data):  # http(s)://, s3://, gs:// shards or a pipe: command, streamed (data.remote_shards)
+        from alexnet_lab.data.remote_shards import read_remote_shards
+
+        return read_remote_shards(data)
     path = Path(data).expanduser()
     if not path.exists():
         raise UserInputError(f"--data '{data}' not found; pass a class folder, a list file ('path label' lines), "
-                             "'synthetic' or 'cifar10'.")
+                             "shard URLs (http(s)://, s3://, gs://, pipe:COMMAND), 'synthetic' or 'cifar10'.")
     if path.is_file() and path.suffix == ".json":  # a run folder's split.json: the splits it trained on
         from alexnet_lab.data.splits import load_split
 
@@ -124,7 +130,8 @@ def resolve_data(data: str, *, data_dir: str | None = None, val_data: str | None
     if "train" not in found or "val" not in found:
         raise UserInputError(f"--data '{data}' has splits {sorted(found)}; training needs 'train' and 'val' (or one "
                              "folder of classes to split with --val-ratio).")
-    splits = {name: first_per_class(index, limit_per_class) if name == "train" else index for name, index in found.items()}
+    splits = {name: in_stream_order(first_per_class(index, limit_per_class) if name == "train" else index)
+              for name, index in found.items()}
     names = splits["train"].class_names
     summary = ", ".join(f"{name} {len(index)}" for name, index in splits.items())
     return DataSplits(splits, names, f"{data}: {len(names)} classes; {summary}")
@@ -135,6 +142,8 @@ def load_pixels(path: str, min_side: int | None = None) -> np.ndarray:
     JPEG may be decoded at a reduced size whose shorter side is still >= min_side (PIL's draft)."""
     if is_member_path(path):
         return read_member(path, min_side)
+    if is_remote_member(path):
+        return read_remote_member(path, min_side)
     if path.startswith("cifar10:"):
         from alexnet_lab.data import cifar10
 

@@ -21,6 +21,7 @@ import os
 import re
 import tarfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from alexnet_lab.core.fileio import atomic_path
 from alexnet_lab.data import shard_manifest as manifests
 from alexnet_lab.data.images import IMAGE_EXTENSIONS, ImageReadError, read_image_rgb
 from alexnet_lab.data.index import DatasetIndex, Sample
+from alexnet_lab.data.remote import redact
 from alexnet_lab.data.shard_manifest import CLASSES_FILE
 from alexnet_lab.data.walk import FolderWalk, SkipReport
 
@@ -83,13 +85,18 @@ def _class_names(folder: Path, labels: list[int]) -> tuple[str, ...]:
     return tuple(str(i) for i in range(min(max(labels, default=-1) + 1, MAX_CLASSES)))
 
 
-def _label(tar: tarfile.TarFile, member: tarfile.TarInfo) -> int | None:
-    if member.size > MAX_LABEL_BYTES:
+def parse_label(content: bytes | None) -> int | None:
+    """The class index a `.cls` member holds, or None when it holds none (or was too long to read)."""
+    if content is None or len(content) > MAX_LABEL_BYTES:
         return None
     try:
-        return int(tar.extractfile(member).read().decode("ascii").strip())
+        return int(content.decode("ascii").strip())
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+def _label(tar: tarfile.TarFile, member: tarfile.TarInfo) -> int | None:
+    return parse_label(tar.extractfile(member).read() if member.size <= MAX_LABEL_BYTES else None)
 
 
 def _members(tar_path: Path, report: SkipReport):
@@ -125,12 +132,21 @@ def _members(tar_path: Path, report: SkipReport):
                 report.add(TRUNCATED, tar_path, loss=True)
 
 
-def _tar_samples(tar_path: Path, report: SkipReport, keys: set[str]) -> list[tuple[str, int]]:
+def _local_entries(tar_path: Path, report: SkipReport):
+    """(member, virtual path, label reader) of each member of a local shard: addressed by byte offset."""
+    for tar, member in _members(tar_path, report):
+        yield member, f"{tar_path}::{member.offset_data}+{member.size}/{member.name}", partial(_label, tar, member)
+
+
+def tar_samples(tar_path: Path | str, report: SkipReport, keys: set[str], entries=None) -> list[tuple[str, int]]:
     """(virtual path, label) of each KEY.<image> + KEY.cls pair of one shard, in member order.
-    `keys`: the keys of the shards read before, so a key repeated across shards is caught too."""
+    `keys`: the keys of the shards read before, so a key repeated across shards is caught too.
+    `entries`: (member, virtual path, label reader) triples (default: the local file's, by offset;
+    data.remote_shards passes a stream's). Report paths go through `redact` (no credentials)."""
     images: dict[str, str] = {}
     labels: dict[str, int] = {}
-    for tar, member in _members(tar_path, report):
+    tar_path = redact(str(tar_path)) if entries is not None else tar_path
+    for member, path, label_of in entries if entries is not None else _local_entries(tar_path, report):
         key, ext = os.path.splitext(member.name)
         if not member.isfile():
             if not member.isdir():
@@ -140,14 +156,14 @@ def _tar_samples(tar_path: Path, report: SkipReport, keys: set[str]) -> list[tup
         elif key in keys or key in (images if ext != ".cls" else labels):
             report.add(DUPLICATE, f"{tar_path}::{member.name}", loss=True)
         elif ext != ".cls":
-            images[key] = f"{tar_path}::{member.offset_data}+{member.size}/{member.name}"
-        elif (label := _label(tar, member)) is None or label < 0:
+            images[key] = path
+        elif (label := label_of()) is None or label < 0:
             report.add(BAD_LABEL, f"{tar_path}::{member.name}", loss=True)
             labels[key] = -1
         else:
             labels[key] = label
     for key in images.keys() - labels.keys():
-        report.add(UNLABELLED, images[key], loss=True)
+        report.add(UNLABELLED, redact(images[key]), loss=True)
     for key in labels.keys() - images.keys():
         report.add(ORPHAN, f"{tar_path}::{key}.cls", loss=True)
     keys.update(images, labels)
@@ -170,7 +186,7 @@ def read_shard_index(folder: Path, report: SkipReport | None = None) -> DatasetI
     if manifest is not None:
         manifests.check_files(folder, manifest, tars)
     keys: set[str] = set()
-    per_shard = {os.path.basename(path): _tar_samples(Path(path).resolve(), report, keys) for path in tars}
+    per_shard = {os.path.basename(path): tar_samples(Path(path).resolve(), report, keys) for path in tars}
     pairs = [pair for found in per_shard.values() for pair in found]
     names = _class_names(folder, [label for _, label in pairs])
     for path, label in pairs:

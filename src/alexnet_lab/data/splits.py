@@ -20,6 +20,7 @@ import numpy as np
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.fileio import atomic_path
 from alexnet_lab.data.index import DatasetIndex, Sample, preview_names
+from alexnet_lab.data.remote import is_remote
 
 SPLIT_FORMAT = "alexnet-lab-split"
 SPLIT_FORMAT_VERSION = 1
@@ -111,7 +112,9 @@ def _common_root(splits: Mapping[str, DatasetIndex]) -> str | None:
 
 
 def _relative(path: str, root: str | None) -> str:
-    """`path` relative to `root` in '/' form when it lies under it; absolute otherwise."""
+    """`path` relative to `root` in '/' form when it lies under it; absolute otherwise (a URL as it is)."""
+    if is_remote(path):
+        return path
     if root is not None:
         relative = os.path.relpath(os.path.abspath(path), root)
         if relative != ".." and not relative.startswith(".." + os.sep):
@@ -178,7 +181,7 @@ def _indexes_from(document: dict[str, Any], base: str | None, file_path: Path) -
     """Build the split indexes of a parsed document, joining relative paths onto `base`."""
 
     def full(relative: str) -> str:
-        return relative if os.path.isabs(relative) or base is None else os.path.join(base, relative)
+        return relative if os.path.isabs(relative) or base is None or is_remote(relative) else os.path.join(base, relative)
 
     class_names = tuple(document.get("class_names") or ())
     try:
@@ -214,7 +217,8 @@ def load_split(
     base = os.path.abspath(root) if root is not None else document.get("root")
     splits = _indexes_from(document, base, file_path)
     if check_exists:
-        missing = [s.path for index in splits.values() for s in index.samples if not os.path.isfile(s.path)]
+        missing = [s.path for index in splits.values() for s in index.samples
+                   if not is_remote(s.path) and not os.path.isfile(s.path)]
         if missing:
             raise UserInputError(
                 f"split '{file_path}' lists {len(missing)} file(s) that do not exist, "

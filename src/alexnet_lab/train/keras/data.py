@@ -14,7 +14,9 @@ pipeline's 99 s plus 18 s of waits, so the autotuner stays the default.
 On other Keras backends (PyTorch, JAX) TensorFlow is not imported at all, since TensorFlow and
 PyTorch in one process can crash: batches come from the numpy reference
 (:func:`alexnet_lab.data.datasets.train_view`, the same per-sample seeding as the PyTorch loop).
-Either way a resumed run sees exactly the batches the killed run would have seen.
+Either way a resumed run sees exactly the batches the killed run would have seen. Streamed remote
+shards (data.remote_shards) are read shard by shard instead, each in stream order, the shards
+shuffled by (seed, epoch).
 
 A streamed store (data.stream.StreamedImages) or a memory-mapped cache is never turned into one
 tensor: the map reads each sample through tf.numpy_function (the decoding is PIL and BLAS, which
@@ -35,6 +37,8 @@ import numpy as np
 
 from alexnet_lab.data import AugmentSpec
 from alexnet_lab.data.datasets import train_view
+from alexnet_lab.data.remote_shards import shard_groups, stream_order
+from alexnet_lab.data.stream import StreamedImages
 from alexnet_lab.evaluate.on_data import normalised_batch
 
 Norm = tuple[np.ndarray, np.ndarray, bool]
@@ -68,11 +72,20 @@ class StorePipeline:
 
     def batches(self, batch_size: int, epoch: int | None = None) -> Iterator[tuple]:
         """One pass: shuffled and augmented for epoch `epoch`, or in store order when epoch is None."""
-        order = np.arange(len(self)) if epoch is None else epoch_order(len(self), self.seed, epoch)
+        if epoch is None:
+            order = np.arange(len(self))
+        elif (groups := self._shard_groups()) is not None:  # streamed shards: each shard read forward, once
+            order = stream_order(groups, self.seed, epoch)
+        else:
+            order = epoch_order(len(self), self.seed, epoch)
         if uses_tf_data():
             dataset = self._tf_dataset(order, batch_size, epoch)
             return iter(self.distribute(dataset) if self.distribute is not None else dataset)
         return self._numpy_batches(order, batch_size, epoch)
+
+    def _shard_groups(self) -> list[list[int]] | None:
+        """A streamed store of remote shards' members: its positions by shard (else None)."""
+        return shard_groups(self.images.paths) if isinstance(self.images, StreamedImages) else None
 
     def _numpy_batches(self, order: np.ndarray, batch_size: int, epoch: int | None) -> Iterator[tuple]:
         for start in range(0, len(order), batch_size):

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from alexnet_lab.core.errors import AlexnetLabError
 from alexnet_lab.data import AugmentSpec
 from alexnet_lab.data.datasets import default_workers, eval_view, train_view
+from alexnet_lab.data.remote_shards import epoch_shard_order, slot_plan
 from alexnet_lab.data.stream import StreamedImages
 from alexnet_lab.data.train_views import uses_whole_image
 
@@ -45,6 +46,42 @@ class EpochShares(Sampler[int]):
         order = torch.randperm(self.count, generator=generator) if self.shuffle else torch.arange(self.count)
         mine = order[self.rank :: self.size].tolist()
         return iter(mine + [int(order[0]) + self.count] * (len(self) - len(mine)))
+
+
+class ShardBatches(Sampler[list[int]]):
+    """This process's batches over streamed shards (data.remote_shards): the shards are dealt once
+    to the job's readers (rank x loader worker, data.remote_shards.slot_plan), each reader's batches
+    hold its own shards' samples in stream order (its shards shuffled per (seed, epoch)), and the
+    batches are interleaved the way the DataLoader deals them to its workers, so each worker streams
+    only its shards. Under torchrun every process's list is padded to the longest with
+    EpochShares' markers (label IGNORE) on a sample the same worker has just read."""
+
+    def __init__(self, groups: list[list[int]], batch_size: int, rank: int, size: int, workers: int, seed: int,
+                 epoch: int, shuffle: bool = True):
+        self.groups, self.batch_size, self.rank, self.size = groups, batch_size, rank, size
+        self.workers, self.seed, self.epoch, self.shuffle = max(1, workers), seed, epoch, shuffle
+        self.count = sum(len(group) for group in groups)
+        self.plan = slot_plan([len(group) for group in groups], size * self.workers)
+
+    def _batches(self, rank: int) -> list[list[int]]:
+        per_worker = []
+        for slot in range(rank * self.workers, (rank + 1) * self.workers):
+            shards = epoch_shard_order(self.plan[slot], self.seed, self.epoch, slot) if self.shuffle else self.plan[slot]
+            positions = [position for shard in shards for position in self.groups[shard]]
+            per_worker.append([positions[i : i + self.batch_size] for i in range(0, len(positions), self.batch_size)])
+        rounds = max(len(batches) for batches in per_worker)
+        return [batches[j] for j in range(rounds) for batches in per_worker if j < len(batches)]
+
+    def __len__(self) -> int:
+        return max(len(self._batches(rank)) for rank in range(self.size))
+
+    def __iter__(self):
+        mine, length = self._batches(self.rank), len(self)
+        own = len(mine)
+        for i in range(own, length):  # padding: the worker this batch goes to has just read `last`
+            last = next((mine[k][-1] for k in range(i - self.workers, -1, -self.workers) if k < own), 0)
+            mine.append([last + self.count] * self.batch_size)
+        return iter(mine)
 
 
 def loader_workers(requested: int, images) -> int:
@@ -128,13 +165,19 @@ class WorkerErrors:
 
 
 def make_loader(dataset: StoreDataset, batch_size: int, shuffle: bool, seed: int, epoch: int, workers: int,
-                pin_memory: bool = False, world=None) -> WorkerErrors:
+                pin_memory: bool = False, world=None, groups: list[list[int]] | None = None) -> WorkerErrors:
     """A loader whose order depends only on (seed, epoch): a resumed run sees the same batches.
 
     With a distributed `world` (train.world.World) this process gets its EpochShares part of the
-    same permutation and `batch_size` is already the per-process batch.
+    same permutation and `batch_size` is already the per-process batch. `groups`: a streamed shard
+    store's positions by shard (data.remote_shards.shard_groups), read through ShardBatches.
     """
     dataset.set_epoch(epoch)
+    if groups is not None:  # streamed shards: each worker reads its own, in order
+        rank, size = (world.rank, world.size) if world is not None and world.distributed else (0, 1)
+        batches = ShardBatches(groups, batch_size, rank, size, workers, seed, epoch, shuffle)
+        return WorkerErrors(DataLoader(dataset, batch_sampler=batches, num_workers=workers, pin_memory=pin_memory,
+                                       persistent_workers=False))
     if world is not None and world.distributed:
         sampler = EpochShares(len(dataset), world.rank, world.size, seed, epoch, shuffle)
         return WorkerErrors(DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,

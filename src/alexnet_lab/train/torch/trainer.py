@@ -16,7 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from alexnet_lab.data.stream import select
+from alexnet_lab.data.remote_shards import shard_groups
+from alexnet_lab.data.stream import StreamedImages, select
 from alexnet_lab.frameworks.torch.convert import from_canonical, to_canonical
 from alexnet_lab.frameworks.torch.device import resolve_device, resolve_precision, use_channels_last, use_compile
 from alexnet_lab.frameworks.torch.model import build_model
@@ -26,7 +27,15 @@ from alexnet_lab.train.loop import fit
 from alexnet_lab.train.strategies import Phase, plan_phases
 from alexnet_lab.train.torch import distributed
 from alexnet_lab.train.torch.checkpoint import cpu_state, load_checkpoint, write_checkpoint
-from alexnet_lab.train.torch.data import IGNORE, Normaliser, StoreDataset, loader_workers, make_loader, step_threads
+from alexnet_lab.train.torch.data import (
+    IGNORE,
+    Normaliser,
+    ShardBatches,
+    StoreDataset,
+    loader_workers,
+    make_loader,
+    step_threads,
+)
 from alexnet_lab.train.torch.ema import TorchEMA
 from alexnet_lab.train.whitening import initial_conv1
 from alexnet_lab.train.world import World
@@ -90,6 +99,11 @@ class TorchTrainer:
         self.epoch_images = world.share(len(train_set))
         # the same for every process: the sampler pads the last share
         self.steps_per_epoch = math.ceil(self.epoch_images / world.split_batch(config.batch_size))
+        # streamed remote shards: batches by shard, each loader worker streaming its own (ShardBatches)
+        self.groups = shard_groups(train_set.images.paths) if isinstance(train_set.images, StreamedImages) else None
+        if self.groups is not None:
+            self.steps_per_epoch = len(ShardBatches(self.groups, world.split_batch(config.batch_size), world.rank,
+                                                    world.size, self.workers, config.seed, 0))
         self.net: torch.nn.Module = model
         self.ema = TorchEMA(model, config.ema_decay) if config.ema_decay > 0 else None
         self.evaluated = self.ema.model if self.ema is not None else model  # what validation and saving use
@@ -128,7 +142,8 @@ class TorchTrainer:
         _frozen_bn_eval(self.model, self.phase)
         distributed.seed_epoch(self.config.seed, epoch, self.world)
         return make_loader(self.train_set, self.world.split_batch(self.config.batch_size), True, self.config.seed,
-                           epoch, self.workers, pin_memory=self.device.type == "cuda", world=self.world)
+                           epoch, self.workers, pin_memory=self.device.type == "cuda", world=self.world,
+                           groups=self.groups)
 
     def step(self, images: torch.Tensor, labels: torch.Tensor, lr_factor: float) -> tuple[float, int, int]:
         for group in self.optimizer.param_groups:
