@@ -250,9 +250,9 @@ def cached_store(index: DatasetIndex, spec: PreprocessSpec, decoder: str, cache_
     try:
         build_cache(index, spec, decoder, folder, strict, progress, previous=previous, stale=stale, stamps=stamps,
                     stamped_ns=stamped_ns, fmt=fmt)
-    except PermissionError as exc:
-        raise UserInputError(f"cannot write the decoded cache in {folder} ({exc.strerror}); pass a writable "
-                             "--cache-dir (a complete, current cache is read without writing).") from None
+    except OSError as exc:  # a read-only folder or file system, a full disk
+        raise UserInputError(f"cannot write the decoded cache in {folder} ({exc.strerror or exc}); pass a writable "
+                             "--cache-dir with room for it (a complete, current cache is read without writing).") from None
     found = _read(folder, index, fmt)
     if found is None:
         raise UserInputError(f"the decoded cache just written in {folder} cannot be read back; check the disk.")
