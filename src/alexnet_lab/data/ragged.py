@@ -71,7 +71,7 @@ class StoreFormat:
             if image.format != "JPEG" or image.size != (width, height):  # checked before any pixel is decoded
                 raise ValueError(f"a {image.format} image of {image.size[0]}x{image.size[1]} pixels, "
                                  f"not the recorded {width}x{height} JPEG")
-            return np.asarray(image.convert("RGB"))
+            return np.array(image.convert("RGB"))  # writable, as the raw rows are
         except Exception as exc:  # noqa: BLE001 - PIL reports corrupt data with many exception types
             raise ImageReadError(f"cannot read the cached image of '{name}': {exc}; delete the cache folder "
                                  "to rebuild it.") from None
