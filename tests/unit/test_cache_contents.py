@@ -31,13 +31,13 @@ def _folder(root: Path, count: int = 6) -> Path:
 
 def _counting(monkeypatch) -> list[str]:
     decoded: list[str] = []
-    real = cache_module.stored_pixels
+    real = cache_module.resized_pixels
 
     def counted(path, spec, decoder="pil"):
         decoded.append(path)
         return real(path, spec, decoder)
 
-    monkeypatch.setattr(cache_module, "stored_pixels", counted)
+    monkeypatch.setattr(cache_module, "resized_pixels", counted)
     return decoded
 
 

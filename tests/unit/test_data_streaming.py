@@ -15,6 +15,7 @@ from alexnet_lab.core.preprocessing import PreprocessSpec
 from alexnet_lab.data import AugmentSpec, read_class_folder
 from alexnet_lab.data.cache import cached_store
 from alexnet_lab.data.datasets import decode_all, read_source
+from alexnet_lab.data.ragged import CachedImages
 from alexnet_lab.data.shards import write_shards
 from alexnet_lab.data.stream import StreamedImages
 from alexnet_lab.train.torch.data import IGNORE, StoreDataset, make_loader
@@ -114,7 +115,7 @@ def test_shards_hold_the_folder_samples(folder, shards):
 def test_cache_is_reused_and_rebuilt_when_the_preprocessing_changes(folder, tmp_path):
     index = _index(folder)
     images, labels, bad, reused = cached_store(index, SPEC, "pil", tmp_path)
-    assert not reused and not bad and isinstance(images, np.memmap)
+    assert not reused and not bad and isinstance(images, CachedImages)
     memory, memory_labels, _ = decode_all(index, SPEC)
     np.testing.assert_array_equal(np.asarray(images), memory)
     np.testing.assert_array_equal(labels, memory_labels)

@@ -32,10 +32,28 @@ def add_evaluate(sub) -> None:
                    "centre + its mirror image (a training run's --eval-flip), 5 "
                    "four corners + centre, 10 those and their mirror images (the 2012 paper's test)")
     p.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping it")
+    add_cache_flag(p)
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
     add_precision_flags(p, "default: the train split of --data if it has one, else the evaluated images")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)
+
+
+def add_cache_flag(p) -> None:
+    p.add_argument("--cache-dir", metavar="DIR", default=None,
+                   help="read the decoded images from a cache in DIR, built there first if missing (raw pixels at "
+                   "the weights' own resize, full-size decoding: the same predictions as the files; docs/data.md)")
+
+
+def check_cache_dir(cache_dir: str | None, weights: str, *paths: str | None) -> None:
+    """Refuse a --cache-dir that is, or lies inside, an input (core.fileio.check_output), before anything is read."""
+    if cache_dir is None:
+        return
+    from alexnet_lab.core.fileio import check_output
+    from alexnet_lab.weights.files import source_files
+
+    inputs = [Path(p).expanduser() for p in paths if p and Path(p).expanduser().exists()]
+    check_output(cache_dir, [*inputs, *source_files(weights)], kind="folder", owned=())
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -43,6 +61,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from alexnet_lab.evaluate.on_data import evaluate_source
     from alexnet_lab.inference.predict import resolve_precision
 
+    check_cache_dir(args.cache_dir, args.weights, args.data, args.data_dir)
     args.precision = resolve_precision(args.precision, args.framework, args.device)  # auto -> what runs here
     if args.data == IMAGENET_VAL:
         return _evaluate_imagenet_val(args)
@@ -53,7 +72,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result, split = evaluate_source(args.weights, args.data, args.framework, args.split, args.seed, strict=args.strict,
                                     device=args.device, data_dir=args.data_dir, precision=args.precision,
                                     calibration=args.calibration, calibration_images=args.calibration_images,
-                                    crops=args.crops)
+                                    crops=args.crops, cache_dir=args.cache_dir)
     if args.json:
         print(json.dumps({**result.to_json_dict(), "precision": args.precision, "crops": args.crops}))
         return 0
@@ -83,7 +102,7 @@ def _evaluate_imagenet_val(args: argparse.Namespace) -> int:
     result, val, verdict = evaluate_imagenet_val(
         bundle, args.data_dir, args.weights, args.limit_per_class, args.framework, strict=args.strict,
         device=args.device, precision=args.precision, calibration=args.calibration,
-        calibration_images=args.calibration_images, crops=args.crops)
+        calibration_images=args.calibration_images, crops=args.crops, cache_dir=args.cache_dir)
     print(f"alexnet: imagenet-val layout {val.layout} ({LAYOUTS[val.layout]}), labels from {val.labels_from}",
           file=sys.stderr)
     if args.json:

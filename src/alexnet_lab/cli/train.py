@@ -29,6 +29,9 @@ HELP = {
     "data_mode": "auto (stream folders, list files and shards; synthetic and cifar10 in memory), memory (decode "
                  "everything first) or stream (decode per batch in the loader workers)",
     "cache_dir": "streamed data: decode once into a memory-mapped store in this folder, reused by later runs",
+    "cache_format": "the cache's images: raw (uint8 pixels) or jpeg (re-encoded at the store size: a fraction of the "
+                    "size, lossy; docs/data.md)",
+    "cache_quality": "JPEG quality of --cache-format jpeg (1-100)",
     "decoder": "JPEG decoding: draft (reduced-size DCT decoding, still >= the resize; faster) or pil (full size)",
     "limit_steps": "end every epoch after this many steps (smoke tests, benchmarks); 0: whole epochs",
     "ema_decay": "moving average of the weights and BatchNorm statistics, updated every step (decay warmed up); "

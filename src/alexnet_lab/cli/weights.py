@@ -43,6 +43,9 @@ def add_verify(sub) -> None:
                    "preprocessing against the usual mistakes (RGB/BGR, 0-1/0-255, mean/std, 224/227, resize); "
                    "imagenet-val:PATH runs the `reproduce` check instead (the ImageNet validation set at PATH against "
                    "the published accuracy, as `evaluate --data imagenet-val`)")
+    p.add_argument("--cache-dir", metavar="DIR", default=None,
+                   help="with --images LABELLED_FOLDER: the preprocessing check reads the decoded images from a cache "
+                   "in DIR, built there first if missing (the same scores as the files; docs/data.md)")
     p.add_argument("--framework-parity", action=argparse.BooleanOptionalAction, default=True,
                    help="compare PyTorch and Keras logits (default on)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -135,10 +138,16 @@ def _export(args: argparse.Namespace, output: Path, fmt: str) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from alexnet_lab.cli.evaluate import check_cache_dir
     from alexnet_lab.verify import VerifyOptions, render_json, render_table, run_verify
 
+    if args.cache_dir and not args.images:
+        from alexnet_lab.core.errors import UserInputError
+
+        raise UserInputError("--cache-dir caches the images of --images LABELLED_FOLDER; pass --images or drop --cache-dir.")
+    check_cache_dir(args.cache_dir, args.weights, args.images)
     options = VerifyOptions(against=args.against, images=args.images, framework_parity=args.framework_parity,
-                            tolerance=args.tolerance)
+                            tolerance=args.tolerance, cache_dir=args.cache_dir)
     report = run_verify(args.weights, options)
     print(render_json(report) if args.json else render_table(report))
     return 0 if report.passed else 1

@@ -159,20 +159,33 @@ def stored_size_of(height: int, width: int, spec: PreprocessSpec) -> int:
     return spec.resize if spec.resize_mode != "none" else min(height, width)
 
 
-def stored_view(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """The square uint8 image kept in memory: resized like the spec (core.preprocessing.resize_geometry,
-    the rounding predict uses) and cropped to a square placed so that eval_view's centre crop is
-    exactly preprocess's crop, pixel for pixel.
+def resized_view(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """The whole uint8 image resized as the spec resizes it (core.preprocessing.resize_geometry,
+    the rounding predict uses), not cropped: what the decoded cache keeps (its shorter side at the
+    resize, its aspect kept). resize_geometry gives an image of that size back unchanged, so
+    stored_view and resized_crop of this image only crop.
 
     Raises:
         ImageReadError: the image guard refuses the image (core.preprocessing.image_size_problem).
     """
     height, width = image.shape[:2]
     check_image_size(height, width, spec, max(height * width, 1))  # decoded already: only its shape counts
-    size = stored_size_of(height, width, spec)
-    resized_h, resized_w, top, left = resize_geometry(height, width, spec)
+    resized_h, resized_w, _, _ = resize_geometry(height, width, spec)
     if (resized_h, resized_w) != (height, width):
         image = to_uint8(resize_bilinear(image, resized_h, resized_w, antialias=spec.antialias))
+    return image
+
+
+def stored_view(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """The square uint8 image kept in memory: resized like the spec (resized_view) and cropped to a
+    square placed so that eval_view's centre crop is exactly preprocess's crop, pixel for pixel.
+
+    Raises:
+        ImageReadError: the image guard refuses the image (core.preprocessing.image_size_problem).
+    """
+    image = resized_view(image, spec)
+    size = stored_size_of(*image.shape[:2], spec)
+    _, _, top, left = resize_geometry(*image.shape[:2], spec)  # the resized size again: the same crop offsets
     # eval_view crops (size - crop) // 2 into the square; start the square that much before the crop
     inset = (size - spec.crop) // 2
     top, left = top - inset, left - inset  # >= 0: the resized sides are >= size

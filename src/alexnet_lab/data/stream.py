@@ -45,6 +45,23 @@ def stored_pixels(path: str, spec: PreprocessSpec, decoder: str = "pil") -> np.n
     return stored_view(load_pixels(path, min_side(spec, decoder)), spec)
 
 
+def resized_pixels(path: str, spec: PreprocessSpec, decoder: str = "pil") -> tuple[np.ndarray, tuple[int, int]]:
+    """(pixels, photo size): the whole image the decoded cache keeps for `path` (data.datasets.resized_view:
+    resized like the spec, aspect kept, not cropped) and the (height, width) of the photo itself, read
+    from its header before a reduced-size decode (the size random-resized-crop boxes are drawn on)."""
+    from alexnet_lab.data.datasets import load_pixels, resized_view
+
+    header: list[tuple[int, int]] = []
+    smallest = min_side(spec, decoder)
+
+    def plan(height: int, width: int) -> int | None:
+        header.append((height, width))
+        return smallest
+
+    pixels = load_pixels(path, plan)
+    return resized_view(pixels, spec), header[0] if header else pixels.shape[:2]
+
+
 def stored_size(spec: PreprocessSpec) -> int:
     """Side of the stored square; streaming needs it fixed, so a spec must resize."""
     if spec.resize_mode == "none":
@@ -117,5 +134,5 @@ class StreamedImages:
 
 
 def select(images, positions: slice):
-    """Rows `positions` of a store: lazily for a streamed one, a view or copy of an array."""
-    return images.subset(positions) if isinstance(images, StreamedImages) else images[positions]
+    """Rows `positions` of a store: lazily for a streamed or cached one, a view or copy of an array."""
+    return images[positions] if isinstance(images, np.ndarray) else images.subset(positions)

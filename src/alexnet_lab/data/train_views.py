@@ -72,6 +72,22 @@ def random_resized_view(path: str, spec: AugmentSpec, crop: int, rng: np.random.
     """A crop x crop uint8 training view of the file at `path`: `spec`'s random-resized crop over
     the whole photo, then its other steps in augment's order (a flip alone inside `resize`)."""
     pixels, box = decoded_with_box(path, spec, crop, rng)
+    return _boxed_view(pixels, box, spec, crop, rng, resize)
+
+
+def stored_resized_view(pixels: np.ndarray, photo: tuple[int, int], spec: AugmentSpec, crop: int,
+                        rng: np.random.Generator, resize: Resize = pil_resized_crop) -> np.ndarray:
+    """The same view cut from `pixels`, the whole photo stored at another size (the decoded cache):
+    the box is drawn on the photo's own (height, width) with the same draws as random_resized_view,
+    then scaled to the stored pixels, as a reduced-size decode's box is."""
+    box = resized_crop_box(photo[0], photo[1], spec.random_resized_crop, rng)
+    if pixels.shape[:2] != tuple(photo):
+        box = _scaled(box, pixels.shape[0] / photo[0], pixels.shape[1] / photo[1], pixels.shape)
+    return _boxed_view(pixels, box, spec, crop, rng, resize)
+
+
+def _boxed_view(pixels: np.ndarray, box: Box, spec: AugmentSpec, crop: int, rng: np.random.Generator,
+                resize: Resize) -> np.ndarray:
     rest = dataclasses.replace(spec, random_resized_crop=None)
     if rest == AugmentSpec(hflip=True):
         return resize(pixels, box, crop, bool(rng.random() < 0.5))

@@ -145,12 +145,13 @@ def pick_split(found: dict, split: str | None, data: str) -> tuple[str, object]:
 def evaluate_source(source: str, data: str, framework: str = "torch", split: str | None = None, seed: int = 1,
                     synthetic_per_class: int = 100, strict: bool = False, progress=None, device: str = "auto",
                     data_dir: str | None = None, precision: str = "fp32", calibration: str | None = None,
-                    calibration_images: int = 256, crops: int = 1):
+                    calibration_images: int = 256, crops: int = 1, cache_dir: str | None = None):
     """Evaluate weights (file, registry name or run folder) on --data; returns (EvalResult, split name).
 
     int8 calibrates on `calibration` (a data source) when given, else on the train split of --data
     when it has one and another split is evaluated, else on the evaluated images themselves (their
     labels are never used; a warning says so). crops: 1, 2, 5 or 10 views averaged (crop_views).
+    cache_dir: read the images from the decoded cache there (evaluate_index).
     `--data imagenet-val` goes through evaluate_imagenet_val instead."""
     from alexnet_lab.data import align_to
     from alexnet_lab.data.datasets import read_source
@@ -167,7 +168,7 @@ def evaluate_source(source: str, data: str, framework: str = "torch", split: str
     train = found["train"] if "train" in found and name != "train" else None
     return evaluate_index(bundle, index, framework, strict=strict, progress=progress, device=device,
                           data_dir=data_dir, precision=precision, calibration=calibration,
-                          calibration_images=calibration_images, crops=crops, train=train), name
+                          calibration_images=calibration_images, crops=crops, train=train, cache_dir=cache_dir), name
 
 
 EVAL_CHUNK = 2048  # images decoded at a time: about 0.4 GB at 256x256, so 50,000 images never sit in memory at once
@@ -178,13 +179,40 @@ def _chunks(index, size: int):
         yield index.subset(range(start, min(start + size, len(index))))
 
 
+def _decoded_chunks(index, spec, strict: bool, progress, cache_dir: str | None):
+    """(uint8 images, labels, skipped paths) of `index`, EVAL_CHUNK samples at a time: decoded from
+    the files (data.datasets.decode_all), or read from the decoded cache in `cache_dir`, whose raw
+    full-size store gives the same pixels (data.cache.evaluation_store). A chunk without a readable
+    image comes back as (None, None, its paths)."""
+    from alexnet_lab.data.datasets import decode_all
+
+    if cache_dir is None:
+        for part in _chunks(index, EVAL_CHUNK):
+            try:
+                yield decode_all(part, spec, strict, progress=progress)
+            except UserInputError:  # no readable image in this chunk (strict raised ImageReadError instead)
+                yield None, None, part.paths
+        return
+    from alexnet_lab.data.cache import evaluation_store
+
+    images, labels, skipped = evaluation_store(index, spec, cache_dir, strict, progress)
+    unreadable = set(skipped)
+    readable = np.array([s.path not in unreadable for s in index.samples], bool)
+    rows = np.cumsum(readable) - 1  # store row of each readable sample: the store keeps them in index order
+    for start in range(0, len(index), EVAL_CHUNK):
+        part = slice(start, start + EVAL_CHUNK)
+        mine, bad = rows[part][readable[part]], [s.path for s in index.samples[part] if s.path in unreadable]
+        yield (images[mine], labels[mine], bad) if len(mine) else (None, None, bad)
+
+
 def evaluate_index(bundle: WeightBundle, index, framework: str = "torch", *, strict: bool = False, progress=None,
                    device: str = "auto", data_dir: str | None = None, precision: str = "fp32",
-                   calibration: str | None = None, calibration_images: int = 256, crops: int = 1, train=None):
+                   calibration: str | None = None, calibration_images: int = 256, crops: int = 1, train=None,
+                   cache_dir: str | None = None):
     """EvalResult of the bundle on a DatasetIndex already labelled into its outputs, decoded
     EVAL_CHUNK images at a time with the model built once; `train`: the data's train split, int8's
-    calibration images when no `calibration` source is given (else drawn from `index`)."""
-    from alexnet_lab.data.datasets import decode_all
+    calibration images when no `calibration` source is given (else drawn from `index`). `cache_dir`:
+    read the decoded images from the cache there (built first if missing): the same predictions."""
     from alexnet_lab.evaluate.metrics import evaluate_logits
     from alexnet_lab.inference.predict import inference_model
 
@@ -198,11 +226,9 @@ def evaluate_index(bundle: WeightBundle, index, framework: str = "torch", *, str
                     "calibrate on separate images")
         calibration_set = calibration_batch(bundle, index, calibration_images)
     model, logits, labels, bad = None, [], [], []
-    for part in _chunks(index, EVAL_CHUNK):
-        try:
-            images, part_labels, part_bad = decode_all(part, bundle.meta.preprocess, strict, progress=progress)
-        except UserInputError:  # no readable image in this chunk (strict raised ImageReadError instead)
-            bad.extend(part.paths)
+    for images, part_labels, part_bad in _decoded_chunks(index, bundle.meta.preprocess, strict, progress, cache_dir):
+        if images is None:
+            bad.extend(part_bad)
             continue
         if model is None:
             crop_views(images[0], bundle.input_size, crops)  # a bad --crops fails before the model is built

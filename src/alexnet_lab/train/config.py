@@ -14,6 +14,7 @@ from typing import Any
 from alexnet_lab.core.errors import UserInputError, unknown_name_error
 from alexnet_lab.core.precision import TRAIN_PRECISIONS
 from alexnet_lab.core.spec import VARIANTS as ARCHS
+from alexnet_lab.data.ragged import CACHE_FORMATS, DEFAULT_QUALITY
 from alexnet_lab.frameworks import DEFAULT_FRAMEWORK
 from alexnet_lab.frameworks import FRAMEWORKS as _BACKENDS
 
@@ -41,14 +42,14 @@ FEATURES = {"torch": frozenset({"torchrun", "compile"}), "keras": frozenset({"di
 CHOICES = {"framework": FRAMEWORKS, "variant": VARIANTS, "strategy": STRATEGIES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
            "precision": PRECISIONS, "augment": AUGMENTS, "distribute": DISTRIBUTE, "channels_last": SWITCHES,
            "compile": SWITCHES, "data_mode": DATA_MODES, "decoder": DECODERS,
-           "conv1_init": CONV1_INITS}
+           "conv1_init": CONV1_INITS, "cache_format": CACHE_FORMATS}
 
 # field -> (low, high or None, low allowed): every numeric flag, checked finite and in range up front
 RANGES = {"epochs": (1, None, True), "head_epochs": (0, None, True), "batch_size": (1, None, True),
           "lr": (0, None, False), "momentum": (0, 1, True), "weight_decay": (0, None, True),
           "warmup_epochs": (0, None, True), "step_epochs": (1, None, True), "finetune_lr_factor": (0, None, False),
           "base_lr_factor": (0, None, False), "label_smoothing": (0, 1, True), "ema_decay": (0, 1, True),
-          "grad_clip": (0, None, True),
+          "grad_clip": (0, None, True), "cache_quality": (1, 101, True),
           "dropout": (0, 1, True), "early_stopping": (0, None, True), "val_ratio": (0, 1, True),
           "test_ratio": (0, 1, True), "input_size": (0, None, True), "synthetic_per_class": (1, None, True),
           "limit_per_class": (0, None, True), "seed": (0, None, True), "num_workers": (0, None, True),
@@ -106,6 +107,8 @@ class RunConfig:
     limit_steps: int = 0  # end every epoch after this many steps (smoke tests, benchmarks); 0 = whole epochs
     data_mode: str = "auto"  # auto: stream folders, list files and shards; decode synthetic / cifar10 into memory
     cache_dir: str | None = None  # stream from a memory-mapped decoded store built here once (reused by later runs)
+    cache_format: str = "raw"  # the cache's images: raw uint8 pixels, or JPEGs re-encoded at the store size (smaller, lossy)
+    cache_quality: int = DEFAULT_QUALITY  # JPEG quality of --cache-format jpeg
     decoder: str = "draft"  # JPEG: 'draft' decodes at a reduced DCT size still >= the resize; 'pil' at full size
     seed: int = 0
     deterministic: bool = False

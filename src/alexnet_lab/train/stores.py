@@ -4,7 +4,8 @@
   and the synthetic set, where the whole set is a few hundred MB at most);
 - `stream`: a :class:`~alexnet_lab.data.stream.StreamedImages` per split, decoded per sample in
   the loaders' workers; memory is bounded by the batches in flight;
-- `cache`: streaming with --cache-dir: a memory-mapped decoded store built once and reused.
+- `cache`: streaming with --cache-dir: a memory-mapped decoded store of whole images (aspect kept;
+  raw pixels, or JPEGs re-encoded at the store size with --cache-format jpeg) built once and reused.
 
 All three give each framework's loader the same (images, labels) pair: images index like an
 N x S x S x 3 uint8 array, so the loaders, the sampler and resume are the same code in every mode.
@@ -46,9 +47,11 @@ def make_stores(ctx: RunContext, data: DataSplits, spec: PreprocessSpec, config:
             with ctx.progress(total=len(index), desc=f"decoding {name}" + (" into the cache" if mode == "cache" else "")) as bar:
                 if mode == "cache":
                     from alexnet_lab.data.cache import cached_store
+                    from alexnet_lab.data.ragged import StoreFormat
 
-                    images, labels, bad, _ = cached_store(index, spec, config.decoder, config.cache_dir,
-                                                          config.strict, progress=bar.update)
+                    images, labels, bad, _ = cached_store(index, spec, config.decoder, config.cache_dir, config.strict,
+                                                          progress=bar.update,
+                                                          fmt=StoreFormat(config.cache_format, config.cache_quality))
                 else:
                     images, labels, bad = decode_all(index, spec, config.strict, progress=bar.update,
                                                      min_side=min_side(spec, config.decoder))

@@ -68,8 +68,11 @@ def _accepts(bundle: WeightBundle):
     return accepts
 
 
-def score_candidates(bundle: WeightBundle, index, framework: str = DEFAULT_FRAMEWORK, device: str = "auto") -> dict[str, float]:
-    """top-1 of the weights on the labelled index under each candidate preprocessing."""
+def score_candidates(bundle: WeightBundle, index, framework: str = DEFAULT_FRAMEWORK, device: str = "auto",
+                     cache_dir: str | None = None) -> dict[str, float]:
+    """top-1 of the weights on the labelled index under each candidate preprocessing; `cache_dir`:
+    the decoded images read from the cache there (data.cache.evaluation_store: the same pixels)."""
+    from alexnet_lab.data.cache import evaluation_store
     from alexnet_lab.data.datasets import decode_all
     from alexnet_lab.evaluate.on_data import logits_for_store
 
@@ -77,7 +80,7 @@ def score_candidates(bundle: WeightBundle, index, framework: str = DEFAULT_FRAME
     for name, spec in candidates(bundle.meta.preprocess, _accepts(bundle)).items():
         key = (spec.resize, spec.resize_mode, spec.antialias)  # decode once per resize
         if key not in stores:
-            stores[key] = decode_all(index, spec)[:2]
+            stores[key] = (evaluation_store(index, spec, cache_dir) if cache_dir else decode_all(index, spec))[:2]
         images, labels = stores[key]
         trial = bundle.with_meta(preprocess=spec, input_size=0)
         logits = logits_for_store(trial, images, framework, device=device)
@@ -119,8 +122,9 @@ def labelled_index(folder):
 
 
 def check_preprocessing(bundle: WeightBundle, index, framework: str = DEFAULT_FRAMEWORK, device: str = "auto",
-                        per_class: int = 50) -> Check:
-    """The check on a labelled index (at most `per_class` images of each class are used)."""
+                        per_class: int = 50, cache_dir: str | None = None) -> Check:
+    """The check on a labelled index (at most `per_class` images of each class are used; `cache_dir`:
+    read them from the decoded cache there)."""
     from alexnet_lab.data import align_to
     from alexnet_lab.data.datasets import first_per_class
 
@@ -129,4 +133,4 @@ def check_preprocessing(bundle: WeightBundle, index, framework: str = DEFAULT_FR
     except AlexnetLabError as exc:
         return Check(NAME, SKIP, f"the folder's classes do not match the weights' ({exc})")
     index = first_per_class(index, per_class)
-    return verdict(score_candidates(bundle, index, framework, device), len(index))
+    return verdict(score_candidates(bundle, index, framework, device, cache_dir), len(index))

@@ -50,6 +50,8 @@ class VerifyOptions:
         framework_parity: run PyTorch and Keras on the images and compare their logits.
         tolerance: largest max |difference| per tensor `against` accepts (0: bit-identical).
         num_images: how many pictures to generate when `images` is None.
+        cache_dir: the `preprocessing` check reads the labelled folder's decoded images from a
+            cache there (data.cache.evaluation_store: the same pixels as the files).
     """
 
     against: str | None = None
@@ -57,6 +59,7 @@ class VerifyOptions:
     framework_parity: bool = True
     tolerance: float = 0.0
     num_images: int = 4
+    cache_dir: str | None = None
 
     def __post_init__(self) -> None:
         if not self.tolerance >= 0:  # also refuses NaN
@@ -107,7 +110,7 @@ def _preprocessing(bundle: WeightBundle, options: VerifyOptions, finite: bool) -
         return []
     if not finite:
         return [Check(PREPROCESSING, SKIP, "the weights hold NaN/Inf (see 'finite')")]
-    return [check_preprocessing(bundle, index)]
+    return [check_preprocessing(bundle, index, cache_dir=options.cache_dir)]
 
 
 def _against(bundle: WeightBundle, options: VerifyOptions) -> list[Check]:

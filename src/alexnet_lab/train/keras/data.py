@@ -21,7 +21,8 @@ shuffled by (seed, epoch).
 A streamed store (data.stream.StreamedImages) or a memory-mapped cache is never turned into one
 tensor: the map reads each sample through tf.numpy_function (the decoding is PIL and BLAS, which
 release the GIL, so the parallel map decodes on every core), with the same pixels as the
-in-memory store.
+in-memory store. From the decoded cache (data.ragged.CachedImages) a random-resized-crop training
+view is read whole, cut from the whole stored image as the PyTorch loader cuts it.
 
 Under tf.distribute (--distribute) the same tf.data pipeline of global batches is handed to the
 strategy, which splits each batch over the replicas (see :mod:`.distribute`).
@@ -37,8 +38,10 @@ import numpy as np
 
 from alexnet_lab.data import AugmentSpec
 from alexnet_lab.data.datasets import train_view
+from alexnet_lab.data.ragged import CachedImages
 from alexnet_lab.data.remote_shards import shard_groups, stream_order
 from alexnet_lab.data.stream import StreamedImages
+from alexnet_lab.data.train_views import uses_whole_image
 from alexnet_lab.evaluate.on_data import normalised_batch
 
 Norm = tuple[np.ndarray, np.ndarray, bool]
@@ -92,6 +95,8 @@ class StorePipeline:
             picked = order[start : start + batch_size]
             if epoch is None or self.augment is None:
                 views = self.images[picked]
+            elif self._whole_views():
+                views = np.stack([self._whole_view(i, epoch) for i in picked])
             else:
                 views = np.stack([train_view(self.images[i], self.augment, self.crop,
                                              np.random.default_rng([self.seed, epoch, int(i)])) for i in picked])
@@ -102,15 +107,16 @@ class StorePipeline:
 
         from alexnet_lab.train.keras.augment_tf import augment_image, center_view
 
-        read = self._reader(tf)
+        read = self._reader(tf, epoch)
         augment, crop = self.augment if epoch is not None else None, self.crop
+        augmented = augment is not None and self._whole_views()  # read as whole training views already
         epoch_key = tf.constant(self.seed * 1_000_003 + (epoch or 0), tf.int64)
 
         def view(index):
             image, label = read(index)
             if augment is None:
                 image = center_view(image, crop)
-            else:
+            elif not augmented:
                 image = augment_image(image, augment, crop, tf.stack([epoch_key, index]))
             return image, label
 
@@ -129,18 +135,33 @@ class StorePipeline:
         options.autotune.enabled = self.autotune
         return dataset.with_options(options)
 
-    def _reader(self, tf) -> Callable:
+    def _whole_views(self) -> bool:
+        """True when training views are cut from the decoded cache's whole stored images."""
+        return isinstance(self.images, CachedImages) and uses_whole_image(self.augment)
+
+    def _whole_view(self, index, epoch: int) -> np.ndarray:
+        """The decoded cache's training view of sample `index`, seeded by (seed, epoch, index) as train_view."""
+        rng = np.random.default_rng([self.seed, epoch, int(index)])
+        return self.images.train_view(int(index), self.augment, self.crop, rng)
+
+    def _reader(self, tf, epoch: int | None = None) -> Callable:
         """index -> (uint8 stored image, label) tensors: a gather from one in-memory tensor copy of
-        the store, or a per-sample numpy read of a streamed / memory-mapped one."""
+        the store, or a per-sample numpy read of a streamed / memory-mapped one (from the decoded
+        cache in a training epoch, the whole training view: _whole_views)."""
         if type(self.images) is np.ndarray:
             if self._tensors is None:  # one copy of the store as tensors, captured by the map function
                 self._tensors = (tf.convert_to_tensor(self.images), tf.convert_to_tensor(self.labels))
             images, labels = self._tensors
             return lambda index: (tf.gather(images, index), tf.gather(labels, index))
         store, labels, shape = self.images, tf.constant(self.labels), self.images.shape[1:]
+        whole = epoch is not None and self._whole_views()
+        shape = (self.crop, self.crop, 3) if whole else shape
+
+        def row(i):
+            return self._whole_view(i, epoch) if whole else np.asarray(store[int(i)])
 
         def read(index):
-            image = tf.numpy_function(lambda i: np.asarray(store[int(i)]), [index], tf.uint8, stateful=False)
+            image = tf.numpy_function(row, [index], tf.uint8, stateful=False)
             image.set_shape(shape)
             return image, tf.gather(labels, index)
 

@@ -1,8 +1,9 @@
 """PyTorch input pipeline over the uint8 store: augmentation per sample (numpy, seeded per epoch
 and index so any worker count gives the same batches), normalisation on the batch.
 
-The store is an in-memory array, a memory-mapped cache or a StreamedImages (data.stream) that
-decodes each sample in the DataLoader worker that asks for it; under torchrun :class:`EpochShares` (a
+The store is an in-memory array, a StreamedImages (data.stream) that decodes each sample in the
+DataLoader worker that asks for it, or the decoded cache's CachedImages (data.ragged), whose
+random-resized-crop views are cut from the whole stored image in the worker; under torchrun :class:`EpochShares` (a
 DistributedSampler without the repeats) gives every process its own part of the (seed, epoch)
 permutation, and the DataLoader deals that part's batches out to its workers, so each sample of
 an epoch is read exactly once, by one worker of one process (tests/unit/test_data_streaming.py)."""
@@ -19,11 +20,13 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from alexnet_lab.core.errors import AlexnetLabError
 from alexnet_lab.data import AugmentSpec
 from alexnet_lab.data.datasets import default_workers, eval_view, train_view
+from alexnet_lab.data.ragged import CachedImages
 from alexnet_lab.data.remote_shards import epoch_shard_order, slot_plan
 from alexnet_lab.data.stream import StreamedImages
 from alexnet_lab.data.train_views import uses_whole_image
 
 IGNORE = -100  # F.cross_entropy's default ignore_index: the label of a padding sample
+WHOLE_IMAGE_STORES = (StreamedImages, CachedImages)  # stores that cut training views from the whole image, per sample
 
 
 class EpochShares(Sampler[int]):
@@ -85,9 +88,9 @@ class ShardBatches(Sampler[list[int]]):
 
 
 def loader_workers(requested: int, images) -> int:
-    """--num-workers, or for a streamed store left at 0, one worker per spare core (up to 4):
-    decoding in the training process would starve the step."""
-    return requested if requested or not isinstance(images, StreamedImages) else max(1, default_workers())
+    """--num-workers, or for a streamed or cached store left at 0, one worker per spare core (up to
+    4): decoding (or resizing whole images) in the training process would starve the step."""
+    return requested if requested or not isinstance(images, WHOLE_IMAGE_STORES) else max(1, default_workers())
 
 
 def step_threads(workers: int, images, device, world_size: int = 1) -> int:
@@ -95,7 +98,7 @@ def step_threads(workers: int, images, device, world_size: int = 1) -> int:
     the cores they leave (each decodes on one core: DataLoader sets one thread in its workers), so the step's OpenMP
     pool never spin-waits on a core a worker holds. An in-memory store (CIFAR-10) keeps torch's
     default; OMP_NUM_THREADS, when set, wins. Sets and returns the step's thread count."""
-    decoding = workers > 0 and isinstance(images, StreamedImages)
+    decoding = workers > 0 and isinstance(images, WHOLE_IMAGE_STORES)
     if device.type == "cpu" and decoding and not os.environ.get("OMP_NUM_THREADS"):
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, world_size) - workers))
     return torch.get_num_threads()
@@ -120,7 +123,7 @@ class StoreDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         if self.augment is None:
             view = eval_view(self.images[index], self.crop)
-        elif uses_whole_image(self.augment) and isinstance(self.images, StreamedImages):
+        elif uses_whole_image(self.augment) and isinstance(self.images, WHOLE_IMAGE_STORES):
             view = self.images.train_view(index, self.augment, self.crop, rng, resized_crop_uint8)
         else:
             view = train_view(self.images[index], self.augment, self.crop, rng)
