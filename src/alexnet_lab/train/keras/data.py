@@ -19,7 +19,10 @@ Either way a resumed run sees exactly the batches the killed run would have seen
 A streamed store (data.stream.StreamedImages) or a memory-mapped cache is never turned into one
 tensor: the map reads each sample through tf.numpy_function (the decoding is PIL and BLAS, which
 release the GIL, so the parallel map decodes on every core), with the same pixels as the
-in-memory store.
+in-memory store. Training views of a streamed store with a random-resized crop are cut from the
+whole photo instead, as the PyTorch loader cuts them: decoded, cropped, resized and flipped by
+TensorFlow in the map (:mod:`.photo_views`); should libjpeg fail on a JPEG whose header passed,
+that batch is built again through the PIL path and the epoch goes on.
 
 Under tf.distribute (--distribute) the same tf.data pipeline of global batches is handed to the
 strategy, which splits each batch over the replicas (see :mod:`.distribute`).
@@ -27,16 +30,21 @@ strategy, which splits each batch over the replicas (see :mod:`.distribute`).
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Set
 
 import keras
 import numpy as np
 
 from alexnet_lab.data import AugmentSpec
 from alexnet_lab.data.datasets import train_view
+from alexnet_lab.data.stream import StreamedImages
+from alexnet_lab.data.train_views import uses_whole_image
 from alexnet_lab.evaluate.on_data import normalised_batch
 
+log = logging.getLogger(__name__)
+JPEG_FAILURE = "jpeg::Uncompress failed"  # how TensorFlow's JPEG decoder reports data libjpeg refuses
 Norm = tuple[np.ndarray, np.ndarray, bool]
 
 
@@ -70,25 +78,72 @@ class StorePipeline:
         """One pass: shuffled and augmented for epoch `epoch`, or in store order when epoch is None."""
         order = np.arange(len(self)) if epoch is None else epoch_order(len(self), self.seed, epoch)
         if uses_tf_data():
-            dataset = self._tf_dataset(order, batch_size, epoch)
-            return iter(self.distribute(dataset) if self.distribute is not None else dataset)
+            if epoch is not None and self.whole_photos():
+                return self._photo_batches(order, batch_size, epoch)
+            return self._iterate(self._tf_dataset(order, batch_size, epoch))
         return self._numpy_batches(order, batch_size, epoch)
+
+    def whole_photos(self) -> bool:
+        """True when training views are cut from each whole photo (a streamed store and a random-resized crop)."""
+        return uses_whole_image(self.augment) and isinstance(self.images, StreamedImages)
+
+    def _iterate(self, dataset) -> Iterator[tuple]:
+        return iter(self.distribute(dataset) if self.distribute is not None else dataset)
+
+    def _photo_batches(self, order: np.ndarray, batch_size: int, epoch: int) -> Iterator[tuple]:
+        """The epoch's batches of whole-photo views. libjpeg can still fail on a JPEG whose header
+        passed (a corrupt Huffman table); the batch it failed in is then built again with all its
+        samples through the PIL path (same boxes and flips; the bad file black), and the epoch goes
+        on. The set is per epoch, so a resumed run rebuilds exactly the same batch."""
+        import tensorflow as tf
+
+        done, forced = 0, frozenset()
+        while True:
+            try:
+                for batch in self._iterate(self._tf_dataset(order[done:], batch_size, epoch, forced)):
+                    done += batch_size
+                    yield batch
+                return
+            except tf.errors.InvalidArgumentError as exc:
+                failed = frozenset(int(i) for i in order[done : done + batch_size])
+                if failed <= forced or JPEG_FAILURE not in str(exc):  # not libjpeg's, or PIL failed too (--strict)
+                    raise
+                log.warning("TensorFlow could not decode a JPEG of batch %d of epoch %d; reading that batch "
+                            "through PIL", done // batch_size, epoch)
+                forced |= failed
 
     def _numpy_batches(self, order: np.ndarray, batch_size: int, epoch: int | None) -> Iterator[tuple]:
         for start in range(0, len(order), batch_size):
             picked = order[start : start + batch_size]
             if epoch is None or self.augment is None:
                 views = self.images[picked]
+            elif self.whole_photos():
+                views = np.stack([self.images.train_view(int(i), self.augment, self.crop,
+                                                         np.random.default_rng([self.seed, epoch, int(i)])) for i in picked])
             else:
                 views = np.stack([train_view(self.images[i], self.augment, self.crop,
                                              np.random.default_rng([self.seed, epoch, int(i)])) for i in picked])
             yield normalised_batch(views, self.crop, self.norm), self.labels[picked]
 
-    def _tf_dataset(self, order: np.ndarray, batch_size: int, epoch: int | None):
+    def views(self, order: np.ndarray, epoch: int | None, forced: Set[int] = frozenset(), parallel=None):
+        """tf.data.Dataset of (uint8 crop x crop x 3 view, label) for the store rows in `order`:
+        augmented for `epoch`, or the evaluation view when epoch is None. `parallel`: map calls
+        (default tf.data.AUTOTUNE, or one per core without the autotuner)."""
         import tensorflow as tf
 
+        if parallel is None:
+            parallel = tf.data.AUTOTUNE if self.autotune else os.cpu_count() or 1
+        dataset = tf.data.Dataset.from_tensor_slices(order.astype(np.int64))
+        return dataset.map(self._view_fn(tf, epoch, forced), num_parallel_calls=parallel, deterministic=True)
+
+    def _view_fn(self, tf, epoch: int | None, forced: Set[int]) -> Callable:
         from alexnet_lab.train.keras.augment_tf import augment_image, center_view
 
+        if epoch is not None and self.whole_photos():
+            from alexnet_lab.train.keras.photo_views import PhotoViews
+
+            photos, labels = PhotoViews(self.images, self.augment, self.crop, self.seed), tf.constant(self.labels)
+            return lambda index: (photos.view(index, epoch, forced), tf.gather(labels, index))
         read = self._reader(tf)
         augment, crop = self.augment if epoch is not None else None, self.crop
         epoch_key = tf.constant(self.seed * 1_000_003 + (epoch or 0), tf.int64)
@@ -101,6 +156,11 @@ class StorePipeline:
                 image = augment_image(image, augment, crop, tf.stack([epoch_key, index]))
             return image, label
 
+        return view
+
+    def _tf_dataset(self, order: np.ndarray, batch_size: int, epoch: int | None, forced: Set[int] = frozenset()):
+        import tensorflow as tf
+
         scale, offset, bgr = tf.constant(self.norm[0]), tf.constant(self.norm[1]), self.norm[2]
 
         def normalise(batch, batch_labels):
@@ -108,9 +168,8 @@ class StorePipeline:
             return x * scale + offset, batch_labels
 
         parallel = tf.data.AUTOTUNE if self.autotune else os.cpu_count() or 1
-        dataset = tf.data.Dataset.from_tensor_slices(order.astype(np.int64))
-        dataset = dataset.map(view, num_parallel_calls=parallel, deterministic=True)
-        dataset = dataset.batch(batch_size).map(normalise, num_parallel_calls=parallel, deterministic=True)
+        dataset = self.views(order, epoch, forced, parallel).batch(batch_size)
+        dataset = dataset.map(normalise, num_parallel_calls=parallel, deterministic=True)
         dataset = dataset.prefetch(tf.data.AUTOTUNE if self.autotune else 2)
         options = tf.data.Options()
         options.autotune.enabled = self.autotune
