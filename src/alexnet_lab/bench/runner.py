@@ -108,14 +108,21 @@ def _compare(framework: str, settings: BenchSettings) -> dict:
 DATA_KEYS = ("loader_img_s", "train_img_s", "step_img_s", "fed", "view_img_s_per_core")
 
 
-def run_data_benchmark(settings: BenchSettings, folder: str) -> dict:
-    """`repeats` rounds of ours then the torchvision recipe on the photos in `folder` (bench.data_bench),
-    each in a fresh process: medians, [min, max] under `spread`, ours / reference ratios per round."""
+# --data: framework -> (worker measurement, the reference it runs beside ours)
+DATA_MEASUREMENTS = {"torch": ("data", "the torchvision recipe (bench.data_bench)"),
+                     "keras": ("keras-data", "a plain tf.data recipe and Keras AlexNet (bench.keras_data_bench)")}
+
+
+def run_data_benchmark(settings: BenchSettings, folder: str, framework: str = "torch") -> dict:
+    """`repeats` rounds of ours then the framework's plain recipe on the photos in `folder`
+    (bench.data_bench, bench.keras_data_bench), each in a fresh process: medians, [min, max] under
+    `spread`, ours / reference ratios per round."""
+    kind, reference = DATA_MEASUREMENTS[framework]
     rounds = []
     for number in range(1, max(1, settings.repeats) + 1):
-        log.info("benchmark --data: round %d of %d (ours, then the torchvision recipe)", number, settings.repeats)
-        rounds.append({impl: _worker(["data", impl, settings.to_json(), folder]) for impl in ("ours", "reference")})
-    doc: dict = {"spread": {}}
+        log.info("benchmark --data: round %d of %d (ours, then %s)", number, settings.repeats, reference)
+        rounds.append({impl: _worker([kind, impl, settings.to_json(), folder]) for impl in ("ours", "reference")})
+    doc: dict = {"framework": framework, "reference_recipe": reference, "spread": {}}
     for impl in ("ours", "reference"):
         doc[impl] = {key: float(np.median([r[impl][key] for r in rounds])) for key in DATA_KEYS}
         doc[impl].update({k: v for k, v in rounds[0][impl].items() if k not in DATA_KEYS})

@@ -17,6 +17,7 @@ MEASUREMENTS = {
     "torch": ("alexnet_lab.bench.torch_bench", "measure"),
     "keras": ("alexnet_lab.bench.keras_bench", "measure"),
     "data": ("alexnet_lab.bench.data_bench", "measure_data"),  # IMPL on the photos in DIR
+    "keras-data": ("alexnet_lab.bench.keras_data_bench", "measure_data"),  # the same in Keras on TensorFlow
 }
 
 
@@ -28,7 +29,7 @@ def main(argv: list[str]) -> int:
         result = measure(settings)
     elif kind == "pipeline":
         result = measure(settings, argv[3])
-    elif kind == "data":
+    elif kind in ("data", "keras-data"):
         result = measure(impl, settings, argv[3])
     else:
         result = measure(impl, settings)

@@ -8,7 +8,8 @@ import json
 
 def add_benchmark(sub) -> None:
     p = sub.add_parser("benchmark", help="training/inference throughput, latency and memory vs plain references")
-    p.add_argument("--frameworks", nargs="+", default=["torch", "keras"], help="torch and/or keras (default both)")
+    p.add_argument("--frameworks", "--framework", nargs="+", default=None,
+                   help="torch and/or keras (default both; with --data one of them, default torch)")
     p.add_argument("--batch-size", type=int, default=None, help="default 64 (32 with --data)")
     p.add_argument("--size", type=int, default=224, help="input size (default 224)")
     p.add_argument("--steps", type=int, default=10, help="timed steps per measurement and round (default 10)")
@@ -16,9 +17,10 @@ def add_benchmark(sub) -> None:
                    "medians are reported (default 3)")
     p.add_argument("--no-jpeg", action="store_true", help="skip the JPEG input-pipeline measurement")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
-    p.add_argument("--data", metavar="FOLDER", help="a class folder of photos: the PyTorch training input on them "
-                   "(loader alone, end-to-end step) beside the torchvision recipe, instead of the model measurements")
-    p.add_argument("--num-workers", type=int, default=0, help="--data: loader workers on both sides "
+    p.add_argument("--data", metavar="FOLDER", help="a class folder of photos: the training input of --framework "
+                   "on them (loader alone, end-to-end step) beside its plain recipe (torchvision's, or tf.data's for "
+                   "keras), instead of the model measurements")
+    p.add_argument("--num-workers", type=int, default=0, help="--data, PyTorch: loader workers on both sides "
                    "(default: what `alexnet train` picks)")
     p.add_argument("--threads", type=int, default=0, help="intra-op threads of the measuring process (default: torch's)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -30,8 +32,15 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from alexnet_lab.bench.settings import BenchSettings
     from alexnet_lab.frameworks import check_framework
 
+    if args.frameworks is None:
+        args.frameworks = ["torch"] if args.data else ["torch", "keras"]
     for framework in args.frameworks:
         check_framework(framework)
+    if args.data and len(args.frameworks) != 1:
+        from alexnet_lab.core.errors import UserInputError
+
+        raise UserInputError(f"--data measures one framework at a time; received --frameworks "
+                             f"{' '.join(args.frameworks)}. Pass --framework torch or --framework keras.")
     if "torch" in args.frameworks:  # a missing device fails here, before any worker starts
         from alexnet_lab.frameworks.torch.device import resolve_device
 
@@ -78,15 +87,17 @@ def _data_benchmark(settings, args: argparse.Namespace) -> int:
     from alexnet_lab.data import read_class_folder
 
     read_class_folder(args.data)  # a missing or empty folder fails here, in one line
-    doc = run_data_benchmark(settings, args.data)
+    doc = run_data_benchmark(settings, args.data, args.frameworks[0])
     if args.json:
         print(json.dumps(doc, indent=2))
         return 0
     spread = doc["spread"]
+    print(f"{doc['framework']}: ours beside {doc['reference_recipe']}")
     for side in ("ours", "reference"):
         r = doc[side]
+        workers = f"{r['workers']} worker(s)" if isinstance(r["workers"], int) else r["workers"]
         print(f"{side}: train {r['train_img_s']:.1f} img/s end to end | loader alone {r['loader_img_s']:.1f} img/s "
-              f"({r['workers']} worker(s)) | step alone {r['step_img_s']:.1f} img/s | fed x{r['fed']:.2f} | "
+              f"({workers}) | step alone {r['step_img_s']:.1f} img/s | fed x{r['fed']:.2f} | "
               f"decode + augment {r['view_img_s_per_core']:.0f} img/s per core")
     print(f"ours / reference: train x{doc['train_img_s_ratio']:.2f} (rounds x{spread['train_img_s_ratio'][0]:.2f}-"
           f"{spread['train_img_s_ratio'][1]:.2f}) | loader x{doc['loader_img_s_ratio']:.2f} | decode + augment "

@@ -113,6 +113,20 @@ def _oriented_size(image: Image.Image) -> tuple[int, int]:
     return (width, height) if turned else (height, width)
 
 
+def draft_size(width: int, height: int, min_side: int) -> tuple[int, int]:
+    """The (width, height) asked of PIL's draft so that the shorter side stays >= min_side."""
+    scale = min_side / min(width, height)
+    return int(width * scale + 0.999), int(height * scale + 0.999)
+
+
+def draft_reduction(width: int, height: int, min_side: int) -> int:
+    """The DCT scale (1, 2, 4 or 8) PIL's draft decodes a width x height JPEG at for min_side:
+    the largest that leaves both sides at least draft_size (PIL's JpegImageFile.draft rule)."""
+    asked_w, asked_h = draft_size(width, height, min_side)
+    factor = min(width // max(1, asked_w), height // max(1, asked_h))
+    return next((scale for scale in (8, 4, 2, 1) if factor >= scale), 1)
+
+
 def _open_decoded(path: str | os.PathLike[str], content: bytes | None = None,
                   min_side: MinSide = None, spec: PreprocessSpec | None = None) -> Image.Image:
     """Open `path` (or decode `content`, named `path`) and decode all its pixels (first frame of
@@ -141,8 +155,7 @@ def _open_decoded(path: str | os.PathLike[str], content: bytes | None = None,
     if callable(min_side):
         min_side = min_side(*_oriented_size(image))
     if min_side is not None and image.format == "JPEG":
-        scale = min_side / min(image.size)  # draft keeps at least the requested size on both sides
-        image.draft(image.mode, (int(image.size[0] * scale + 0.999), int(image.size[1] * scale + 0.999)))
+        image.draft(image.mode, draft_size(*image.size, min_side))
     try:
         image.load()
     # PIL's format plugins report corrupt data with many exception types (OSError, SyntaxError,
@@ -151,6 +164,31 @@ def _open_decoded(path: str | os.PathLike[str], content: bytes | None = None,
         image.close()
         raise _corrupt(path, exc) from None
     return image
+
+
+def plain_jpeg(path: str | os.PathLike[str]) -> tuple[bytes, int, int] | None:
+    """(bytes, height, width) of a file that another libjpeg decoder (TensorFlow's, with the same
+    IDCT) turns into the pixels read_image_rgb gives: a JPEG in RGB or grey, ending with its
+    end-of-image marker (not truncated), with no EXIF rotation, that passes the image guard, read
+    from its header only. None for anything else: read_image_rgb must read that file (it converts
+    other modes, rotates, and reports why a file cannot be read)."""
+    try:
+        _check_regular(path)
+        with open(path, "rb") as handle:
+            content = handle.read()
+        if not content.endswith(b"\xff\xd9"):  # truncated, or bytes after the image: PIL decides
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(content))
+        with image:
+            if image.format != "JPEG" or image.mode not in ("RGB", "L") or image.getexif().get(0x0112, 1) != 1:
+                return None
+            width, height = image.size
+        check_image_file_size(path, width, height)  # the guard read_image_rgb applies, on the header size
+    except Exception:  # noqa: BLE001 - whatever fails here, read_image_rgb reads (and names) the file
+        return None
+    return content, height, width
 
 
 def _apply_exif_orientation(image: Image.Image) -> Image.Image:

@@ -39,7 +39,13 @@ def uses_whole_image(spec: AugmentSpec | None) -> bool:
     return spec is not None and spec.random_resized_crop is not None
 
 
-def _scaled(box: Box, factor_y: float, factor_x: float, shape: tuple[int, ...]) -> Box:
+def box_min_side(height: int, width: int, box: Box, crop: int) -> int:
+    """The shorter side a height x width photo may be decoded at while `box` keeps at least twice
+    `crop` pixels on its shorter side (so the box's rounding to whole reduced pixels stays small)."""
+    return -(-min(height, width) * 2 * crop // max(1, min(box[2], box[3])))
+
+
+def scaled_box(box: Box, factor_y: float, factor_x: float, shape: tuple[int, ...]) -> Box:
     """`box` drawn on the header size, on pixels decoded `factor` times smaller (draft)."""
     top, left = min(int(box[0] * factor_y), shape[0] - 1), min(int(box[1] * factor_x), shape[1] - 1)
     height = max(1, min(int(round(box[2] * factor_y)), shape[0] - top))
@@ -56,7 +62,7 @@ def decoded_with_box(path: str, spec: AugmentSpec, crop: int, rng: np.random.Gen
     def plan(height: int, width: int) -> int:
         drawn["size"] = (height, width)
         drawn["box"] = box = resized_crop_box(height, width, spec.random_resized_crop, rng)
-        return -(-min(height, width) * 2 * crop // max(1, min(box[2], box[3])))  # the box keeps >= 2 crop px
+        return box_min_side(height, width, box, crop)
 
     pixels = load_pixels(path, plan)
     if "box" not in drawn:  # synthetic or CIFAR-10 pixels: no header was read
@@ -64,7 +70,7 @@ def decoded_with_box(path: str, spec: AugmentSpec, crop: int, rng: np.random.Gen
     height, width = drawn["size"]
     if pixels.shape[:2] == (height, width):
         return pixels, drawn["box"]
-    return pixels, _scaled(drawn["box"], pixels.shape[0] / height, pixels.shape[1] / width, pixels.shape)
+    return pixels, scaled_box(drawn["box"], pixels.shape[0] / height, pixels.shape[1] / width, pixels.shape)
 
 
 def random_resized_view(path: str, spec: AugmentSpec, crop: int, rng: np.random.Generator,
@@ -82,7 +88,7 @@ def stored_resized_view(pixels: np.ndarray, photo: tuple[int, int], spec: Augmen
     then scaled to the stored pixels, as a reduced-size decode's box is."""
     box = resized_crop_box(photo[0], photo[1], spec.random_resized_crop, rng)
     if pixels.shape[:2] != tuple(photo):
-        box = _scaled(box, pixels.shape[0] / photo[0], pixels.shape[1] / photo[1], pixels.shape)
+        box = scaled_box(box, pixels.shape[0] / photo[0], pixels.shape[1] / photo[1], pixels.shape)
     return _boxed_view(pixels, box, spec, crop, rng, resize)
 
 

@@ -21,8 +21,11 @@ shuffled by (seed, epoch).
 A streamed store (data.stream.StreamedImages) or a memory-mapped cache is never turned into one
 tensor: the map reads each sample through tf.numpy_function (the decoding is PIL and BLAS, which
 release the GIL, so the parallel map decodes on every core), with the same pixels as the
-in-memory store. From the decoded cache (data.ragged.CachedImages) a random-resized-crop training
-view is read whole, cut from the whole stored image as the PyTorch loader cuts it.
+in-memory store. Training views with a random-resized crop are cut from the whole image, as the
+PyTorch loader cuts them: from a streamed store's photos, decoded, cropped, resized and flipped by
+TensorFlow in the map (:mod:`.photo_views`; should libjpeg fail on a JPEG whose header passed, that
+batch is built again through the PIL path and the epoch goes on); from the decoded cache
+(data.ragged.CachedImages), read whole through its own train_view.
 
 Under tf.distribute (--distribute) the same tf.data pipeline of global batches is handed to the
 strategy, which splits each batch over the replicas (see :mod:`.distribute`).
@@ -30,8 +33,9 @@ strategy, which splits each batch over the replicas (see :mod:`.distribute`).
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Set
 
 import keras
 import numpy as np
@@ -44,6 +48,8 @@ from alexnet_lab.data.stream import StreamedImages
 from alexnet_lab.data.train_views import uses_whole_image
 from alexnet_lab.evaluate.on_data import normalised_batch
 
+log = logging.getLogger(__name__)
+JPEG_FAILURE = "jpeg::Uncompress failed"  # how TensorFlow's JPEG decoder reports data libjpeg refuses
 Norm = tuple[np.ndarray, np.ndarray, bool]
 
 
@@ -82,13 +88,44 @@ class StorePipeline:
         else:
             order = epoch_order(len(self), self.seed, epoch)
         if uses_tf_data():
-            dataset = self._tf_dataset(order, batch_size, epoch)
-            return iter(self.distribute(dataset) if self.distribute is not None else dataset)
+            if epoch is not None and self.whole_photos():
+                return self._photo_batches(order, batch_size, epoch)
+            return self._iterate(self._tf_dataset(order, batch_size, epoch))
         return self._numpy_batches(order, batch_size, epoch)
 
     def _shard_groups(self) -> list[list[int]] | None:
         """A streamed store of remote shards' members: its positions by shard (else None)."""
         return shard_groups(self.images.paths) if isinstance(self.images, StreamedImages) else None
+
+    def whole_photos(self) -> bool:
+        """True when training views are cut from each whole photo (a streamed store and a random-resized crop)."""
+        return (uses_whole_image(self.augment) and isinstance(self.images, StreamedImages)
+                and self._shard_groups() is None)  # shard members are read by the PIL path, in stream order
+
+    def _iterate(self, dataset) -> Iterator[tuple]:
+        return iter(self.distribute(dataset) if self.distribute is not None else dataset)
+
+    def _photo_batches(self, order: np.ndarray, batch_size: int, epoch: int) -> Iterator[tuple]:
+        """The epoch's batches of whole-photo views. libjpeg can still fail on a JPEG whose header
+        passed (a corrupt Huffman table); the batch it failed in is then built again with all its
+        samples through the PIL path (same boxes and flips; the bad file black), and the epoch goes
+        on. The set is per epoch, so a resumed run rebuilds exactly the same batch."""
+        import tensorflow as tf
+
+        done, forced = 0, frozenset()
+        while True:
+            try:
+                for batch in self._iterate(self._tf_dataset(order[done:], batch_size, epoch, forced)):
+                    done += batch_size
+                    yield batch
+                return
+            except tf.errors.InvalidArgumentError as exc:
+                failed = frozenset(int(i) for i in order[done : done + batch_size])
+                if failed <= forced or JPEG_FAILURE not in str(exc):  # not libjpeg's, or PIL failed too (--strict)
+                    raise
+                log.warning("TensorFlow could not decode a JPEG of batch %d of epoch %d; reading that batch "
+                            "through PIL", done // batch_size, epoch)
+                forced |= failed
 
     def _numpy_batches(self, order: np.ndarray, batch_size: int, epoch: int | None) -> Iterator[tuple]:
         for start in range(0, len(order), batch_size):
@@ -102,11 +139,25 @@ class StorePipeline:
                                              np.random.default_rng([self.seed, epoch, int(i)])) for i in picked])
             yield normalised_batch(views, self.crop, self.norm), self.labels[picked]
 
-    def _tf_dataset(self, order: np.ndarray, batch_size: int, epoch: int | None):
+    def views(self, order: np.ndarray, epoch: int | None, forced: Set[int] = frozenset(), parallel=None):
+        """tf.data.Dataset of (uint8 crop x crop x 3 view, label) for the store rows in `order`:
+        augmented for `epoch`, or the evaluation view when epoch is None. `parallel`: map calls
+        (default tf.data.AUTOTUNE, or one per core without the autotuner)."""
         import tensorflow as tf
 
+        if parallel is None:
+            parallel = tf.data.AUTOTUNE if self.autotune else os.cpu_count() or 1
+        dataset = tf.data.Dataset.from_tensor_slices(order.astype(np.int64))
+        return dataset.map(self._view_fn(tf, epoch, forced), num_parallel_calls=parallel, deterministic=True)
+
+    def _view_fn(self, tf, epoch: int | None, forced: Set[int]) -> Callable:
         from alexnet_lab.train.keras.augment_tf import augment_image, center_view
 
+        if epoch is not None and self.whole_photos():
+            from alexnet_lab.train.keras.photo_views import PhotoViews
+
+            photos, labels = PhotoViews(self.images, self.augment, self.crop, self.seed), tf.constant(self.labels)
+            return lambda index: (photos.view(index, epoch, forced), tf.gather(labels, index))
         read = self._reader(tf, epoch)
         augment, crop = self.augment if epoch is not None else None, self.crop
         augmented = augment is not None and self._whole_views()  # read as whole training views already
@@ -120,6 +171,11 @@ class StorePipeline:
                 image = augment_image(image, augment, crop, tf.stack([epoch_key, index]))
             return image, label
 
+        return view
+
+    def _tf_dataset(self, order: np.ndarray, batch_size: int, epoch: int | None, forced: Set[int] = frozenset()):
+        import tensorflow as tf
+
         scale, offset, bgr = tf.constant(self.norm[0]), tf.constant(self.norm[1]), self.norm[2]
 
         def normalise(batch, batch_labels):
@@ -127,20 +183,20 @@ class StorePipeline:
             return x * scale + offset, batch_labels
 
         parallel = tf.data.AUTOTUNE if self.autotune else os.cpu_count() or 1
-        dataset = tf.data.Dataset.from_tensor_slices(order.astype(np.int64))
-        dataset = dataset.map(view, num_parallel_calls=parallel, deterministic=True)
-        dataset = dataset.batch(batch_size).map(normalise, num_parallel_calls=parallel, deterministic=True)
+        dataset = self.views(order, epoch, forced, parallel).batch(batch_size)
+        dataset = dataset.map(normalise, num_parallel_calls=parallel, deterministic=True)
         dataset = dataset.prefetch(tf.data.AUTOTUNE if self.autotune else 2)
         options = tf.data.Options()
         options.autotune.enabled = self.autotune
         return dataset.with_options(options)
 
     def _whole_views(self) -> bool:
-        """True when training views are cut from the decoded cache's whole stored images."""
-        return isinstance(self.images, CachedImages) and uses_whole_image(self.augment)
+        """True when training views are cut from whole images by the store's own train_view (the
+        decoded cache, or a streamed store read outside tf.data's photo path)."""
+        return isinstance(self.images, (CachedImages, StreamedImages)) and uses_whole_image(self.augment)
 
     def _whole_view(self, index, epoch: int) -> np.ndarray:
-        """The decoded cache's training view of sample `index`, seeded by (seed, epoch, index) as train_view."""
+        """The store's training view of sample `index`, seeded by (seed, epoch, index) as train_view."""
         rng = np.random.default_rng([self.seed, epoch, int(index)])
         return self.images.train_view(int(index), self.augment, self.crop, rng)
 
