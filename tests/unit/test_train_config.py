@@ -82,17 +82,20 @@ def test_moving_average_and_flip_fields_flags_and_recipes():
     from alexnet_lab.cli.train import add_train, config_from_args
 
     assert get_recipe("cifar10-wide").as_dict() == {**get_recipe("cifar10-best").as_dict(), "variant": "cifar-wide",
-                                                    "ema_decay": 0.999}
+                                                    "ema_decay": 0.999, "conv1_init": "whiten"}
     assert all(get_recipe(name).as_dict()["eval_flip"] for name in ("cifar10-fast", "cifar10-best"))
-    assert "ema_decay" not in get_recipe("cifar10-fast").as_dict()  # left for the measured runs (docs/recipes.md)
+    assert "ema_decay" not in get_recipe("cifar10-fast").as_dict()  # measured without gain (docs/recipes.md)
+    fast = get_recipe("cifar10-fast").as_dict()
+    assert (fast["conv1_init"], fast["augment"], fast["epochs"]) == ("whiten", "flip", 5)
     parser = argparse.ArgumentParser()
     add_train(parser.add_subparsers())
     config = config_from_args(parser.parse_args(["train", "--recipe", "cifar10-fast", "--ema-decay", "0.99",
                                                  "--no-eval-flip"]))
     assert (config.ema_decay, config.eval_flip) == (0.99, False)
     old = RunConfig().to_dict()
-    del old["ema_decay"], old["eval_flip"]  # a config.json from before the fields: both off on resume
-    assert (RunConfig.from_dict(old).ema_decay, RunConfig.from_dict(old).eval_flip) == (0.0, False)
+    del old["ema_decay"], old["eval_flip"], old["conv1_init"]  # a config.json from before the fields: all off
+    resumed = RunConfig.from_dict(old)
+    assert (resumed.ema_decay, resumed.eval_flip, resumed.conv1_init) == (0.0, False, "random")
     with pytest.raises(UserInputError, match="--ema-decay must be >= 0 and < 1"):
         RunConfig(ema_decay=1.0)
     with pytest.raises(UserInputError, match="--distribute"):

@@ -63,8 +63,9 @@ RECIPES: dict[str, Recipe] = {
             "cifar10-wide",
             "cifar10-best on the 'cifar-wide' variant (AlexNet's own 96-256-384-384-256 conv widths, about 2.8x "
             "the compute) with a moving average of the weights (--ema-decay 0.999), validated, selected and "
-            "saved; flip-averaged validation and eval. Its aim and measurements: docs/recipes.md.",
-            tuple(dict(CIFAR10_BEST, variant="cifar-wide", ema_decay=EMA_DECAY_40_EPOCHS).items()),
+            "saved, and cifar10-fast's whitened conv1 (--conv1-init whiten); flip-averaged validation and eval. "
+            "Its aim and measurements: docs/recipes.md.",
+            tuple(dict(CIFAR10_BEST, variant="cifar-wide", ema_decay=EMA_DECAY_40_EPOCHS, conv1_init="whiten").items()),
         ),
         Recipe(
             "cifar10-finetune",
