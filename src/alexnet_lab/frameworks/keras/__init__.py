@@ -43,9 +43,8 @@ from alexnet_lab.frameworks.keras.applications import (  # noqa: E402
     decode_predictions,
     preprocess_input,
 )
-from alexnet_lab.frameworks.keras.convert import load_into  # noqa: E402
 from alexnet_lab.frameworks.keras.layers import AdaptiveAveragePooling2D, LocalResponseNormalization  # noqa: E402
-from alexnet_lab.frameworks.keras.model import AlexNet  # noqa: E402
+from alexnet_lab.frameworks.keras.model import AlexNet, load_into  # noqa: E402
 
 # isort: off
 # The Backend protocol's members (frameworks/protocol.py), one per line, in the protocol's order

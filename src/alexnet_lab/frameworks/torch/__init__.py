@@ -8,7 +8,7 @@ from __future__ import annotations
 from alexnet_lab.frameworks.torch import convert
 from alexnet_lab.frameworks.torch.convert import state_dict_keys
 from alexnet_lab.frameworks.torch.hub import alexnet, alexnet_cifar, alexnet_original, create_model, list_models
-from alexnet_lab.frameworks.torch.model import AlexNet
+from alexnet_lab.frameworks.torch.network import AlexNet
 
 # isort: off
 # The Backend protocol's members (frameworks/protocol.py), one per line, in the protocol's order
