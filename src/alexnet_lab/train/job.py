@@ -16,7 +16,7 @@ import numpy as np
 from alexnet_lab.core.bundle import ModelMeta
 from alexnet_lab.core.errors import TrainingError, UserInputError
 from alexnet_lab.core.fileio import atomic_path
-from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
+from alexnet_lab.core.preprocessing import CIFAR_32, PreprocessSpec
 from alexnet_lab.core.run_folder import RunFolder
 from alexnet_lab.core.softmax import softmax
 from alexnet_lab.core.spec import get_arch
@@ -31,21 +31,17 @@ from alexnet_lab.train.stores import make_stores
 from alexnet_lab.train.strategies import plan_phases
 from alexnet_lab.train.trainers import get_trainer
 from alexnet_lab.train.world import World, current_world
+from alexnet_lab.weights.registry import default_preprocess
 
 log = logging.getLogger(__name__)
 
-# CIFAR-10 training-set channel statistics (RGB, on the [0, 1] scale)
-CIFAR_PREPROCESS = PreprocessSpec(resize=32, resize_mode="square", crop=32, mean=(0.4914, 0.4822, 0.4465),
-                                  std=(0.2470, 0.2435, 0.2616), name="cifar-32")
+CIFAR_PREPROCESS = CIFAR_32  # its old name here; the one definition is core.preprocessing's
 
 
 def scratch_preprocess(variant: str, input_size: int) -> PreprocessSpec:
-    """Preprocessing for a model trained from scratch: the variant's usual one (CIFAR-10's statistics
-    for the variants made for 32x32 input)."""
-    if get_arch(variant).input_size == CIFAR_PREPROCESS.crop:
-        base = CIFAR_PREPROCESS
-    else:
-        base = BVLC_CAFFE if variant == "original" else TORCHVISION_IMAGENET
+    """Preprocessing for a model trained from scratch: the variant's usual one (the weights
+    table's default_preprocess), at `input_size` when one is given."""
+    base = default_preprocess(variant)
     if input_size and input_size != base.crop:
         resize = input_size if base.resize == base.crop else round(input_size * base.resize / base.crop)
         base = replace(base, resize=resize, crop=input_size)
