@@ -10,6 +10,8 @@ import numpy as np
 
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import UserInputError
+from alexnet_lab.core.softmax import softmax
+from alexnet_lab.frameworks.registry import DEFAULT_FRAMEWORK
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +62,7 @@ def average_views(view_logits: Iterable[np.ndarray]) -> np.ndarray:
     and a training run's --eval-flip combine the logits of an image's views."""
     total, count = 0.0, 0
     for logits in view_logits:
-        logits = np.asarray(logits, np.float64)
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        total, count = total + shifted / shifted.sum(axis=1, keepdims=True), count + 1
+        total, count = total + softmax(logits), count + 1  # the one softmax, in float64
     return np.log(np.maximum(total / count, 1e-30)).astype(np.float32)
 
 
@@ -78,7 +78,7 @@ def _warn_stored_at_crop(bundle: WeightBundle, images: np.ndarray, crops: int) -
                     "only the flips add views", crops, images.shape[1], images.shape[2])
 
 
-def logits_for_store(bundle: WeightBundle, images: np.ndarray, framework: str = "torch", chunk: int = 256,
+def logits_for_store(bundle: WeightBundle, images: np.ndarray, framework: str = DEFAULT_FRAMEWORK, chunk: int = 256,
                      progress: Callable[[int], None] | None = None, device: str = "auto", precision: str = "fp32",
                      calibration: np.ndarray | None = None, crops: int = 1, model=None) -> np.ndarray:
     """Logits of the bundle's model for every image of a uint8 store (int8: see inference_model);
@@ -142,7 +142,7 @@ def pick_split(found: dict, split: str | None, data: str) -> tuple[str, object]:
     return "train", found["train"]
 
 
-def evaluate_source(source: str, data: str, framework: str = "torch", split: str | None = None, seed: int = 1,
+def evaluate_source(source: str, data: str, framework: str = DEFAULT_FRAMEWORK, split: str | None = None, seed: int = 1,
                     synthetic_per_class: int = 100, strict: bool = False, progress=None, device: str = "auto",
                     data_dir: str | None = None, precision: str = "fp32", calibration: str | None = None,
                     calibration_images: int = 256, crops: int = 1):
@@ -178,7 +178,7 @@ def _chunks(index, size: int):
         yield index.subset(range(start, min(start + size, len(index))))
 
 
-def evaluate_index(bundle: WeightBundle, index, framework: str = "torch", *, strict: bool = False, progress=None,
+def evaluate_index(bundle: WeightBundle, index, framework: str = DEFAULT_FRAMEWORK, *, strict: bool = False, progress=None,
                    device: str = "auto", data_dir: str | None = None, precision: str = "fp32",
                    calibration: str | None = None, calibration_images: int = 256, crops: int = 1, train=None):
     """EvalResult of the bundle on a DatasetIndex already labelled into its outputs, decoded
@@ -220,7 +220,7 @@ def evaluate_index(bundle: WeightBundle, index, framework: str = "torch", *, str
 
 
 def evaluate_imagenet_val(bundle: WeightBundle, data_dir: str | None, weights: str = "", limit_per_class: int = 0,
-                          framework: str = "torch", **options):
+                          framework: str = DEFAULT_FRAMEWORK, **options):
     """The bundle on the ImageNet validation set under data_dir (data.imagenet_val, labelled by
     WordNet ID) and the reproduce verdict against its published figures; returns (EvalResult,
     ValSet, Reproduce). `options`: evaluate_index's keywords."""

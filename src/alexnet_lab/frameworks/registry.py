@@ -24,6 +24,9 @@ class FrameworkEntry:
         train_features: what its training offers beyond the common flags (train.config.supports).
         packages: distributions whose versions a benchmark records.
         hub_tag: its tag on a Hub model card.
+        exports: (export format, environment of the process that writes it) for every
+            core.exports.EXPORT_FORMATS name it exports.
+        modules: the Python modules it loads (what verify reports a process as having loaded).
     """
 
     name: str
@@ -33,17 +36,23 @@ class FrameworkEntry:
     train_features: frozenset[str] = frozenset()
     packages: tuple[str, ...] = ()
     hub_tag: str = ""
+    exports: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    modules: tuple[str, ...] = ()
 
 
 ENTRIES: dict[str, FrameworkEntry] = {entry.name: entry for entry in (
     FrameworkEntry("torch", (".pth", ".pt"), "NCHW",
                    # torchrun: one process per device (DistributedDataParallel); compile: torch.compile
                    train_features=frozenset({"torchrun", "compile"}), packages=("torch", "torchvision"),
-                   hub_tag="pytorch"),
+                   hub_tag="pytorch", exports=(("onnx", ()), ("torchscript", ()), ("torch-export", ())),
+                   modules=("torch", "torchvision")),
     FrameworkEntry("keras", (".weights.h5", ".keras"), "NHWC",
                    also_reads=(".h5",),  # Keras 2 HDF5 weight files
                    train_features=frozenset({"distribute"}),  # tf.distribute strategies, one process per machine
-                   packages=("keras", "tensorflow-cpu", "tensorflow"), hub_tag="keras"),
+                   packages=("keras", "tensorflow-cpu", "tensorflow"), hub_tag="keras",
+                   # ONNX through Keras' PyTorch backend (torch.onnx); SavedModel needs TensorFlow's
+                   exports=(("onnx", (("KERAS_BACKEND", "torch"),)), ("savedmodel", (("KERAS_BACKEND", "tensorflow"),))),
+                   modules=("tensorflow", "keras", "jax")),
 )}
 NAMES: tuple[str, ...] = tuple(ENTRIES)  # registry order: the default first
 DEFAULT_FRAMEWORK = NAMES[0]  # --framework's default and the Python API's
