@@ -7,7 +7,7 @@ through weights.pretrained.load_pretrained. Also here: running a built model.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
@@ -20,14 +20,18 @@ from alexnet_lab.frameworks.keras.device import device_kind, resolve_device
 from alexnet_lab.weights.pretrained import BuildPlan, load_pretrained, plan_build
 
 
-def _route(variant, num_classes: int | None, weights, input_size: int | None,
-           make: Callable[[BuildPlan], keras.Model]) -> keras.Model:
-    """Resolve (variant, classes, weights, size) once, build with `make`, load the weights."""
+def _route(variant, num_classes: int | None, weights, input_size: int | None, make: Callable[[BuildPlan], keras.Model],
+           skip_layers: Sequence[str] = (), initialise: Callable[[keras.Model], object] | None = None,
+           ) -> tuple[keras.Model, list[str]]:
+    """Resolve (variant, classes, weights, size) once, build with `make`, `initialise` it, load the
+    weights; returns (model, the layers that keep their fresh initialisation)."""
     plan = plan_build(variant, num_classes, weights, input_size)
     model = make(plan)
-    if plan.bundle is not None:
-        load_pretrained(model, "keras", plan.bundle)
-    return model
+    if initialise is not None:
+        initialise(model)
+    if plan.bundle is None:
+        return model, []
+    return model, load_pretrained(model, "keras", plan.bundle, skip_layers=skip_layers)
 
 
 def AlexNet(  # noqa: N802 - the keras.applications naming people know
@@ -65,7 +69,7 @@ def AlexNet(  # noqa: N802 - the keras.applications naming people know
         inputs.resolve_input_shape(get_arch(variant or DEFAULT_VARIANT), input_shape, input_tensor, pretrained=True)
     return _route(variant, classes, weights, None, lambda plan: network.graph(
         plan.spec, include_top, input_tensor, input_shape, pooling, plan.num_classes, classifier_activation, name,
-        dropout, pretrained=plan.bundle is not None))
+        dropout, pretrained=plan.bundle is not None))[0]
 
 
 def build_model(variant: str | ArchSpec | None = None, num_classes: int | None = None, dropout: float = 0.5,
@@ -73,8 +77,19 @@ def build_model(variant: str | ArchSpec | None = None, num_classes: int | None =
     """The same route as the torch adapter's: logits out, random or loaded weights, and NHWC
     input whatever Keras' global image_data_format says (see network.logits_model). Defaults as
     frameworks.torch.model.build_model: the weights' variant and classes, else the variant's."""
+    return build_and_load(variant, num_classes, dropout, input_size, weights=weights, in_chans=in_chans)[0]
+
+
+def build_and_load(variant: str | ArchSpec | None = None, num_classes: int | None = None, dropout: float = 0.5,
+                   input_size: int | None = None, *, weights: object = None, in_chans: int = 3,
+                   skip_layers: Sequence[str] = (), initialise: Callable[[keras.Model], object] | None = None,
+                   ) -> tuple[keras.Model, list[str]]:
+    """build_model's route, also returning the layers not loaded (fc8 when the class count
+    differs, and `skip_layers`); `initialise(model)` runs between building and loading (training
+    starts from PyTorch's initialisation, see .initializers)."""
     return _route(variant, num_classes, weights, input_size, lambda plan: network.logits_model(
-        plan.spec, plan.num_classes, dropout, plan.input_size, in_chans, pretrained=plan.bundle is not None))
+        plan.spec, plan.num_classes, dropout, plan.input_size, in_chans, pretrained=plan.bundle is not None),
+        skip_layers, initialise)
 
 
 def load_into(model: keras.Model, weights: object) -> keras.Model:

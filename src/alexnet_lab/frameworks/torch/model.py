@@ -5,6 +5,8 @@ builds the network of :mod:`.network` and loads weights into it. Every other bui
 built model (devices, inference precision, logits).
 """
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -14,12 +16,21 @@ from alexnet_lab.core.precision import inference_auto
 from alexnet_lab.core.spec import DEFAULT_VARIANT, ArchSpec, get_arch
 from alexnet_lab.frameworks.torch.network import AlexNet
 from alexnet_lab.weights.catalog import model_cfg
-from alexnet_lab.weights.pretrained import load_pretrained, plan_build
+from alexnet_lab.weights.pretrained import BuildPlan, load_pretrained, plan_build
 
 
 def build_model(variant: str | ArchSpec | None = None, num_classes: int | None = None, dropout: float = 0.5,
                 input_size: int | None = None, *, weights: object = None, in_chans: int = 3) -> AlexNet:
-    """Build an AlexNet: PyTorch's default initialisation, or weights loaded.
+    """Build an AlexNet: PyTorch's default initialisation, or weights loaded (the arguments of
+    :func:`build_and_load`, which also says which layers were not loaded)."""
+    return build_and_load(variant, num_classes, dropout, input_size, weights=weights, in_chans=in_chans)[0]
+
+
+def build_and_load(variant: str | ArchSpec | None = None, num_classes: int | None = None, dropout: float = 0.5,
+                   input_size: int | None = None, *, weights: object = None, in_chans: int = 3,
+                   skip_layers: Sequence[str] = ()) -> tuple[AlexNet, list[str]]:
+    """The route: build an AlexNet and load weights into it; returns (model, the layers that keep
+    their fresh initialisation: fc8 when the class count differs, and `skip_layers`).
 
     Args:
         variant: 'owt' (torchvision), 'original' (2012 / Caffe), 'cifar', 'cifar-wide' or an
@@ -32,6 +43,7 @@ def build_model(variant: str | ArchSpec | None = None, num_classes: int | None =
             file or a WeightBundle. Every layer is loaded except fc8 when num_classes differs
             from the weights' (fc8 then keeps its fresh initialisation, logged).
         in_chans: input channels (3 unless random weights).
+        skip_layers: stable layer names whose pretrained values are not loaded (fine-tuning).
     """
     if num_classes is not None and num_classes < 0:
         raise UserInputError(f"num_classes must be 0 (no head) or more; received {num_classes}.")
@@ -43,18 +55,19 @@ def build_model(variant: str | ArchSpec | None = None, num_classes: int | None =
                              "Pass weights=None to train a model with other input channels.")
     plan = plan_build(variant, num_classes, weights, input_size)
     model = AlexNet(plan.spec, num_classes=plan.num_classes, dropout=dropout, in_chans=in_chans)
-    if plan.bundle is not None:
-        load_pretrained(model, "torch", plan.bundle)
-        model.pretrained_cfg = model_cfg(plan.spec, plan.weights_name, model.num_classes, plan.bundle.meta.preprocess)
-    return model
+    return model, ([] if plan.bundle is None else _load(model, plan, skip_layers))
+
+
+def _load(model: AlexNet, plan: BuildPlan, skip_layers: Sequence[str] = ()) -> list[str]:
+    reinit = load_pretrained(model, "torch", plan.bundle, skip_layers=skip_layers)
+    model.pretrained_cfg = model_cfg(plan.spec, plan.weights_name, model.num_classes, plan.bundle.meta.preprocess)
+    return reinit
 
 
 def load_into(model: AlexNet, weights: "str | WeightBundle") -> AlexNet:
     """Load weights into a built model through the route's loading step: every layer it has, fc8
     only when its class count matches. Sets model.pretrained_cfg from the weights' preprocessing."""
-    plan = plan_build(model.spec, None, weights)
-    load_pretrained(model, "torch", plan.bundle)
-    model.pretrained_cfg = model_cfg(plan.spec, plan.weights_name, model.num_classes, plan.bundle.meta.preprocess)
+    _load(model, plan_build(model.spec, None, weights))
     return model
 
 

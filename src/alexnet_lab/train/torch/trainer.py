@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from alexnet_lab.data.stream import select
 from alexnet_lab.frameworks.torch.convert import to_canonical
 from alexnet_lab.frameworks.torch.device import resolve_device, resolve_precision, use_channels_last, use_compile
-from alexnet_lab.frameworks.torch.model import build_model
+from alexnet_lab.frameworks.torch.model import build_and_load
 from alexnet_lab.train.config import RunConfig
 from alexnet_lab.train.context import RunContext
 from alexnet_lab.train.loop import fit
@@ -29,7 +29,6 @@ from alexnet_lab.train.torch.checkpoint import cpu_state, load_checkpoint, write
 from alexnet_lab.train.torch.data import IGNORE, Normaliser, StoreDataset, loader_workers, make_loader, step_threads
 from alexnet_lab.train.torch.ema import TorchEMA
 from alexnet_lab.train.world import World
-from alexnet_lab.weights.pretrained import load_pretrained
 
 log = logging.getLogger(__name__)
 
@@ -201,10 +200,8 @@ def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_
     precision = resolve_precision(config.precision, device)
     channels_last = use_channels_last(config.channels_last, device)
     meta = ctx.meta
-    model = build_model(meta.variant, meta.num_classes, config.dropout, input_size=meta.input_size)
-    reinit: list[str] = []
-    if bundle is not None:
-        reinit = load_pretrained(model, "torch", bundle, meta.num_classes, config.skip_layers)
+    model, reinit = build_and_load(meta.variant, meta.num_classes, config.dropout, meta.input_size, weights=bundle,
+                                   skip_layers=config.skip_layers)  # the framework's one build route
     phases = plan_phases(config, model.spec, tuple(reinit))
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     crop = meta.input_size
