@@ -8,7 +8,7 @@ package root (`alexnet_lab`, the public face) is the exception: a module below t
 `import alexnet_lab` imports the top layer, and that edge counts.
 
 Dispatch by name (`importlib.import_module(TABLE[name])`: frameworks.get_backend,
-train.trainers.get_trainer, the public face's lazy names, bench.worker) is an import the
+train.trainer_registry.get_trainer, the public face's lazy names, bench.worker) is an import the
 statements do not show: in a module that calls `import_module`, every string literal naming a
 package module is an edge too (`dispatch_edges`). Those edges count for circles; for layers they
 do not, since a registry below naming its implementations above is what dispatch is for.
@@ -197,7 +197,7 @@ def test_every_dispatch_table_lists_the_registry_names():
     from alexnet_lab.frameworks import FRAMEWORKS
     from alexnet_lab.frameworks.registry import ENTRIES
     from alexnet_lab.frameworks.weight_io import CONVERT_MODULES, IO_MODULES
-    from alexnet_lab.train.trainers import TRAINERS
+    from alexnet_lab.train.trainer_registry import TRAINERS
 
     for table in (FRAMEWORKS, IO_MODULES, CONVERT_MODULES, TRAINERS):
         assert list(table) == list(ENTRIES)
@@ -237,7 +237,7 @@ def test_cycle_finder_finds_a_cycle():
 def test_the_graph_sees_the_dispatch_tables():
     edges = dispatch_edges()
     assert {"alexnet_lab.frameworks.torch", "alexnet_lab.frameworks.keras"} <= edges["alexnet_lab.frameworks"]
-    assert {"alexnet_lab.train.torch", "alexnet_lab.train.keras"} <= edges["alexnet_lab.train.trainers"]
+    assert {"alexnet_lab.train.torch", "alexnet_lab.train.keras"} <= edges["alexnet_lab.train.trainer_registry"]
     assert "alexnet_lab.frameworks" not in import_graph()["alexnet_lab.frameworks"]  # not a plain import
 
 
@@ -358,7 +358,7 @@ def test_docstrings_name_modules_that_exist():
 
 # Where a framework's name may be written as a string: the registry and the implementations.
 FRAMEWORK_HOMES = ("frameworks/", "train/torch/", "train/keras/",
-                   "train/trainers.py")  # the trainer registry: its module names are read as dispatch edges
+                   "train/trainer_registry.py")  # the trainer registry: its module names are read as dispatch edges
 # Files that still spell a framework's name, each with its reason. The list shrinks; a new file
 # asks the registry instead (frameworks.FRAMEWORKS, DEFAULT_FRAMEWORK, WEIGHT_SUFFIXES).
 FRAMEWORK_NAME_ALLOWED = {

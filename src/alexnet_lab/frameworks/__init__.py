@@ -4,7 +4,7 @@ framework (:mod:`.torch`, :mod:`.keras`), picked by name with :func:`get_backend
 Importing this package loads no framework; an implementation is imported when first asked for.
 To add a framework, add a package here whose ``__init__`` defines every Backend member, its entry
 to :mod:`.registry` (the facts) and its modules to the dispatch tables: FRAMEWORKS here,
-``weight_io`` (its io and convert modules) and ``train.trainers.TRAINERS``.
+``weight_io`` (its io and convert modules) and ``train.trainer_registry.TRAINERS``.
 """
 
 from __future__ import annotations

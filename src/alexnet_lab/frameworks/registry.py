@@ -2,7 +2,7 @@
 framework that the rest of the package needs without importing it.
 
 No module names here and no import: the dispatch tables (``frameworks.FRAMEWORKS`` for the
-Backend, ``frameworks.weight_io`` for weight files, ``train.trainers.TRAINERS``) sit beside the
+Backend, ``frameworks.weight_io`` for weight files, ``train.trainer_registry.TRAINERS``) sit beside the
 ``importlib.import_module`` call that reads them, where the layout test sees them as edges. A test
 checks that every table lists the same names as :data:`ENTRIES`.
 """

@@ -33,7 +33,7 @@ DECODERS = ("draft", "pil")
 LEGACY = {"data_mode": "memory", "decoder": "pil"}
 
 # what a framework's training offers beyond the common flags (torchrun, compile, distribute): the
-# framework registry's train_features. Read here rather than in train.trainers, whose dispatch
+# framework registry's train_features. Read here rather than in train.trainer_registry, whose dispatch
 # imports the trainers, which import this module.
 FEATURES = {name: entry.train_features for name, entry in FRAMEWORK_ENTRIES.items()}
 

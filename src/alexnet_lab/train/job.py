@@ -25,12 +25,12 @@ from alexnet_lab.data.datasets import AUGMENTS, DataSplits, normalisation, resol
 from alexnet_lab.train.config import RunConfig, supports
 from alexnet_lab.train.context import RunContext
 from alexnet_lab.train.folder import check_run_output, fault_point, storage_error
+from alexnet_lab.train.image_stores import make_stores
+from alexnet_lab.train.launch_env import World, current_world
 from alexnet_lab.train.lock import locked_run_folder
+from alexnet_lab.train.phases import plan_phases
 from alexnet_lab.train.resume import config_document, resume_config
-from alexnet_lab.train.stores import make_stores
-from alexnet_lab.train.strategies import plan_phases
-from alexnet_lab.train.trainers import get_trainer
-from alexnet_lab.train.world import World, current_world
+from alexnet_lab.train.trainer_registry import get_trainer
 from alexnet_lab.weights.registry import default_preprocess
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def finish_run(run_dir: Path, config: RunConfig, val_store, val_paths: list[str]
     """Evaluate the best model on the validation store (each image and its mirror averaged with
     --eval-flip, as `evaluate --crops 2`); write eval.json, samples.json and plots."""
     from alexnet_lab.evaluate import ensure_plots, evaluate_logits, load_run, plot_samples, write_eval_json
-    from alexnet_lab.evaluate.on_data import logits_for_store
+    from alexnet_lab.evaluate.dataset_eval import logits_for_store
     from alexnet_lab.weights.files import load_weights
 
     bundle = load_weights(RunFolder(run_dir).best_weights)

@@ -71,7 +71,7 @@ def _accepts(bundle: WeightBundle):
 def score_candidates(bundle: WeightBundle, index, framework: str = DEFAULT_FRAMEWORK, device: str = "auto") -> dict[str, float]:
     """top-1 of the weights on the labelled index under each candidate preprocessing."""
     from alexnet_lab.data.datasets import decode_all
-    from alexnet_lab.evaluate.on_data import logits_for_store
+    from alexnet_lab.evaluate.dataset_eval import logits_for_store
 
     scores, stores = {}, {}
     for name, spec in candidates(bundle.meta.preprocess, _accepts(bundle)).items():

@@ -21,7 +21,7 @@ import numpy as np
 
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import UserInputError, did_you_mean
-from alexnet_lab.core.partial import layer_of
+from alexnet_lab.core.partial_layout import layer_of
 from alexnet_lab.core.spec import DEFAULT_VARIANT, ArchSpec, get_arch
 from alexnet_lab.frameworks.weight_io import converter
 from alexnet_lab.weights.catalog import resolve_weights_name

@@ -62,8 +62,8 @@ from alexnet_lab.frameworks.keras.model import auto_inference_precision  # noqa:
 from alexnet_lab.frameworks.keras.quantize import check_int8  # noqa: E402
 from alexnet_lab.frameworks.keras.quantize import quantize_int8  # noqa: E402
 from alexnet_lab.frameworks.keras.quantize import predict_logits_int8  # noqa: E402
-from alexnet_lab.frameworks.keras.taps import layer_outputs  # noqa: E402
-from alexnet_lab.frameworks.keras.taps import class_gradients  # noqa: E402
+from alexnet_lab.frameworks.keras.activations import layer_outputs  # noqa: E402
+from alexnet_lab.frameworks.keras.activations import class_gradients  # noqa: E402
 from alexnet_lab.frameworks.keras.io import read_weights  # noqa: E402
 from alexnet_lab.frameworks.keras.io import write_weights  # noqa: E402
 from alexnet_lab.frameworks.keras.export import EXPORTERS  # noqa: E402

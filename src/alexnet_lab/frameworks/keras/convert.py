@@ -14,7 +14,7 @@ import numpy as np
 
 from alexnet_lab.core.errors import LayoutError, UserInputError
 from alexnet_lab.core.layout import check_layout
-from alexnet_lab.core.partial import check_partial_layout
+from alexnet_lab.core.partial_layout import check_partial_layout
 from alexnet_lab.core.spec import BN_PARTS, VARIANTS, get_arch
 from alexnet_lab.core.transforms import canonical_to_hwio, hwio_to_canonical
 

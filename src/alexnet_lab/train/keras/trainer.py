@@ -43,7 +43,7 @@ from alexnet_lab.train.keras.ema import KerasEMA
 from alexnet_lab.train.keras.precision import LossScale, dtype_policy, resolve_precision
 from alexnet_lab.train.keras.steps import PhaseStep, make_predict
 from alexnet_lab.train.loop import fit
-from alexnet_lab.train.strategies import Phase, plan_phases
+from alexnet_lab.train.phases import Phase, plan_phases
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ def build_for_training(config: RunConfig, ctx: RunContext, bundle, precision) ->
 
 
 def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_spec, normalisation) -> dict:
-    """train.trainers' entry point for Keras; also records the Keras backend, the distribution
+    """train.trainer_registry' entry point for Keras; also records the Keras backend, the distribution
     strategy and its replicas, and the checkpoint suffix."""
     device = resolve_device(config.device)
     distribution = resolve_distribution(config.distribute, device)  # before TensorFlow computes anything

@@ -22,13 +22,13 @@ from alexnet_lab.frameworks.torch.device import resolve_device, resolve_precisio
 from alexnet_lab.frameworks.torch.model import build_and_load
 from alexnet_lab.train.config import RunConfig
 from alexnet_lab.train.context import RunContext
+from alexnet_lab.train.launch_env import World
 from alexnet_lab.train.loop import fit
-from alexnet_lab.train.strategies import Phase, plan_phases
+from alexnet_lab.train.phases import Phase, plan_phases
 from alexnet_lab.train.torch import distributed
 from alexnet_lab.train.torch.checkpoint import cpu_state, load_checkpoint, write_checkpoint
 from alexnet_lab.train.torch.data import IGNORE, Normaliser, StoreDataset, loader_workers, make_loader, step_threads
 from alexnet_lab.train.torch.ema import TorchEMA
-from alexnet_lab.train.world import World
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class TorchTrainer:
 
 
 def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_spec, normalisation) -> dict:
-    """train.trainers' entry point for PyTorch; also records channels-last, torch.compile, the
+    """train.trainer_registry' entry point for PyTorch; also records channels-last, torch.compile, the
     world size and the process-group backend."""
     torch.manual_seed(config.seed)
     if config.deterministic:
