@@ -1,9 +1,4 @@
-"""Deprecated: the old name of :mod:`alexnet_lab.frameworks.keras.activations`
-(layer outputs and class gradients).
-
-Importing this module warns and gives that module itself (core.moved), so old imports and
-patches keep working for a release; import :mod:`alexnet_lab.frameworks.keras.activations` instead.
-"""
+"""Deprecated old name of :mod:`alexnet_lab.frameworks.keras.activations`: warns, then is that module (core.moved)."""
 
 import importlib
 
