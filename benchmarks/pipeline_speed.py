@@ -45,7 +45,7 @@ def torch_parts(index, spec, decoder: str, batch: int):
     from alexnet_lab.frameworks.torch.device import resolve_precision
     from alexnet_lab.frameworks.torch.model import build_model
     from alexnet_lab.train.config import RunConfig
-    from alexnet_lab.train.strategies import plan_phases
+    from alexnet_lab.train.phases import plan_phases
     from alexnet_lab.train.torch.data import StoreDataset, loader_workers, make_loader
     from alexnet_lab.train.torch.trainer import build_optimizer
 
@@ -81,7 +81,7 @@ def keras_parts(index, spec, decoder: str, batch: int):
     from alexnet_lab.train.keras.data import StorePipeline
     from alexnet_lab.train.keras.precision import LossScale, dtype_policy, resolve_precision
     from alexnet_lab.train.keras.steps import PhaseStep
-    from alexnet_lab.train.strategies import plan_phases
+    from alexnet_lab.train.phases import plan_phases
 
     images = StreamedImages(index.paths, spec, decoder)
     pipeline = StorePipeline(images, index.labels, spec.crop, normalisation(spec), AugmentSpec(hflip=True))

@@ -52,9 +52,10 @@ def _bundle(weights: Any, variant: str):
     return bundle_for(weights, variant)
 
 
-def alexnet(framework: str = "torch", weights: Any = None, num_classes: int | None = None, variant: str = "owt",
+def alexnet(framework: str = "torch", weights: Any = None, num_classes: int | None = None, variant: str | None = None,
             dropout: float = 0.5) -> Any:
-    """Build AlexNet in either framework, with pretrained weights in one call.
+    """Build AlexNet in either framework, with pretrained weights in one call: a thin call into
+    the framework's one build route (``get_backend(framework).build_model``).
 
     Args:
         framework: 'torch' (returns a torch.nn.Module, torchvision's module tree) or 'keras'
@@ -63,34 +64,19 @@ def alexnet(framework: str = "torch", weights: Any = None, num_classes: int | No
             'bvlc', torchvision's 'DEFAULT' / 'IMAGENET1K_V1'), a weight file in any supported
             format, a training run folder, a Hub repository ('hf://OWNER/REPO[@REVISION]',
             docs/hub.md), or a WeightBundle.
-        num_classes: fc8's width. Default: the weights' (1000 for ImageNet), or 1000 (10 for the
-            cifar variants) without weights. A width other than the weights' loads every layer
+        num_classes: fc8's width. Default: the weights', or the variant's own without weights
+            (the CIFAR variants have 10). A width other than the weights' loads every layer
             but fc8, which keeps its fresh initialisation (timm's rule; logged).
-        variant: 'owt' (torchvision's network), 'original' (2012 / Caffe), 'cifar' or 'cifar-wide'; with
-            weights, the weights' variant is used and a different one is refused.
+        variant: 'owt' (torchvision's network), 'original' (2012 / Caffe), 'cifar' or 'cifar-wide';
+            default the weights' variant, else 'owt'. A variant other than the weights' is refused.
         dropout: dropout probability around fc6 and fc7.
 
     Raises:
         UserInputError: an unknown framework, variant or weights name, or weights of another variant.
     """
-    from alexnet_lab.core.errors import UserInputError
-    from alexnet_lab.core.spec import get_arch
     from alexnet_lab.frameworks import get_backend
-    from alexnet_lab.weights.pretrained import load_pretrained
 
-    backend = get_backend(framework)
-    bundle = None if weights is None else _bundle(weights, variant)
-    if bundle is not None and variant not in ("owt", bundle.meta.variant):
-        raise UserInputError(f"the weights are for the '{bundle.meta.variant}' variant, not '{variant}'; drop "
-                             f"variant= or pass variant='{bundle.meta.variant}'.")
-    variant = bundle.meta.variant if bundle is not None else variant
-    if num_classes is None:
-        num_classes = bundle.num_classes if bundle is not None else get_arch(variant).num_classes
-    size = bundle.meta.input_size or bundle.meta.preprocess.crop if bundle is not None else None
-    model = backend.build_model(variant, num_classes, dropout, input_size=size)
-    if bundle is not None:
-        load_pretrained(model, framework, bundle, num_classes)
-    return model
+    return get_backend(framework).build_model(variant, num_classes, dropout, weights=weights)
 
 
 def transforms(weights: Any = "imagenet", variant: str = "owt") -> Callable[[Any], Any]:

@@ -19,7 +19,7 @@ import torch
 
 from alexnet_lab.data import SyntheticSpec, write_synthetic_folder
 from alexnet_lab.data.datasets import decode_all, read_source
-from alexnet_lab.evaluate.on_data import calibration_batch, logits_for_store, read_calibration
+from alexnet_lab.evaluate.dataset_eval import calibration_batch, logits_for_store, read_calibration
 from alexnet_lab.frameworks.torch.model import build_model
 from alexnet_lab.frameworks.torch.quantize import predict_logits_int8, quantize_int8
 from alexnet_lab.weights.files import load_weights

@@ -152,7 +152,7 @@ from alexnet_lab.core.spec import get_arch
 from alexnet_lab.frameworks.torch import build_model, from_canonical, to_canonical
 from alexnet_lab.train.torch.trainer import build_optimizer
 from alexnet_lab.train.config import RunConfig
-from alexnet_lab.train.strategies import plan_phases
+from alexnet_lab.train.phases import plan_phases
 folder = sys.argv[1]
 torch.manual_seed(0)
 model = build_model("cifar", 10, 0.0, input_size=32)
@@ -187,7 +187,7 @@ from alexnet_lab.train.keras.precision import LossScale
 from alexnet_lab.train.keras.steps import PhaseStep
 from alexnet_lab.train.keras.trainer import _set_trainable
 from alexnet_lab.train.config import RunConfig
-from alexnet_lab.train.strategies import plan_phases
+from alexnet_lab.train.phases import plan_phases
 folder = sys.argv[1]
 batch = np.load(f"{folder}/batch.npz")
 losses = {}

@@ -18,8 +18,8 @@ from alexnet_lab.data.datasets import decode_all, read_source
 from alexnet_lab.data.ragged import CachedImages
 from alexnet_lab.data.shards import write_shards
 from alexnet_lab.data.stream import StreamedImages
+from alexnet_lab.train.launch_env import World
 from alexnet_lab.train.torch.data import IGNORE, StoreDataset, make_loader
-from alexnet_lab.train.world import World
 
 SPEC = PreprocessSpec(resize=8, resize_mode="square", crop=8, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), name="t8")
 COUNT = 37  # odd: the ranks' shares differ in length, so padding is exercised

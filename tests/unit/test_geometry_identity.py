@@ -29,7 +29,7 @@ from alexnet_lab.core.preprocessing import (
 from alexnet_lab.data.datasets import decode_all, normalisation
 from alexnet_lab.data.index import DatasetIndex, Sample
 from alexnet_lab.data.stream import StreamedImages
-from alexnet_lab.evaluate.on_data import normalised_batch
+from alexnet_lab.evaluate.dataset_eval import normalised_batch
 from alexnet_lab.explain.maps import cropped_view
 from alexnet_lab.train.torch.data import Normaliser, StoreDataset
 

@@ -32,7 +32,7 @@ def tiny(tmp_path_factory):
     from alexnet_lab.core.bundle import ModelMeta, WeightBundle
     from alexnet_lab.data.datasets import decode_all
     from alexnet_lab.data.index import DatasetIndex, Sample
-    from alexnet_lab.evaluate.on_data import logits_for_store
+    from alexnet_lab.evaluate.dataset_eval import logits_for_store
     from alexnet_lab.frameworks import get_backend
     from alexnet_lab.train.job import CIFAR_PREPROCESS
     from alexnet_lab.weights.files import save_weights
@@ -309,7 +309,7 @@ def test_verify_runs_the_reproduce_check(tiny, answers, tmp_path, monkeypatch):
 def test_evaluation_decodes_in_chunks_with_the_same_result(tiny, answers, tmp_path, monkeypatch):
     from alexnet_lab.data import datasets
     from alexnet_lab.data.imagenet_val import read_imagenet_val
-    from alexnet_lab.evaluate import on_data
+    from alexnet_lab.evaluate import dataset_eval as on_data
 
     index = read_imagenet_val(write_devkit(tmp_path, labelled(answers, swap=True)), WNIDS).index
     whole = on_data.evaluate_index(tiny[1], index, device="cpu")

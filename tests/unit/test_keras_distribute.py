@@ -44,7 +44,7 @@ from alexnet_lab.train.keras.precision import KerasPrecision, LossScale, dtype_p
 from alexnet_lab.train.keras.steps import PhaseStep
 from alexnet_lab.train.keras.trainer import _set_trainable
 from alexnet_lab.train.config import RunConfig
-from alexnet_lab.train.strategies import Phase, plan_phases
+from alexnet_lab.train.phases import Phase, plan_phases
 
 out = {"replicas": dist.strategy.num_replicas_in_sync, "devices": dist.devices}
 init = torch_default_init(get_arch("owt"), 4, np.random.default_rng(0))

@@ -14,7 +14,7 @@ from alexnet_lab.data import IMAGENET_AUGMENT, AugmentSpec
 from alexnet_lab.data.datasets import eval_view, normalisation
 from alexnet_lab.data.images import draft_reduction, draft_size, plain_jpeg
 from alexnet_lab.data.stream import StreamedImages
-from alexnet_lab.evaluate.on_data import normalised_batch
+from alexnet_lab.evaluate.dataset_eval import normalised_batch
 from tests.unit.test_train_views import DRAFT_TOLERANCE, RESIZE_TOLERANCE, mean_abs, photo, reference_view
 
 tf = pytest.importorskip("tensorflow")

@@ -81,7 +81,7 @@ def test_store_larger_than_crop_gets_a_random_crop_of_it():
 
 
 def test_tf_pipeline_matches_the_numpy_evaluation_input():
-    from alexnet_lab.evaluate.on_data import normalised_batch
+    from alexnet_lab.evaluate.dataset_eval import normalised_batch
     from alexnet_lab.train.keras.data import StorePipeline, epoch_order
 
     images = np.stack([_image(36, seed) for seed in range(10)])
@@ -176,7 +176,7 @@ def test_fp16_step_with_overflowing_gradients_is_skipped():
     from alexnet_lab.train.config import RunConfig
     from alexnet_lab.train.keras.precision import KerasPrecision, LossScale, dtype_policy
     from alexnet_lab.train.keras.steps import PhaseStep
-    from alexnet_lab.train.strategies import plan_phases
+    from alexnet_lab.train.phases import plan_phases
 
     with dtype_policy(KerasPrecision("fp16")):
         model = build_model("cifar", 10, 0.0, input_size=32)

@@ -8,7 +8,7 @@ package root (`alexnet_lab`, the public face) is the exception: a module below t
 `import alexnet_lab` imports the top layer, and that edge counts.
 
 Dispatch by name (`importlib.import_module(TABLE[name])`: frameworks.get_backend,
-train.trainers.get_trainer, the public face's lazy names, bench.worker) is an import the
+train.trainer_registry.get_trainer, the public face's lazy names, bench.worker) is an import the
 statements do not show: in a module that calls `import_module`, every string literal naming a
 package module is an edge too (`dispatch_edges`). Those edges count for circles; for layers they
 do not, since a registry below naming its implementations above is what dispatch is for.
@@ -165,21 +165,42 @@ def upward_edges(graph: dict[str, set[str]]) -> list[str]:
 
 def test_the_graph_sees_imports_inside_functions():
     graph = import_graph()
-    # weights.files reaches the frameworks through get_backend, imported at module level
-    assert "alexnet_lab.frameworks" in graph["alexnet_lab.weights.files"]
+    # weights.files reaches the frameworks' weight files through weight_io, imported at module level
+    assert "alexnet_lab.frameworks.weight_io" in graph["alexnet_lab.weights.files"]
     # cli.train imports the training job only inside the command function
     assert "alexnet_lab.train.job" in graph["alexnet_lab.cli.train"]
 
 
-# Edges that close a circle through dispatch, known and not yet removed. Each is an import of the
-# registry by a module its implementations use: frameworks.get_backend -> frameworks.torch /
-# frameworks.keras -> (convert, pretrained, hub) -> weights.files / weights.pretrained -> get_backend.
-# Removing them means the implementations stop reaching weights/ (or weights/ takes the Backend as
-# an argument); until then they are listed here, so a new one fails and a removed one must go.
-KNOWN_DISPATCH_CIRCLE_EDGES = {
-    ("alexnet_lab.weights.files", "alexnet_lab.frameworks"),  # framework formats through get_backend
-    ("alexnet_lab.weights.pretrained", "alexnet_lab.frameworks"),  # load_pretrained builds through get_backend
-}
+# Edges that close a circle through dispatch, known and not yet removed (none now: weights/ reaches
+# a framework only through frameworks.weight_io, whose modules import nothing from weights/). A
+# new circle fails; should one have to be listed here, a removed one must leave the list.
+KNOWN_DISPATCH_CIRCLE_EDGES: set[tuple[str, str]] = set()
+
+
+def test_weights_reach_only_framework_parts_that_do_not_reach_back():
+    """The one route (frameworks.<name>.model.build_model) sits above weights/; what weights/
+    dispatches to (each framework's io and convert) never imports weights/ again."""
+    graph = import_graph(dispatch=True)
+    seen, todo = set(), ["alexnet_lab.frameworks.weight_io"]
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo.extend(graph.get(module, ()))
+    assert {"alexnet_lab.frameworks.torch.io", "alexnet_lab.frameworks.keras.convert"} <= seen
+    # the tables (weights.catalog: model_cfg) may be read; the modules that load weights may not
+    assert not sorted(m for m in seen if m.startswith("alexnet_lab.weights") and m != "alexnet_lab.weights.catalog"
+                      and "alexnet_lab.weights.registry" != m)
+
+
+def test_every_dispatch_table_lists_the_registry_names():
+    from alexnet_lab.frameworks import FRAMEWORKS
+    from alexnet_lab.frameworks.registry import ENTRIES
+    from alexnet_lab.frameworks.weight_io import CONVERT_MODULES, IO_MODULES
+    from alexnet_lab.train.trainer_registry import TRAINERS
+
+    for table in (FRAMEWORKS, IO_MODULES, CONVERT_MODULES, TRAINERS):
+        assert list(table) == list(ENTRIES)
 
 
 def _without(graph: dict[str, set[str]], edges: set[tuple[str, str]]) -> dict[str, set[str]]:
@@ -216,7 +237,7 @@ def test_cycle_finder_finds_a_cycle():
 def test_the_graph_sees_the_dispatch_tables():
     edges = dispatch_edges()
     assert {"alexnet_lab.frameworks.torch", "alexnet_lab.frameworks.keras"} <= edges["alexnet_lab.frameworks"]
-    assert {"alexnet_lab.train.torch", "alexnet_lab.train.keras"} <= edges["alexnet_lab.train.trainers"]
+    assert {"alexnet_lab.train.torch", "alexnet_lab.train.keras"} <= edges["alexnet_lab.train.trainer_registry"]
     assert "alexnet_lab.frameworks" not in import_graph()["alexnet_lab.frameworks"]  # not a plain import
 
 
@@ -337,25 +358,16 @@ def test_docstrings_name_modules_that_exist():
 
 # Where a framework's name may be written as a string: the registry and the implementations.
 FRAMEWORK_HOMES = ("frameworks/", "train/torch/", "train/keras/",
-                   "train/trainers.py")  # the trainer registry: its module names are read as dispatch edges
+                   "train/trainer_registry.py")  # the trainer registry: its module names are read as dispatch edges
 # Files that still spell a framework's name, each with its reason. The list shrinks; a new file
 # asks the registry instead (frameworks.FRAMEWORKS, DEFAULT_FRAMEWORK, WEIGHT_SUFFIXES).
 FRAMEWORK_NAME_ALLOWED = {
     "__init__.py": "the public signatures' default; the face imports lazily, the registry would add core.bundle",
-    "core/exports.py": "core sits below frameworks/ and cannot ask the registry: input layouts, formats' models",
-    "train/config.py": "FEATURES (each trainer's extras), here so config does not import the trainers' dispatch",
-    "weights/hub_card.py": "the Hub model card's text: library tags and a code sample",
-    "verify/worker.py": "WATCHED: Python module names whose loading is reported, not framework names",
     "cli/bench.py": "--frameworks' default and help (descriptive); the torch-only device check",
     "cli/serve.py": "--frameworks' default and help (descriptive)",
     "cli/evaluate.py": "--framework's default and help (descriptive)",
     "cli/predict.py": "--framework's default and help (descriptive)",
     "cli/inspect.py": "--framework's default and help (descriptive)",
-    # files other developers are changing (#30: to ask frameworks.FRAMEWORKS / DEFAULT_FRAMEWORK)
-    "evaluate/on_data.py": "logits_for_store / evaluate_source defaults",
-    "verify/runner.py": "logits['torch'] / logits['keras'] for the parity check",
-    "bench/worker.py": "MEASUREMENTS keys",
-    "bench/runner.py": "package versions, run_benchmark's default, the loop over frameworks",
 }
 FRAMEWORK_NAMES = ("torch", "keras")  # what the check looks for (the test may spell them)
 

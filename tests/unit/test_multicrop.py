@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from alexnet_lab.core.errors import UserInputError
-from alexnet_lab.evaluate.on_data import crop_views
+from alexnet_lab.evaluate.dataset_eval import crop_views
 
 
 def test_crop_views_are_centre_corners_and_flips():
@@ -43,7 +43,7 @@ def small_bundle():
 @pytest.mark.parametrize("framework", ["torch", "keras"])
 def test_ten_crop_averages_the_softmax_of_every_view(small_bundle, framework):
     from alexnet_lab.core.softmax import softmax
-    from alexnet_lab.evaluate.on_data import logits_for_store, network_input
+    from alexnet_lab.evaluate.dataset_eval import logits_for_store, network_input
     from alexnet_lab.inference.predict import inference_model
 
     images = np.random.default_rng(0).integers(0, 256, (3, 40, 40, 3), dtype=np.uint8)
@@ -68,7 +68,7 @@ def test_evaluate_command_reports_the_crops(tmp_path, small_bundle, capsys):
 
 
 def test_two_views_are_the_centre_and_its_mirror_averaged_like_the_others():
-    from alexnet_lab.evaluate.on_data import average_views
+    from alexnet_lab.evaluate.dataset_eval import average_views
 
     image = np.arange(6 * 6 * 3, dtype=np.uint8).reshape(6, 6, 3)
     centre, mirror = crop_views(image, 4, 2)

@@ -16,11 +16,7 @@ FIGURE = re.compile(r"\d\s?(img/s|images/s|GFLOP/s)|\b\d+(\.\d+)? ms\b|\d(\.\d+)
 FORMAT = re.compile(r"%[-.0-9]*[dfgs]|%%")  # a printf format on the line: a log message, not a figure
 
 # Files that still hold figures, each for a reason; the list shrinks, it does not grow.
-ALLOWED = {
-    "data/images.py",  # "2-4x faster" draft decoding: the data developer's file (#30, to move to docs/data.md)
-    "data/synthetic.py",  # classifier accuracies on the synthetic set: the data developer's file (#30)
-    "bench/keras_bench.py",  # XLA img/s in a comment: the bench developer's file (#30)
-}
+ALLOWED: set[str] = set()
 
 
 def figures() -> dict[str, list[str]]:

@@ -322,7 +322,7 @@ def test_verify_refuses_a_cache_without_images(capsys):
 def test_the_keras_pipeline_reads_whole_image_views_from_the_cache(tmp_path):
     pytest.importorskip("tensorflow")
     from alexnet_lab.data.datasets import normalisation
-    from alexnet_lab.evaluate.on_data import normalised_batch
+    from alexnet_lab.evaluate.dataset_eval import normalised_batch
     from alexnet_lab.train.keras.data import StorePipeline, epoch_order, uses_tf_data
 
     images, labels = cached_store(read_class_folder(folder(tmp_path / "data")), SPEC, "pil", tmp_path / "c")[:2]

@@ -9,9 +9,9 @@ import pytest
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.spec import get_arch
 from alexnet_lab.train.config import RunConfig
+from alexnet_lab.train.phases import plan_phases
 from alexnet_lab.train.recipes import RECIPES, get_recipe
 from alexnet_lab.train.schedules import lr_factor
-from alexnet_lab.train.strategies import plan_phases
 
 
 def test_config_round_trip_and_validation():

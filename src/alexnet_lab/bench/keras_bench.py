@@ -76,8 +76,8 @@ def measure(impl: str, settings: BenchSettings) -> dict:
     precision = resolve_precision("auto", device) if impl == "ours" else KerasPrecision("fp32")
     model = _build(impl, settings, precision)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    # XLA measured slower on this CPU (inference 46-64 img/s with jit_compile=True, 76-93 without);
-    # "auto" leaves the choice to Keras, which does not XLA-compile on the CPU here
+    # XLA measured slower for this model on the CPU (docs/performance.md, XLA); "auto" leaves the
+    # choice to Keras, which does not XLA-compile on the CPU here
     jit = "auto"
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss=loss, jit_compile=jit)
     rng = np.random.default_rng(0)

@@ -66,7 +66,7 @@ def _ours(settings: BenchSettings, index, precision):
     from alexnet_lab.train.keras.data import StorePipeline
     from alexnet_lab.train.keras.precision import LossScale, dtype_policy
     from alexnet_lab.train.keras.steps import PhaseStep
-    from alexnet_lab.train.strategies import plan_phases
+    from alexnet_lab.train.phases import plan_phases
 
     pipeline = StorePipeline(StreamedImages(index.paths, TORCHVISION_IMAGENET), index.labels, settings.size,
                              normalisation(TORCHVISION_IMAGENET), IMAGENET_AUGMENT, seed=0)

@@ -16,6 +16,7 @@ import numpy as np
 from alexnet_lab.bench.settings import BenchSettings
 from alexnet_lab.core.errors import AlexnetLabError
 from alexnet_lab.core.hardware import cpu_flags, cpu_has_native_bf16, cpu_kind, flags_overridden
+from alexnet_lab.frameworks.registry import ENTRIES, NAMES
 
 log = logging.getLogger(__name__)
 KEYS = ("train_img_s", "infer_img_s", "latency_ms", "peak_rss_mb")
@@ -49,7 +50,7 @@ def machine_info() -> dict:
     import importlib.metadata as md
 
     versions = {}
-    for package in ("torch", "torchvision", "keras", "tensorflow-cpu", "tensorflow"):
+    for package in (package for entry in ENTRIES.values() for package in entry.packages):
         try:
             versions[package] = md.version(package)
         except md.PackageNotFoundError:
@@ -138,7 +139,7 @@ def run_data_benchmark(settings: BenchSettings, folder: str, framework: str = "t
     return doc
 
 
-def run_benchmark(settings: BenchSettings, frameworks: tuple[str, ...] = ("torch", "keras"), jpeg: bool = True) -> dict:
+def run_benchmark(settings: BenchSettings, frameworks: tuple[str, ...] = NAMES, jpeg: bool = True) -> dict:
     """Measure ours and the reference for each framework; returns the JSON document."""
     doc: dict = {}
     for framework in frameworks:
@@ -172,7 +173,7 @@ def roofline(doc: dict, settings: BenchSettings) -> dict:
                  # the earlier keys, kept for scripts that read them
                  "fp32_peak_gflops": peaks["fp32"], "infer_ceiling_img_s": peaks["fp32"] / gflop,
                  "train_ceiling_img_s": peaks["fp32"] / (3 * gflop)}
-    for framework in ("torch", "keras"):
+    for framework in NAMES:
         if framework not in doc:
             continue
         entry, rows = doc[framework], {}

@@ -117,7 +117,7 @@ def measure_jpeg_pipeline(settings: BenchSettings, folder: str) -> dict:
     from alexnet_lab.core.preprocessing import TORCHVISION_IMAGENET
     from alexnet_lab.data import read_class_folder
     from alexnet_lab.data.datasets import decode_all, normalisation
-    from alexnet_lab.evaluate.on_data import normalised_batch
+    from alexnet_lab.evaluate.dataset_eval import normalised_batch
 
     index = read_class_folder(folder)
     start = time.perf_counter()

@@ -9,13 +9,15 @@ import json
 import sys
 
 from alexnet_lab.bench.settings import BenchSettings
+from alexnet_lab.frameworks.registry import NAMES
 
-# measurement -> (module, function); 'torch' and 'keras' measure ours or the reference (IMPL)
+# each framework's measurement module, in the framework registry's order (frameworks.registry.NAMES)
+FRAMEWORK_BENCHES = ("alexnet_lab.bench.torch_bench", "alexnet_lab.bench.keras_bench")
+# measurement -> (module, function); a framework's name measures ours or the reference (IMPL)
 MEASUREMENTS = {
     "peak": ("alexnet_lab.bench.torch_bench", "measure_matmul_peak"),
     "pipeline": ("alexnet_lab.bench.torch_bench", "measure_jpeg_pipeline"),
-    "torch": ("alexnet_lab.bench.torch_bench", "measure"),
-    "keras": ("alexnet_lab.bench.keras_bench", "measure"),
+    **{name: (module, "measure") for name, module in zip(NAMES, FRAMEWORK_BENCHES, strict=True)},
     "data": ("alexnet_lab.bench.data_bench", "measure_data"),  # IMPL on the photos in DIR
     "keras-data": ("alexnet_lab.bench.keras_data_bench", "measure_data"),  # the same in Keras on TensorFlow
 }

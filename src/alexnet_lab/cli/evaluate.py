@@ -11,7 +11,7 @@ from alexnet_lab.cli.predict import add_precision_flags
 
 
 def add_evaluate(sub) -> None:
-    from alexnet_lab.evaluate.on_data import CROPS
+    from alexnet_lab.evaluate.dataset_eval import CROPS
 
     p = sub.add_parser("evaluate", help="top-1/top-5, loss, per-class accuracy and confusion matrix on a data set")
     p.add_argument("weights", help="weight file, registry name, run folder or hf://OWNER/REPO[@REVISION]")
@@ -58,7 +58,7 @@ def check_cache_dir(cache_dir: str | None, weights: str, *paths: str | None) -> 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from alexnet_lab.data.imagenet_val import IMAGENET_VAL
-    from alexnet_lab.evaluate.on_data import evaluate_source
+    from alexnet_lab.evaluate.dataset_eval import evaluate_source
     from alexnet_lab.inference.predict import resolve_precision
 
     check_cache_dir(args.cache_dir, args.weights, args.data, args.data_dir)
@@ -95,7 +95,7 @@ def _print_result(result, limit: int = 0) -> None:
 def _evaluate_imagenet_val(args: argparse.Namespace) -> int:
     """--data imagenet-val: the layout found (stderr), the figures and the reproduce verdict."""
     from alexnet_lab.data.imagenet_val import LAYOUTS
-    from alexnet_lab.evaluate.on_data import evaluate_imagenet_val
+    from alexnet_lab.evaluate.dataset_eval import evaluate_imagenet_val
     from alexnet_lab.weights.files import load_weights
 
     bundle = load_weights(args.weights)

@@ -76,7 +76,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         bundle = load_weights(args.weights)
         calibration = None
         if args.precision == "int8":
-            from alexnet_lab.evaluate.on_data import calibration_batch, read_calibration
+            from alexnet_lab.evaluate.dataset_eval import calibration_batch, read_calibration
 
             calibration = calibration_batch(bundle, read_calibration(args.calibration), args.calibration_images)
         predictions = predict_images(bundle, list(images.values()), framework=args.framework, k=args.top,

@@ -17,30 +17,27 @@ from alexnet_lab.core.version import __version__
 
 EXPORT_METADATA_FORMAT = "alexnet-lab/export"
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
-INPUT_LAYOUTS = {"torch": "NCHW", "keras": "NHWC"}  # each framework's own model, as trained
 ONNX_OPSET = 18  # run by onnxruntime >= 1.14, TensorRT 10 and OpenVINO
 
 
 @dataclass(frozen=True)
 class ExportFormat:
-    """An export target: how it is named and which of our models it can hold."""
+    """An export target and how it is named. Which of our models it can hold, and the environment
+    of the process that writes it, are each framework's facts (frameworks.registry: exports)."""
 
     name: str
     description: str
     suffixes: tuple[str, ...]  # file-name endings that choose it; none for a folder format
-    frameworks: tuple[str, ...]  # the models it exports; the first is the default
-    process_env: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # (framework, environment) of the export process
     folder: bool = False
 
 
 EXPORT_FORMATS: dict[str, ExportFormat] = {
     f.name: f
     for f in (
-        ExportFormat("onnx", "ONNX", (".onnx",), ("torch", "keras"), process_env=(("keras", (("KERAS_BACKEND", "torch"),)),)),
-        ExportFormat("torchscript", "TorchScript", (".torchscript.pt",), ("torch",)),
-        ExportFormat("torch-export", "torch.export program", (".pt2",), ("torch",)),
-        ExportFormat("savedmodel", "TensorFlow SavedModel", (), ("keras",), folder=True,
-                     process_env=(("keras", (("KERAS_BACKEND", "tensorflow"),)),)),
+        ExportFormat("onnx", "ONNX", (".onnx",)),
+        ExportFormat("torchscript", "TorchScript", (".torchscript.pt",)),
+        ExportFormat("torch-export", "torch.export program", (".pt2",)),
+        ExportFormat("savedmodel", "TensorFlow SavedModel", (), folder=True),
     )
 }
 
@@ -62,13 +59,13 @@ def input_size(meta: ModelMeta) -> int:
     return meta.input_size or meta.preprocess.crop
 
 
-def input_shape(meta: ModelMeta, framework: str) -> list[str | int]:
-    """The export's input shape, 'batch' first: [batch, 3, H, W] (torch) or [batch, H, W, 3] (keras)."""
+def input_shape(meta: ModelMeta, layout: str) -> list[str | int]:
+    """The export's input shape, 'batch' first: [batch, 3, H, W] (NCHW) or [batch, H, W, 3] (NHWC)."""
     size = input_size(meta)
-    return ["batch", 3, size, size] if INPUT_LAYOUTS[framework] == "NCHW" else ["batch", size, size, 3]
+    return ["batch", 3, size, size] if layout == "NCHW" else ["batch", size, size, 3]
 
 
-def export_metadata(meta: ModelMeta, framework: str, weights_sha256: str = "") -> dict[str, str]:
+def export_metadata(meta: ModelMeta, framework: str, layout: str, weights_sha256: str = "") -> dict[str, str]:
     """Flat str -> str metadata stored in every export: what a deployer needs to feed it."""
     return {
         "format": EXPORT_METADATA_FORMAT,
@@ -81,8 +78,8 @@ def export_metadata(meta: ModelMeta, framework: str, weights_sha256: str = "") -
         "preprocess": json.dumps(meta.preprocess.to_dict()),
         "preprocess_summary": meta.preprocess.describe(),
         "input_name": INPUT_NAME,
-        "input_layout": INPUT_LAYOUTS[framework],
-        "input_shape": json.dumps(input_shape(meta, framework)),
+        "input_layout": layout,  # the framework's (frameworks.registry: input_layout)
+        "input_shape": json.dumps(input_shape(meta, layout)),
         "input_dtype": "float32",
         "input_channel_order": meta.preprocess.channel_order,
         "output_name": OUTPUT_NAME,

@@ -114,6 +114,10 @@ BVLC_CAFFE = PreprocessSpec(
     name="bvlc-caffe",
 )
 
+# CIFAR-10 training-set channel statistics (RGB, on the [0, 1] scale): the CIFAR variants' preprocessing
+CIFAR_32 = PreprocessSpec(resize=32, resize_mode="square", crop=32, mean=(0.4914, 0.4822, 0.4465),
+                          std=(0.2470, 0.2435, 0.2616), name="cifar-32")
+
 
 def resize_geometry(height: int, width: int, spec: PreprocessSpec) -> tuple[int, int, int, int]:
     """(resized height, resized width, crop top, crop left): the one home of the resize rounding.

@@ -228,6 +228,7 @@ CIFAR_WIDE = replace(
 )
 
 VARIANTS: dict[str, ArchSpec] = {spec.name: spec for spec in (OWT, ORIGINAL, CIFAR, CIFAR_WIDE)}
+DEFAULT_VARIANT = OWT.name  # what a builder builds when neither the caller nor the weights say
 
 
 def get_arch(variant: str | ArchSpec) -> ArchSpec:

@@ -131,8 +131,8 @@ def _open_decoded(path: str | os.PathLike[str], content: bytes | None = None,
                   min_side: MinSide = None, spec: PreprocessSpec | None = None) -> Image.Image:
     """Open `path` (or decode `content`, named `path`) and decode all its pixels (first frame of
     animations), mapping failures. `min_side`: a JPEG may be decoded at a reduced DCT scale (PIL's
-    draft) as long as its shorter side stays >= min_side, which is 2-4x faster for photos that are
-    resized down anyway; a callable is asked for it with the oriented (height, width)."""
+    draft) as long as its shorter side stays >= min_side, several times faster for photos that are
+    resized down anyway (docs/data.md, 'Measured'); a callable is asked for it with the oriented (height, width)."""
     if content is None:
         _check_regular(path)
     try:

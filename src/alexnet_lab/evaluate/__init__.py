@@ -4,7 +4,7 @@
   logits, in one pass (:func:`evaluate_logits`) or batch by batch (:class:`EvalAccumulator`).
 - :mod:`.plots`: training curves, confusion heat map and sample-prediction grid as PNG files.
 - :mod:`.run_folders`: reading a training run folder (:func:`load_run`) and drawing plots it lacks.
-- :mod:`.on_data`: weights evaluated on a data set (`alexnet evaluate`), any framework and precision.
+- :mod:`.dataset_eval`: weights evaluated on a data set (`alexnet evaluate`), any framework and precision.
 - :mod:`.report`: a Markdown + self-contained HTML report comparing runs (:func:`write_report`).
 
 Importing this package loads numpy and the standard library only; matplotlib and PIL are

@@ -35,9 +35,11 @@ class Backend(Protocol):
     EXPORTERS: Mapping[str, Callable[[WeightBundle, Path, Mapping[str, str]], None]]
 
     # building and converting
-    def build_model(self, variant: Any = "owt", num_classes: int = 1000, dropout: float = 0.5,
+    def build_model(self, variant: Any = None, num_classes: int | None = None, dropout: float = 0.5,
                     input_size: int | None = None, *, weights: Any = None, in_chans: int = 3) -> Any:
-        """A fresh model of the variant (fresh initialisation unless `weights` is given)."""
+        """The one build-and-load route: a model of the variant (default the weights', else
+        core.spec.DEFAULT_VARIANT) with num_classes outputs (default the weights', else the
+        variant's own), fresh unless `weights` is given (weights.pretrained.plan_build decides)."""
 
     def from_canonical(self, model: Any, tensors: Mapping[str, np.ndarray], *, partial: bool = False) -> Any:
         """Load canonical tensors into the model (every layer, or only those given when partial)."""

@@ -22,26 +22,37 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from alexnet_lab.core import exports
 from alexnet_lab.core.bundle import ModelMeta, WeightBundle
 from alexnet_lab.core.errors import AlexnetLabError, UserInputError, unknown_name_error
-from alexnet_lab.core.exports import (
-    EXPORT_FORMATS,
-    INPUT_LAYOUTS,
-    ExportFormat,
-    export_metadata,
-    input_shape,
-    input_size,
-    refuse_export_input,
-)
+from alexnet_lab.core.exports import EXPORT_FORMATS, ExportFormat, input_size, refuse_export_input
 from alexnet_lab.core.fileio import check_output, sha256_file
-from alexnet_lab.frameworks import check_framework, get_backend
+from alexnet_lab.frameworks import ENTRIES, check_framework, get_backend
 from alexnet_lab.weights.files import FORMAT_SUFFIXES, run_weights_file
 from alexnet_lab.weights.formats.safetensors_io import read_safetensors, write_safetensors
 from alexnet_lab.weights.hub_folder import HUB_FORMAT
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EXPORT_FORMATS", "INPUT_LAYOUTS", "ExportFormat", "check_output_path", "export_framework", "export_metadata",
+INPUT_LAYOUTS = {name: entry.input_layout for name, entry in ENTRIES.items()}  # each framework's model, as trained
+
+
+def export_frameworks(fmt: str) -> tuple[str, ...]:
+    """The frameworks whose models `fmt` exports, in registry order (the first is the default)."""
+    return tuple(name for name, entry in ENTRIES.items() if fmt in dict(entry.exports))
+
+
+def input_shape(meta: ModelMeta, framework: str) -> list[str | int]:
+    """The export's input shape for the framework's model, 'batch' first."""
+    return exports.input_shape(meta, INPUT_LAYOUTS[framework])
+
+
+def export_metadata(meta: ModelMeta, framework: str, weights_sha256: str = "") -> dict[str, str]:
+    """core.exports.export_metadata with the framework's input layout."""
+    return exports.export_metadata(meta, framework, INPUT_LAYOUTS[framework], weights_sha256)
+
+__all__ = ["EXPORT_FORMATS", "INPUT_LAYOUTS", "ExportFormat", "check_output_path", "export_framework", "export_frameworks",
+           "export_metadata",
            "export_model", "input_shape", "input_size", "output_format", "output_kind", "refuse_export_input",
            "weights_digest"]
 
@@ -83,7 +94,7 @@ def _format_of_name(path: Path) -> str | None:
 
 def export_framework(fmt: str, framework: str | None) -> str:
     """The model an export holds: `framework`, or the format's default when it is None."""
-    allowed = EXPORT_FORMATS[fmt].frameworks
+    allowed = export_frameworks(fmt)
     if framework is None:
         return allowed[0]
     if check_framework(framework) not in allowed:
@@ -148,7 +159,7 @@ def _staged(path: Path) -> Iterator[Path]:
 def _worker_env(fmt: str, framework: str) -> dict[str, str]:
     # CPU only: the graph is traced the same either way, and nothing in it gets pinned to a GPU
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    env.update(dict(dict(EXPORT_FORMATS[fmt].process_env).get(framework, ())))
+    env.update(dict(dict(ENTRIES[framework].exports)[fmt]))
     return env
 
 

@@ -108,7 +108,7 @@ def inference_model(bundle: WeightBundle, framework: str = DEFAULT_FRAMEWORK, de
 def logits_for_images(bundle: WeightBundle, images: Sequence[np.ndarray], framework: str = DEFAULT_FRAMEWORK,
                       device: str = "auto", precision: str = "fp32", calibration: np.ndarray | None = None) -> np.ndarray:
     """Logits for uint8 RGB images, preprocessed the way the weights expect; `calibration` is a
-    preprocessed batch (evaluate.on_data.calibration_batch) for int8."""
+    preprocessed batch (evaluate.dataset_eval.calibration_batch) for int8."""
     if not images:
         raise UserInputError("no images given; pass at least one image file.")
     meta = bundle.meta

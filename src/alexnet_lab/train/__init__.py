@@ -1,6 +1,6 @@
 """Training, written once for every framework.
 
-- :mod:`.config`, :mod:`.recipes`, :mod:`.strategies` (phases), :mod:`.schedules`: what a run is.
+- :mod:`.config`, :mod:`.recipes`, :mod:`.phases`, :mod:`.schedules`: what a run is.
 - :mod:`.loop`: THE loop (phases, epochs, learning-rate schedule, validation through
   evaluate.metrics, checkpoints every epoch, resume, early stop), driving a FrameworkTrainer.
 - :mod:`.trainers`: get_trainer(name) -> the framework's training package (:mod:`.torch`,

@@ -16,6 +16,7 @@ from alexnet_lab.core.precision import TRAIN_PRECISIONS
 from alexnet_lab.core.spec import VARIANTS as ARCHS
 from alexnet_lab.data.ragged import CACHE_FORMATS, DEFAULT_QUALITY
 from alexnet_lab.frameworks import DEFAULT_FRAMEWORK
+from alexnet_lab.frameworks import ENTRIES as FRAMEWORK_ENTRIES
 from alexnet_lab.frameworks import FRAMEWORKS as _BACKENDS
 
 STRATEGIES = ("scratch", "head", "finetune", "two-phase")
@@ -33,10 +34,10 @@ CONV1_INITS = ("random", "whiten")  # see train.whitening
 # what a config.json written before a field existed meant by it: resume keeps the old behaviour
 LEGACY = {"data_mode": "memory", "decoder": "pil"}
 
-# what a framework's training offers beyond the common flags: torchrun (one process per device,
-# DistributedDataParallel), torch.compile, tf.distribute strategies in one process per machine.
-# Here rather than in train.trainers, whose dispatch imports the trainers, which import this module.
-FEATURES = {"torch": frozenset({"torchrun", "compile"}), "keras": frozenset({"distribute"})}
+# what a framework's training offers beyond the common flags (torchrun, compile, distribute): the
+# framework registry's train_features. Read here rather than in train.trainer_registry, whose dispatch
+# imports the trainers, which import this module.
+FEATURES = {name: entry.train_features for name, entry in FRAMEWORK_ENTRIES.items()}
 
 # field -> its choices (--help lists them; a value outside gets the valid ones and a close match)
 CHOICES = {"framework": FRAMEWORKS, "variant": VARIANTS, "strategy": STRATEGIES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,

@@ -30,8 +30,8 @@ from alexnet_lab.core.bundle import ModelMeta, WeightBundle
 from alexnet_lab.core.fileio import atomic_path
 from alexnet_lab.core.run_folder import RunFolder
 from alexnet_lab.train.folder import Manifest, check_best, fault_point
+from alexnet_lab.train.launch_env import World
 from alexnet_lab.train.tensorboard_log import ScalarWriter
-from alexnet_lab.train.world import World
 from alexnet_lab.weights.formats.safetensors_io import write_safetensors
 
 log = logging.getLogger(__name__)

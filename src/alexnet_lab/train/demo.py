@@ -32,7 +32,7 @@ def run_demo(out_dir: Path, epochs: int | None = None, force: bool = False) -> d
     (never while another process trains in it).
     """
     from alexnet_lab.evaluate import write_eval_json, write_report
-    from alexnet_lab.evaluate.on_data import evaluate_source
+    from alexnet_lab.evaluate.dataset_eval import evaluate_source
     from alexnet_lab.train.config import RunConfig
     from alexnet_lab.train.job import run_training
     from alexnet_lab.train.recipes import get_recipe

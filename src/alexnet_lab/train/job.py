@@ -16,7 +16,7 @@ import numpy as np
 from alexnet_lab.core.bundle import ModelMeta
 from alexnet_lab.core.errors import TrainingError, UserInputError
 from alexnet_lab.core.fileio import atomic_path
-from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
+from alexnet_lab.core.preprocessing import CIFAR_32, PreprocessSpec
 from alexnet_lab.core.run_folder import RunFolder
 from alexnet_lab.core.softmax import softmax
 from alexnet_lab.core.spec import get_arch
@@ -25,27 +25,23 @@ from alexnet_lab.data.datasets import AUGMENTS, DataSplits, normalisation, resol
 from alexnet_lab.train.config import RunConfig, supports
 from alexnet_lab.train.context import RunContext
 from alexnet_lab.train.folder import check_run_output, fault_point, storage_error
+from alexnet_lab.train.image_stores import make_stores
+from alexnet_lab.train.launch_env import World, current_world
 from alexnet_lab.train.lock import locked_run_folder
+from alexnet_lab.train.phases import plan_phases
 from alexnet_lab.train.resume import config_document, resume_config
-from alexnet_lab.train.stores import make_stores
-from alexnet_lab.train.strategies import plan_phases
-from alexnet_lab.train.trainers import get_trainer
-from alexnet_lab.train.world import World, current_world
+from alexnet_lab.train.trainer_registry import get_trainer
+from alexnet_lab.weights.registry import default_preprocess
 
 log = logging.getLogger(__name__)
 
-# CIFAR-10 training-set channel statistics (RGB, on the [0, 1] scale)
-CIFAR_PREPROCESS = PreprocessSpec(resize=32, resize_mode="square", crop=32, mean=(0.4914, 0.4822, 0.4465),
-                                  std=(0.2470, 0.2435, 0.2616), name="cifar-32")
+CIFAR_PREPROCESS = CIFAR_32  # its old name here; the one definition is core.preprocessing's
 
 
 def scratch_preprocess(variant: str, input_size: int) -> PreprocessSpec:
-    """Preprocessing for a model trained from scratch: the variant's usual one (CIFAR-10's statistics
-    for the variants made for 32x32 input)."""
-    if get_arch(variant).input_size == CIFAR_PREPROCESS.crop:
-        base = CIFAR_PREPROCESS
-    else:
-        base = BVLC_CAFFE if variant == "original" else TORCHVISION_IMAGENET
+    """Preprocessing for a model trained from scratch: the variant's usual one (the weights
+    table's default_preprocess), at `input_size` when one is given."""
+    base = default_preprocess(variant)
     if input_size and input_size != base.crop:
         resize = input_size if base.resize == base.crop else round(input_size * base.resize / base.crop)
         base = replace(base, resize=resize, crop=input_size)
@@ -161,7 +157,7 @@ def finish_run(run_dir: Path, config: RunConfig, val_store, val_paths: list[str]
     """Evaluate the best model on the validation store (each image and its mirror averaged with
     --eval-flip, as `evaluate --crops 2`); write eval.json, samples.json and plots."""
     from alexnet_lab.evaluate import ensure_plots, evaluate_logits, load_run, plot_samples, write_eval_json
-    from alexnet_lab.evaluate.on_data import logits_for_store
+    from alexnet_lab.evaluate.dataset_eval import logits_for_store
     from alexnet_lab.weights.files import load_weights
 
     bundle = load_weights(RunFolder(run_dir).best_weights)

@@ -21,12 +21,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from alexnet_lab.core.errors import TrainingError
+from alexnet_lab.evaluate.dataset_eval import average_views
 from alexnet_lab.evaluate.metrics import evaluate_logits
-from alexnet_lab.evaluate.on_data import average_views
 from alexnet_lab.train.config import RunConfig
 from alexnet_lab.train.context import RunContext
+from alexnet_lab.train.phases import Phase, phase_at
 from alexnet_lab.train.schedules import lr_factor
-from alexnet_lab.train.strategies import Phase, phase_at
 
 log = logging.getLogger(__name__)
 

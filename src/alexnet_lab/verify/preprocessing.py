@@ -74,7 +74,7 @@ def score_candidates(bundle: WeightBundle, index, framework: str = DEFAULT_FRAME
     the decoded images read from the cache there (data.cache.evaluation_store: the same pixels)."""
     from alexnet_lab.data.cache import evaluation_store
     from alexnet_lab.data.datasets import decode_all
-    from alexnet_lab.evaluate.on_data import logits_for_store
+    from alexnet_lab.evaluate.dataset_eval import logits_for_store
 
     scores, stores = {}, {}
     for name, spec in candidates(bundle.meta.preprocess, _accepts(bundle)).items():

@@ -29,7 +29,7 @@ def check_reproduce(bundle: WeightBundle, weights: str, data_dir: str | None, fi
         return []
     if not finite:
         return [Check(NAME, SKIP, "the weights hold NaN/Inf (see 'finite')")]
-    from alexnet_lab.evaluate.on_data import evaluate_imagenet_val
+    from alexnet_lab.evaluate.dataset_eval import evaluate_imagenet_val
     from alexnet_lab.evaluate.reproduce import REPRODUCED
 
     _, val, verdict = evaluate_imagenet_val(bundle, data_dir, str(weights))

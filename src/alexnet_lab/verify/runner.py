@@ -20,6 +20,7 @@ from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import AlexnetLabError, LayoutError, UserInputError
 from alexnet_lab.core.metadata import MetadataError
 from alexnet_lab.core.preprocessing import preprocess_batch
+from alexnet_lab.frameworks.registry import NAMES
 from alexnet_lab.verify.checks import FAIL, PASS, SKIP, Check, VerifyReport, skipped
 from alexnet_lab.verify.compare import check_against, check_against_metadata
 from alexnet_lab.verify.integrity import integrity_checks
@@ -88,7 +89,8 @@ def _framework_checks(bundle: WeightBundle, options: VerifyOptions, finite: bool
     except AlexnetLabError as exc:  # a worker crashed or hung: parity is not established
         return [Check(PARITY, FAIL, f"could not compute the logits: {exc}"), check_fingerprint(bundle, None)]
     computed = {fw: found[FINGERPRINT] for fw, found in logits.items()} if recorded is not None else None
-    return [parity_check(logits["torch"]["images"], logits["keras"]["images"], processes),
+    first, second = (logits[name]["images"] for name in NAMES)  # the registry's two frameworks
+    return [parity_check(first, second, processes),
             check_fingerprint(bundle, computed)]
 
 

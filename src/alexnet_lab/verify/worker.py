@@ -15,7 +15,9 @@ import sys
 
 import numpy as np
 
-WATCHED = ("torch", "torchvision", "tensorflow", "keras", "jax")
+from alexnet_lab.frameworks.registry import ENTRIES
+
+WATCHED = tuple(module for entry in ENTRIES.values() for module in entry.modules)  # whose loading is reported
 IMPORT_ERROR = 3  # exit status: the framework is not installed
 
 

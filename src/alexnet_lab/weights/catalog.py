@@ -4,6 +4,7 @@ timm separates the architecture (a name like `alexnet_owt`), the pretrained weig
 `alexnet_owt.tv_in1k`) and the data config (input size, mean, std, interpolation, crop). Here
 the architecture is an ArchSpec, the weights a registry WeightEntry and the data config its
 PreprocessSpec; :func:`model_cfg` lays them out as the `pretrained_cfg` dict timm code reads.
+Every table here is a projection of core.spec.VARIANTS and the weights table (weights.registry).
 """
 
 from __future__ import annotations
@@ -12,24 +13,28 @@ import fnmatch
 from typing import Any
 
 from alexnet_lab.core.errors import unknown_name_error
-from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
-from alexnet_lab.core.spec import ArchSpec, get_arch
+from alexnet_lab.core.preprocessing import PreprocessSpec
+from alexnet_lab.core.spec import DEFAULT_VARIANT, VARIANTS, ArchSpec, get_arch
+from alexnet_lab.weights.registry import DEFAULT_ENTRIES, ENTRIES, default_preprocess
 
-# model name -> variant; `alexnet` is torchvision's name for the owt network
-MODEL_NAMES: dict[str, str] = {
-    "alexnet": "owt",
-    "alexnet_owt": "owt",
-    "alexnet_original": "original",
-    "alexnet_cifar": "cifar",
-    "alexnet_cifar_wide": "cifar-wide",
-}
+
+def model_name(variant: str) -> str:
+    """timm's architecture name of a variant: 'cifar-wide' -> 'alexnet_cifar_wide'."""
+    return f"alexnet_{variant.replace('-', '_')}"
+
+
+# model name -> variant; `alexnet` is torchvision's name for the default (owt) network
+MODEL_NAMES: dict[str, str] = {"alexnet": DEFAULT_VARIANT, **{model_name(v): v for v in VARIANTS}}
 # variant -> (registry name of its public weights, timm-style tag); cifar has none
-PRETRAINED: dict[str, tuple[str, str]] = {
-    "owt": ("torchvision", "tv_in1k"),
-    "original": ("bvlc", "bvlc_in1k"),
-}
-# torchvision's weight enum names, accepted where a weights name is
-WEIGHT_ALIASES = {"IMAGENET1K_V1": "torchvision", "DEFAULT": None}  # DEFAULT: the variant's own
+PRETRAINED: dict[str, tuple[str, str]] = {v: (e.name, e.tag) for v, e in DEFAULT_ENTRIES.items()}
+# torchvision's weight enum names, accepted where a weights name is; DEFAULT: the variant's own
+WEIGHT_ALIASES = {**{enum: e.name for e in ENTRIES.values() for enum in e.enum_names}, "DEFAULT": None}
+TORCHVISION_ENUM = "AlexNet_Weights"  # torchvision's class; 'AlexNet_Weights.IMAGENET1K_V1' is accepted too
+
+
+def torchvision_enum_strings() -> dict[str, str]:
+    """torchvision's full enum strings -> registry name ('AlexNet_Weights.IMAGENET1K_V1' -> 'torchvision')."""
+    return {f"{TORCHVISION_ENUM}.{enum}": name for enum, name in WEIGHT_ALIASES.items() if name}
 
 
 def variant_of(model_name: str) -> str:
@@ -60,7 +65,10 @@ def default_weights(variant: str) -> str | None:
 
 
 def resolve_weights_name(weights: Any, variant: str) -> Any:
-    """torchvision's 'IMAGENET1K_V1' / 'DEFAULT' -> our registry name; anything else unchanged."""
+    """torchvision's 'IMAGENET1K_V1' / 'DEFAULT' (also 'AlexNet_Weights.IMAGENET1K_V1', as
+    torchvision's own verify() reads them) -> our registry name; anything else unchanged."""
+    if isinstance(weights, str) and weights.startswith(TORCHVISION_ENUM + "."):
+        weights = weights[len(TORCHVISION_ENUM) + 1:]
     if isinstance(weights, str) and weights in WEIGHT_ALIASES:
         return WEIGHT_ALIASES[weights] or default_weights(variant) or weights
     return weights
@@ -73,7 +81,7 @@ def model_cfg(variant: str | ArchSpec, weights_name: str | None, num_classes: in
     (None for random weights)."""
     spec = get_arch(variant)
     variant = spec.name
-    pre = preprocess or (BVLC_CAFFE if variant == "original" else TORCHVISION_IMAGENET)
+    pre = preprocess or default_preprocess(variant)
     # ours: (pixel * scale - mean) / std; timm's: (pixel / 255 - mean') / std', so mean' = mean / u
     # and std' = std / u with u = 255 * scale (1 for torchvision's [0, 1] input, 255 for Caffe's)
     unit = 255.0 * pre.scale
@@ -82,7 +90,7 @@ def model_cfg(variant: str | ArchSpec, weights_name: str | None, num_classes: in
     pool = spec.feature_map_size(spec.input_size)  # forward_features' map at input_size, before any avg-pool
     tag = PRETRAINED[variant][1] if weights_name and variant in PRETRAINED and weights_name == PRETRAINED[variant][0] else None
     return {
-        "architecture": f"alexnet_{variant.replace('-', '_')}",  # a MODEL_NAMES key
+        "architecture": model_name(variant),  # a MODEL_NAMES key
         "tag": tag,
         "weights": weights_name,
         "num_classes": num_classes,

@@ -16,15 +16,16 @@ from alexnet_lab.core.bundle import ModelMeta, WeightBundle, generic_categories,
 from alexnet_lab.core.errors import UserInputError, WeightFormatError, unknown_name_error
 from alexnet_lab.core.exports import refuse_export_input
 from alexnet_lab.core.fileio import regular_file, sha256_file
-from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
+from alexnet_lab.core.preprocessing import BVLC_CAFFE
 from alexnet_lab.core.run_folder import RunFolder
 from alexnet_lab.core.wordnet import imagenet_class_ids
-from alexnet_lab.frameworks import ALSO_READS, WEIGHT_SUFFIXES, get_backend
+from alexnet_lab.frameworks import weight_io
+from alexnet_lab.frameworks.registry import WEIGHT_SUFFIXES, framework_for_suffix
 from alexnet_lab.weights import download, hub  # download.fetch: looked up at call time (tests replace it)
 from alexnet_lab.weights.formats import limits  # containers are checked against size limits before any parser
 from alexnet_lab.weights.formats.caffe_npy import read_caffe_npy, write_caffe_npy
 from alexnet_lab.weights.formats.safetensors_io import read_safetensors, write_safetensors
-from alexnet_lab.weights.registry import get_entry, is_registry_name
+from alexnet_lab.weights.registry import default_preprocess, get_entry, is_registry_name
 
 # output format name -> file name endings it is chosen by; each framework's own format is the
 # framework registry's entry (frameworks.WEIGHT_SUFFIXES)
@@ -42,11 +43,6 @@ CONTAINER_CHECKS: dict[str, Callable[[Path], None]] = {
     ".h5": lambda path: limits.check_h5(path, "alexnet_lab"),
     ".keras": lambda path: limits.check_keras_archive(path, "alexnet_lab.json"),
 }
-
-
-def default_preprocess(variant: str) -> PreprocessSpec:
-    """The preprocessing the public weights of a variant were trained with."""
-    return BVLC_CAFFE if variant == "original" else TORCHVISION_IMAGENET
 
 
 def meta_for_file(path: Path) -> Callable[[str, int], ModelMeta]:
@@ -75,10 +71,10 @@ def _read_file(path: Path) -> WeightBundle:
     if suffix == ".npy":
         tensors = read_caffe_npy(path)
         return WeightBundle(tensors, meta_for_file(path)("original", len(tensors["fc8.bias"])))
-    framework = next((name for name, own in WEIGHT_SUFFIXES.items() if suffix in own + ALSO_READS.get(name, ())), None)
+    framework = framework_for_suffix(suffix)
     if framework is not None:
         CONTAINER_CHECKS[suffix](path)
-        return get_backend(framework).read_weights(path, meta_for_file(path))
+        return weight_io.read_weights(framework, path, meta_for_file(path))
     known = ", ".join(s for group in FORMAT_SUFFIXES.values() for s in group)
     raise UserInputError(f"cannot tell the format of '{path}' from its name; expected a file ending in {known}.")
 
@@ -210,4 +206,4 @@ def save_weights(bundle: WeightBundle, path: str | os.PathLike[str], to: str | N
     if fmt == "caffe-npy":
         write_caffe_npy(bundle.tensors, path)
         return path
-    return get_backend(fmt).write_weights(bundle, path)  # 'torch' and 'keras' are each framework's own format
+    return weight_io.write_weights(fmt, bundle, path)  # each framework's own format, named as the framework

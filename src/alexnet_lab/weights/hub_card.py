@@ -17,6 +17,7 @@ from typing import Any
 
 from alexnet_lab.core.bundle import ModelMeta, WeightBundle
 from alexnet_lab.core.version import __version__
+from alexnet_lab.frameworks.registry import ENTRIES as FRAMEWORK_ENTRIES
 from alexnet_lab.weights.catalog import model_cfg
 from alexnet_lab.weights.hub import WEIGHTS_FILE
 from alexnet_lab.weights.registry import get_entry, is_registry_name
@@ -132,8 +133,8 @@ def front_matter(meta: ModelMeta, facts: CardFacts, name: str) -> dict[str, Any]
         "library_name": LIBRARY,
         "pipeline_tag": "image-classification",
         "license": facts.license,
-        "tags": ["image-classification", "alexnet", f"alexnet-{meta.variant}", LIBRARY, "pytorch", "keras",
-                 "safetensors"],
+        "tags": ["image-classification", "alexnet", f"alexnet-{meta.variant}", LIBRARY,
+                 *(entry.hub_tag for entry in FRAMEWORK_ENTRIES.values()), "safetensors"],
     }
     if facts.datasets:
         doc["datasets"] = list(facts.datasets)

@@ -1,4 +1,5 @@
-"""Pretrained weights for fine-tuning: which layers to load, which to re-initialise.
+"""Pretrained weights into a model: what to build for them (:func:`plan_build`, the neutral half
+of every framework's one build route, ``build_model``), and which layers to load or re-initialise.
 
 Framework-neutral: :func:`select_for_finetune` decides on canonical tensors, and
 :func:`load_pretrained` hands the selection to either adapter's ``from_canonical(...,
@@ -13,15 +14,16 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import UserInputError, did_you_mean
-from alexnet_lab.core.partial import layer_of
-from alexnet_lab.core.spec import ArchSpec
-from alexnet_lab.frameworks import get_backend
+from alexnet_lab.core.partial_layout import layer_of
+from alexnet_lab.core.spec import DEFAULT_VARIANT, ArchSpec, get_arch
+from alexnet_lab.frameworks.weight_io import converter
 from alexnet_lab.weights.catalog import resolve_weights_name
 from alexnet_lab.weights.files import load_weights
 
@@ -118,7 +120,7 @@ def load_pretrained(model: Any, framework: str, weights: WeightBundle | str | os
         UserInputError: unknown framework or layer, or a model of another variant.
         LayoutError: a pretrained tensor does not fit the model (every mismatch listed).
     """
-    adapter = get_backend(framework)
+    adapter = converter(framework)
     bundle = weights if isinstance(weights, WeightBundle) else load_weights(weights)
     model_classes = _check_model(adapter, model, bundle, num_classes)
     tensors, reinit = select_for_finetune(bundle, model_classes, skip_layers)
@@ -135,3 +137,43 @@ def bundle_for(weights: WeightBundle | str | os.PathLike[str], variant: str) -> 
     `variant`), a weight file, a run folder, or a bundle (returned as it is)."""
     source = resolve_weights_name(weights, variant)
     return source if isinstance(source, WeightBundle) else load_weights(source)
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """What a framework's build_model builds and loads, decided once for both frameworks."""
+
+    spec: ArchSpec
+    num_classes: int  # the caller's, else the weights', else the variant's own (spec.num_classes)
+    input_size: int | None  # the caller's, else the size the weights were trained at; None: the spec's
+    bundle: WeightBundle | None  # the weights to load, None for a fresh initialisation
+    weights_name: str | None  # where they came from (a registry name, a file), for pretrained_cfg
+
+
+def plan_build(variant: str | ArchSpec | None = None, num_classes: int | None = None,
+               weights: WeightBundle | str | os.PathLike[str] | None = None,
+               input_size: int | None = None) -> BuildPlan:
+    """Resolve a build request the way every builder does (timm's build_model_with_cfg): the
+    variant is the caller's or the weights'; the class count comes from the caller, the weights or
+    the variant's spec, never from a literal.
+
+    Raises:
+        UserInputError: an unknown variant or weights name, weights of another variant, or an
+            input size the variant's classifier cannot read.
+    """
+    spec = None if variant is None else get_arch(variant)
+    bundle = None if weights is None else bundle_for(weights, spec.name if spec else DEFAULT_VARIANT)
+    name = None
+    if bundle is not None:
+        if spec is not None and spec.name != bundle.meta.variant:
+            raise UserInputError(f"the weights are for the '{bundle.meta.variant}' variant, not '{spec.name}'; drop "
+                                 f"variant= or pass variant='{bundle.meta.variant}'.")
+        spec = spec or bundle.arch
+        input_size = input_size or bundle.meta.input_size or bundle.meta.preprocess.crop
+        name = bundle.meta.source if isinstance(weights, WeightBundle) else str(resolve_weights_name(weights, spec.name))
+    spec = spec or get_arch(DEFAULT_VARIANT)
+    if num_classes is None:
+        num_classes = bundle.num_classes if bundle is not None else spec.num_classes
+    if input_size is not None:
+        spec.check_input_size(input_size)
+    return BuildPlan(spec, num_classes, input_size, bundle, name)

@@ -1,8 +1,12 @@
-"""The known pretrained weight sets: one frozen :class:`WeightEntry` per file.
+"""The weights table: one frozen :class:`WeightEntry` per known weight file, the one home of every
+weight fact.
 
 An entry binds everything that must travel with the weights: where to get them and how to
 check them (url, file name, sha256, size), what they are (variant, source format, class
-names) and how inputs must be prepared (the PreprocessSpec they were trained with).
+names), how inputs must be prepared (the PreprocessSpec they were trained with), the published
+figures, and the names other libraries give them (timm's tag, torchvision's enum member). The
+rest is derived here or in weights.catalog: a variant's default weights and default
+preprocessing, timm's `name.tag` model names, torchvision's 'IMAGENET1K_V1' / 'DEFAULT'.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ from dataclasses import dataclass, field
 
 from alexnet_lab.core.bundle import imagenet_categories
 from alexnet_lab.core.errors import UserInputError, unknown_name_error
-from alexnet_lab.core.preprocessing import BVLC_CAFFE, TORCHVISION_IMAGENET, PreprocessSpec
-from alexnet_lab.core.spec import VARIANTS
+from alexnet_lab.core.preprocessing import BVLC_CAFFE, CIFAR_32, TORCHVISION_IMAGENET, PreprocessSpec
+from alexnet_lab.core.spec import VARIANTS, get_arch
 from alexnet_lab.core.wordnet import imagenet_class_ids
 
 SOURCE_FORMATS = ("torchvision-pth", "caffe-npy")
@@ -50,6 +54,8 @@ class WeightEntry:
         license: a note on the terms of use.
         license_id: the same as a model card's `license:` id ('bsd-3-clause'; 'other' with the note).
         dataset: the Hub dataset id of the training data, for a model card's `datasets:`.
+        tag: timm's pretrained tag (`alexnet_owt.tv_in1k`); the first entry of a variant is its default.
+        enum_names: torchvision's weight enum members that name this file ('IMAGENET1K_V1').
     """
 
     name: str
@@ -72,6 +78,8 @@ class WeightEntry:
     license: str = ""
     license_id: str = "unknown"
     dataset: str = ""
+    tag: str = ""
+    enum_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -130,6 +138,8 @@ TORCHVISION = WeightEntry(
     license="torchvision (BSD-3-Clause); trained on ImageNet-1k, whose terms of access apply.",
     license_id="bsd-3-clause",
     dataset="imagenet-1k",
+    tag="tv_in1k",
+    enum_names=("IMAGENET1K_V1",),
 )
 
 BVLC = WeightEntry(
@@ -152,10 +162,32 @@ BVLC = WeightEntry(
     license="BVLC released the Caffe model for unrestricted use; trained on ImageNet-1k, whose terms of access apply.",
     license_id="other",
     dataset="imagenet-1k",
+    tag="bvlc_in1k",
 )
 
 ENTRIES: dict[str, WeightEntry] = {entry.name: entry for entry in (TORCHVISION, BVLC)}
 _BY_NAME: dict[str, WeightEntry] = {name: entry for entry in ENTRIES.values() for name in entry.names}
+# variant -> its default (first) entry; variants without public weights have none
+DEFAULT_ENTRIES: dict[str, WeightEntry] = {}
+for _entry in ENTRIES.values():
+    DEFAULT_ENTRIES.setdefault(_entry.variant, _entry)
+# what a model trained from scratch is prepared with when its variant has no public weights, chosen by
+# the variant's input size (the CIFAR variants: 32); any other size gets torchvision's
+UNPUBLISHED_PREPROCESS = (CIFAR_32,)
+
+
+def default_entry(variant: str) -> WeightEntry | None:
+    """The entry of a variant's public weights (`pretrained=True`, 'DEFAULT'), or None (cifar)."""
+    return DEFAULT_ENTRIES.get(get_arch(variant).name)
+
+
+def default_preprocess(variant: str) -> PreprocessSpec:
+    """The preprocessing a variant is used with: its public weights', else by its input size."""
+    entry = default_entry(variant)
+    if entry is not None:
+        return entry.preprocess
+    size = get_arch(variant).input_size
+    return next((spec for spec in UNPUBLISHED_PREPROCESS if spec.crop == size), TORCHVISION.preprocess)
 
 
 def registry_names() -> tuple[str, ...]:

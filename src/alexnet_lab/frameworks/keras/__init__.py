@@ -43,9 +43,8 @@ from alexnet_lab.frameworks.keras.applications import (  # noqa: E402
     decode_predictions,
     preprocess_input,
 )
-from alexnet_lab.frameworks.keras.convert import load_into  # noqa: E402
 from alexnet_lab.frameworks.keras.layers import AdaptiveAveragePooling2D, LocalResponseNormalization  # noqa: E402
-from alexnet_lab.frameworks.keras.model import AlexNet  # noqa: E402
+from alexnet_lab.frameworks.keras.model import AlexNet, load_into  # noqa: E402
 
 # isort: off
 # The Backend protocol's members (frameworks/protocol.py), one per line, in the protocol's order
@@ -63,8 +62,8 @@ from alexnet_lab.frameworks.keras.model import auto_inference_precision  # noqa:
 from alexnet_lab.frameworks.keras.quantize import check_int8  # noqa: E402
 from alexnet_lab.frameworks.keras.quantize import quantize_int8  # noqa: E402
 from alexnet_lab.frameworks.keras.quantize import predict_logits_int8  # noqa: E402
-from alexnet_lab.frameworks.keras.taps import layer_outputs  # noqa: E402
-from alexnet_lab.frameworks.keras.taps import class_gradients  # noqa: E402
+from alexnet_lab.frameworks.keras.activations import layer_outputs  # noqa: E402
+from alexnet_lab.frameworks.keras.activations import class_gradients  # noqa: E402
 from alexnet_lab.frameworks.keras.io import read_weights  # noqa: E402
 from alexnet_lab.frameworks.keras.io import write_weights  # noqa: E402
 from alexnet_lab.frameworks.keras.export import EXPORTERS  # noqa: E402

@@ -24,7 +24,7 @@ def AlexNetOriginal(**kwargs) -> keras.Model:  # noqa: N802 - keras.applications
 
 def AlexNetCifar(**kwargs) -> keras.Model:  # noqa: N802 - keras.applications naming
     """The 32x32 CIFAR adaptation (BatchNorm, no public weights); the arguments of AlexNet."""
-    return AlexNet(**{"name": "alexnet_cifar", "classes": 10, **kwargs, "variant": "cifar"})
+    return AlexNet(**{"name": "alexnet_cifar", **kwargs, "variant": "cifar"})  # classes: the variant's own
 
 
 def _spec(weights: str | PreprocessSpec) -> PreprocessSpec:

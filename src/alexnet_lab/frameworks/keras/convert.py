@@ -14,7 +14,7 @@ import numpy as np
 
 from alexnet_lab.core.errors import LayoutError, UserInputError
 from alexnet_lab.core.layout import check_layout
-from alexnet_lab.core.partial import check_partial_layout
+from alexnet_lab.core.partial_layout import check_partial_layout
 from alexnet_lab.core.spec import BN_PARTS, VARIANTS, get_arch
 from alexnet_lab.core.transforms import canonical_to_hwio, hwio_to_canonical
 
@@ -116,14 +116,3 @@ def from_canonical(model: keras.Model, tensors: Mapping[str, np.ndarray], *, par
         layer.set_weights([kernel, bias])
     _set_batchnorm(model, tensors)
     return model
-
-
-def load_into(model: keras.Model, weights: str) -> keras.Model:
-    """Load a registry name or weight file (any supported format) into the model."""
-    from alexnet_lab.weights.files import load_weights
-
-    bundle = load_weights(weights)
-    tensors = dict(bundle.tensors)
-    if "fc8" not in _weight_layers(model):
-        tensors = {k: v for k, v in tensors.items() if not k.startswith(("fc6.", "fc7.", "fc8."))}
-    return from_canonical(model, tensors)

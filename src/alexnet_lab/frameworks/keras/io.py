@@ -19,7 +19,7 @@ from alexnet_lab.core.bundle import ModelMeta, WeightBundle
 from alexnet_lab.core.errors import WeightFormatError
 from alexnet_lab.core.fileio import atomic_path
 from alexnet_lab.frameworks.keras.convert import from_canonical, model_variant, to_canonical
-from alexnet_lab.frameworks.keras.model import build_model
+from alexnet_lab.frameworks.keras.network import logits_model
 
 META_ATTR = "alexnet_lab"
 META_MEMBER = "alexnet_lab.json"
@@ -27,7 +27,7 @@ META_MEMBER = "alexnet_lab.json"
 
 def _model_for(meta: ModelMeta) -> keras.Model:
     size = meta.input_size or meta.arch.input_size
-    return build_model(meta.variant, meta.num_classes, input_size=size)
+    return logits_model(meta.variant, meta.num_classes, input_size=size)
 
 
 def _h5_layer_shapes(path: str | os.PathLike[str]) -> dict[str, tuple[int, ...]]:

@@ -1,95 +1,37 @@
-"""AlexNet as a Keras 3 functional model, built from an ArchSpec with stable layer names.
-
-Channels-last inside (a channels_first model transposes at its input), Keras' own layers and
-keras.ops only, so it runs on the TensorFlow, PyTorch and JAX backends and a saved `.keras`
-file loads without alexnet_lab. The signature follows keras.applications (include_top, weights, input_tensor,
-input_shape, pooling, classes, classifier_activation, name).
+"""The one build-and-load route for Keras 3 (timm's build_model_with_cfg): :func:`build_model`
+(logits out, NHWC input) and :func:`AlexNet` (the keras.applications signature: include_top,
+weights, input_tensor, input_shape, pooling, classes, classifier_activation, name) both resolve
+the request with weights.pretrained.plan_build, build the network of :mod:`.network` and load
+through weights.pretrained.load_pretrained. Also here: running a built model.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import keras
 import numpy as np
-from keras import layers
 
-from alexnet_lab.core.errors import UserInputError, unknown_name_error
 from alexnet_lab.core.precision import inference_auto
-from alexnet_lab.core.spec import BN_EPSILON, ArchSpec, get_arch
-from alexnet_lab.frameworks.keras import blocks, inputs
-from alexnet_lab.frameworks.keras.convert import load_into, model_variant
+from alexnet_lab.core.spec import DEFAULT_VARIANT, ArchSpec, get_arch
+from alexnet_lab.frameworks.keras import inputs, network
+from alexnet_lab.frameworks.keras.convert import model_variant
 from alexnet_lab.frameworks.keras.device import device_kind, resolve_device
+from alexnet_lab.weights.pretrained import BuildPlan, load_pretrained, plan_build
 
 
-def _input(shape: tuple, input_tensor):
-    if input_tensor is None:
-        return layers.Input(shape=shape, name="input"), None
-    if not keras.backend.is_keras_tensor(input_tensor):
-        return layers.Input(tensor=input_tensor, shape=shape, name="input"), None
-    return input_tensor, keras.utils.get_source_inputs(input_tensor)
-
-
-def _features(x, spec: ArchSpec):
-    """conv1 ... pool5 on a channels-last map (every layer says so: the global data format may
-    be channels_first, see frameworks.keras.inputs)."""
-    cl = "channels_last"
-    for i, conv in enumerate(spec.convs, start=1):
-        # stride 1 with padding (kernel - 1) / 2 is 'same' exactly; it spares training a padded copy
-        # of the layer's input (about 65 MB at owt, 224x224, batch 64). Other cases ('same' would
-        # pad asymmetrically for stride 4) pad explicitly and symmetrically, as PyTorch does.
-        same = conv.stride == 1 and 2 * conv.padding == conv.kernel - 1
-        if conv.padding and not same:
-            x = layers.ZeroPadding2D(conv.padding, data_format=cl, name=f"pad{i}")(x)
-        x = layers.Conv2D(conv.out_channels, conv.kernel, strides=conv.stride, groups=conv.groups,
-                          padding="same" if same else "valid", activation=None if conv.batchnorm else "relu",
-                          data_format=cl, name=conv.name)(x)
-        if conv.batchnorm:  # PyTorch's epsilon, and Keras' momentum 0.9 = PyTorch's momentum 0.1
-            x = layers.BatchNormalization(axis=-1, epsilon=BN_EPSILON, momentum=0.9, name=f"bn{i}")(x)
-            x = layers.Activation("relu", name=f"relu{i}")(x)
-        if conv.lrn:
-            x = blocks.lrn(x, spec.lrn, name=f"lrn{i}")
-        if conv.pool:
-            x = layers.MaxPooling2D(spec.pool_kernel, spec.pool_stride, data_format=cl, name=f"pool{i}")(x)
-    return x
-
-
-def _classifier(x, spec: ArchSpec, classes: int, dropout: float, classifier_activation):
-    if spec.adaptive_pool:
-        x = blocks.adaptive_avgpool(x, spec.pooled_size, name="avgpool")
-    x = layers.Flatten(data_format="channels_last", name="flatten")(x)  # H,W,C: fc6's rows are permuted to match
-    for name in ("fc6", "fc7"):
-        if spec.dropout_first:
-            x = layers.Dropout(dropout, name=f"drop{name[2]}")(x)
-        x = layers.Dense(spec.hidden, activation="relu", name=name)(x)
-        if not spec.dropout_first:
-            x = layers.Dropout(dropout, name=f"drop{name[2]}")(x)
-    x = layers.Dense(classes, name="fc8")(x)
-    if classifier_activation is not None:
-        x = layers.Activation(classifier_activation, name="predictions")(x)
-    return x
-
-
-def _pool(x, pooling: str | None, fmt: str):
-    if pooling == "avg":
-        return layers.GlobalAveragePooling2D(data_format="channels_last", name="global_pool")(x)
-    if pooling == "max":
-        return layers.GlobalMaxPooling2D(data_format="channels_last", name="global_pool")(x)
-    return inputs.to_model_format(x, fmt)
-
-
-def _check_args(spec: ArchSpec, include_top: bool, pooling, classes: int, shape: tuple, fmt: str) -> None:
-    if pooling not in (None, "avg", "max"):
-        raise unknown_name_error("pooling", str(pooling), ("avg", "max"))
-    if classes < 1:
-        raise UserInputError(f"classes must be at least 1; received classes={classes}.")
-    height, width = (shape[0], shape[1]) if fmt == "channels_last" else (shape[1], shape[2])
-    if include_top and (height is None or width is None):
-        raise UserInputError(
-            f"include_top=True needs a fixed input size (fc6 reads a fixed map); received input_shape={shape}. "
-            "Pass a size, or include_top=False for variable-size input."
-        )
-    if include_top:
-        spec.check_input_size(int(height))
-        spec.check_input_size(int(width))
+def _route(variant, num_classes: int | None, weights, input_size: int | None, make: Callable[[BuildPlan], keras.Model],
+           skip_layers: Sequence[str] = (), initialise: Callable[[keras.Model], object] | None = None,
+           ) -> tuple[keras.Model, list[str]]:
+    """Resolve (variant, classes, weights, size) once, build with `make`, `initialise` it, load the
+    weights; returns (model, the layers that keep their fresh initialisation)."""
+    plan = plan_build(variant, num_classes, weights, input_size)
+    model = make(plan)
+    if initialise is not None:
+        initialise(model)
+    if plan.bundle is None:
+        return model, []
+    return model, load_pretrained(model, "keras", plan.bundle, skip_layers=skip_layers)
 
 
 def AlexNet(  # noqa: N802 - the keras.applications naming people know
@@ -98,10 +40,10 @@ def AlexNet(  # noqa: N802 - the keras.applications naming people know
     input_tensor=None,
     input_shape: tuple[int | None, int | None, int] | None = None,
     pooling: str | None = None,
-    classes: int = 1000,
+    classes: int | None = None,
     classifier_activation: str | None = "softmax",
     name: str = "alexnet",
-    variant: str = "owt",
+    variant: str | ArchSpec | None = None,
     dropout: float = 0.5,
 ) -> keras.Model:
     """Build AlexNet in Keras 3, optionally loading weights.
@@ -115,41 +57,46 @@ def AlexNet(  # noqa: N802 - the keras.applications naming people know
             keras.config.image_data_format() 'channels_first'; defaults to the variant's input
             size. Any channel count without weights; None sizes without the top.
         pooling: with include_top=False: None, 'avg' or 'max' global pooling.
-        classes: width of fc8.
+        classes: width of fc8; default the weights', else the variant's own. A width other than
+            the weights' loads every layer but fc8.
         classifier_activation: activation of the output; None returns logits.
         name: model name.
-        variant: 'owt' (torchvision layout), 'original' (2012 / Caffe) or 'cifar'.
+        variant: 'owt' (torchvision layout), 'original' (2012 / Caffe), 'cifar', 'cifar-wide' or an
+            ArchSpec; default the weights', else 'owt'.
         dropout: dropout rate around fc6 and fc7.
     """
-    spec = get_arch(variant)
-    shape, fmt = inputs.resolve_input_shape(spec, input_shape, input_tensor, pretrained=weights is not None)
-    _check_args(spec, include_top, pooling, classes, shape, fmt)
-    img_input, source_inputs = _input(shape, input_tensor)
-    x = _features(inputs.to_channels_last(img_input, fmt), spec)
-    x = _classifier(x, spec, classes, dropout, classifier_activation) if include_top else _pool(x, pooling, fmt)
-    model = keras.Model(source_inputs if source_inputs is not None else img_input, x, name=name)
-    model.alexnet_variant = spec.name
-    if None in shape:
-        inputs.guard_min_size(model, spec, fmt)
-    if weights is not None:
-        load_into(model, weights)
+    if weights is not None:  # refuse an input pretrained weights cannot take before fetching them
+        inputs.resolve_input_shape(get_arch(variant or DEFAULT_VARIANT), input_shape, input_tensor, pretrained=True)
+    return _route(variant, classes, weights, None, lambda plan: network.graph(
+        plan.spec, include_top, input_tensor, input_shape, pooling, plan.num_classes, classifier_activation, name,
+        dropout, pretrained=plan.bundle is not None))[0]
+
+
+def build_model(variant: str | ArchSpec | None = None, num_classes: int | None = None, dropout: float = 0.5,
+                input_size: int | None = None, *, weights: object = None, in_chans: int = 3) -> keras.Model:
+    """The same route as the torch adapter's: logits out, random or loaded weights, and NHWC
+    input whatever Keras' global image_data_format says (see network.logits_model). Defaults as
+    frameworks.torch.model.build_model: the weights' variant and classes, else the variant's."""
+    return build_and_load(variant, num_classes, dropout, input_size, weights=weights, in_chans=in_chans)[0]
+
+
+def build_and_load(variant: str | ArchSpec | None = None, num_classes: int | None = None, dropout: float = 0.5,
+                   input_size: int | None = None, *, weights: object = None, in_chans: int = 3,
+                   skip_layers: Sequence[str] = (), initialise: Callable[[keras.Model], object] | None = None,
+                   ) -> tuple[keras.Model, list[str]]:
+    """build_model's route, also returning the layers not loaded (fc8 when the class count
+    differs, and `skip_layers`); `initialise(model)` runs between building and loading (training
+    starts from PyTorch's initialisation, see .initializers)."""
+    return _route(variant, num_classes, weights, input_size, lambda plan: network.logits_model(
+        plan.spec, plan.num_classes, dropout, plan.input_size, in_chans, pretrained=plan.bundle is not None),
+        skip_layers, initialise)
+
+
+def load_into(model: keras.Model, weights: object) -> keras.Model:
+    """Load a registry name, weight file or bundle into a built model through the route's loading
+    step (fc6-fc8 only when the model has its top)."""
+    load_pretrained(model, "keras", plan_build(model_variant(model), None, weights).bundle)
     return model
-
-
-def build_model(variant: str | ArchSpec = "owt", num_classes: int = 1000, dropout: float = 0.5,
-                input_size: int | None = None, *, weights: str | None = None, in_chans: int = 3) -> keras.Model:
-    """The same builder as the torch adapter's: logits out, random or loaded weights, and NHWC
-    input whatever Keras' global image_data_format says, since predict_logits, training, int8 and
-    export all feed NHWC batches (the public AlexNet() follows the global format)."""
-    spec = get_arch(variant)
-    size = input_size or spec.input_size
-    previous = keras.config.image_data_format()
-    keras.config.set_image_data_format("channels_last")
-    try:
-        return AlexNet(classes=num_classes, classifier_activation=None, variant=spec.name, dropout=dropout,
-                       input_shape=(size, size, in_chans), weights=weights)
-    finally:
-        keras.config.set_image_data_format(previous)
 
 
 def predict_logits(model: keras.Model, batch_nhwc: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -183,7 +130,7 @@ def cast_for_inference(model: keras.Model, precision: str) -> keras.Model:
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("bfloat16")
     try:
-        cast = build_model(model_variant(model), int(model.output_shape[-1]), input_size=_input_size(model))
+        cast = network.logits_model(model_variant(model), int(model.output_shape[-1]), input_size=_input_size(model))
     finally:
         keras.config.set_dtype_policy(previous)
     cast.set_weights(model.get_weights())

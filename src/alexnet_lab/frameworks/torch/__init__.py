@@ -8,7 +8,7 @@ from __future__ import annotations
 from alexnet_lab.frameworks.torch import convert
 from alexnet_lab.frameworks.torch.convert import state_dict_keys
 from alexnet_lab.frameworks.torch.hub import alexnet, alexnet_cifar, alexnet_original, create_model, list_models
-from alexnet_lab.frameworks.torch.model import AlexNet
+from alexnet_lab.frameworks.torch.network import AlexNet
 
 # isort: off
 # The Backend protocol's members (frameworks/protocol.py), one per line, in the protocol's order
@@ -26,8 +26,8 @@ from alexnet_lab.frameworks.torch.model import auto_inference_precision
 from alexnet_lab.frameworks.torch.quantize import check_int8
 from alexnet_lab.frameworks.torch.quantize import quantize_int8
 from alexnet_lab.frameworks.torch.quantize import predict_logits_int8
-from alexnet_lab.frameworks.torch.taps import layer_outputs
-from alexnet_lab.frameworks.torch.taps import class_gradients
+from alexnet_lab.frameworks.torch.activations import layer_outputs
+from alexnet_lab.frameworks.torch.activations import class_gradients
 from alexnet_lab.frameworks.torch.io import read_weights
 from alexnet_lab.frameworks.torch.io import write_weights
 from alexnet_lab.frameworks.torch.export import EXPORTERS

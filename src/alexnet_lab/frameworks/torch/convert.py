@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from alexnet_lab.core.layout import as_canonical, check_layout
-from alexnet_lab.core.partial import check_partial_layout
+from alexnet_lab.core.partial_layout import check_partial_layout
 from alexnet_lab.core.spec import BN_PARTS
-from alexnet_lab.frameworks.torch.model import AlexNet
+from alexnet_lab.frameworks.torch.network import AlexNet
 
 
 def state_dict_keys(model: AlexNet) -> dict[str, str]:

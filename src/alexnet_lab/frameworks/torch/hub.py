@@ -1,10 +1,10 @@
 """Builders with the signatures people know: torchvision's `alexnet(weights=..., progress=...)`
 and timm's `create_model(name, pretrained=..., num_classes=...)`.
 
-Every route loads weights through the one registry (`weights.load_weights`) and
-`pretrained.load_pretrained`, so preprocessing, class names and hash checks stay bound to the
-file. The two builders keep their library's rule for a class count that differs from the
-weights': torchvision's refuses it, timm's loads everything but fc8.
+Each is a thin call into the one route, :func:`alexnet_lab.frameworks.torch.model.build_model`,
+so preprocessing, class names and hash checks stay bound to the file. The two builders keep
+their library's rule for a class count that differs from the weights': torchvision's refuses
+it, timm's loads everything but fc8.
 """
 
 import logging
@@ -15,9 +15,8 @@ from torch import nn
 
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import UserInputError
-from alexnet_lab.core.spec import get_arch
-from alexnet_lab.frameworks.torch.model import AlexNet, build_model
-from alexnet_lab.frameworks.torch.pretrained import load_into
+from alexnet_lab.core.spec import DEFAULT_VARIANT
+from alexnet_lab.frameworks.torch.model import AlexNet, build_model, load_into
 from alexnet_lab.weights.catalog import default_weights, list_models, variant_of
 from alexnet_lab.weights.hub import is_hub_ref, parse_hub_ref
 from alexnet_lab.weights.pretrained import bundle_for as _bundle
@@ -30,7 +29,7 @@ WeightsArg = str | os.PathLike | WeightBundle | None
 def _torchvision_builder(variant: str, weights: WeightsArg, progress: bool, num_classes: int | None,
                          **kwargs) -> AlexNet:
     if weights is None:
-        return build_model(variant, get_arch(variant).num_classes if num_classes is None else num_classes, **kwargs)
+        return build_model(variant, num_classes, **kwargs)
     bundle = _bundle(weights, variant)
     if num_classes is not None and num_classes != bundle.num_classes:
         # torchvision's rule: the weights fix the class count; swap the head afterwards
@@ -94,7 +93,7 @@ def create_model(model_name: str, pretrained: bool | str = False, num_classes: i
             'hf://...'): the variant and classes come from that repository's model.safetensors,
             loaded when pretrained=True.
         pretrained: True: the variant's public weights; a registry name or file also works.
-        num_classes: fc8 width (default: the weights' or 1000; 10 for alexnet_cifar); 0 builds it
+        num_classes: fc8 width (default: the weights', else the variant's own); 0 builds it
             without fc8. A width other than the weights' loads every layer but fc8.
         in_chans: input channels (3 with pretrained weights).
         features_only: return a model whose forward gives the feature maps at out_indices.
@@ -107,17 +106,14 @@ def create_model(model_name: str, pretrained: bool | str = False, num_classes: i
         raise UserInputError(f"create_model got unexpected arguments {sorted(kwargs)}; expected pretrained, num_classes, "
                              "in_chans, features_only, out_indices, checkpoint_path, drop_rate.")
     if is_hub_ref(model_name):  # timm's spelling: the repository's weights say what the model is
-        hub_bundle = _bundle(model_name, "owt")
+        hub_bundle = _bundle(model_name, DEFAULT_VARIANT)  # the variant only resolves DEFAULT
         variant = hub_bundle.meta.variant
         source = checkpoint_path or (hub_bundle if pretrained else None)
         num_classes = hub_bundle.num_classes if num_classes is None else num_classes
     else:
         variant = variant_of(model_name)
         source = _pretrained_source(model_name, variant, pretrained, checkpoint_path)
-    bundle = None if source is None else _bundle(source, variant)
-    if num_classes is None:  # the weights' count, else the variant's usual one
-        num_classes = bundle.num_classes if bundle is not None else get_arch(variant).num_classes
-    model = build_model(variant, num_classes, drop_rate, weights=bundle, in_chans=in_chans)
+    model = build_model(variant, num_classes, drop_rate, weights=source, in_chans=in_chans)
     if is_hub_ref(model_name):  # timm records the repository as hf_hub_id
         model.pretrained_cfg = {**model.pretrained_cfg, "hf_hub_id": parse_hub_ref(model_name).repo_id}
     if features_only:

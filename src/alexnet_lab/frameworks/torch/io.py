@@ -22,7 +22,7 @@ from alexnet_lab.core.errors import LayoutError, WeightFormatError
 from alexnet_lab.core.fileio import atomic_path
 from alexnet_lab.core.spec import VARIANTS
 from alexnet_lab.frameworks.torch.convert import state_dict_keys, state_dict_to_canonical
-from alexnet_lab.frameworks.torch.model import AlexNet
+from alexnet_lab.frameworks.torch.network import AlexNet
 
 META_KEY = "alexnet_lab"
 

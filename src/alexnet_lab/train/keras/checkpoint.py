@@ -24,6 +24,7 @@ import numpy as np
 
 from alexnet_lab.core.errors import WeightFormatError
 from alexnet_lab.core.fileio import atomic_path
+from alexnet_lab.core.run_folder import RunFolder
 
 SUFFIX = ".keras-ckpt.npz"
 FORMAT = "alexnet-lab keras checkpoint 1"
@@ -36,7 +37,7 @@ def checkpoint_file(torch_style_path: Path) -> Path:
 
 def resume_checkpoint_path(run_dir: str | os.PathLike[str]) -> Path | None:
     """RUN/checkpoints/last.keras-ckpt.npz when it exists (what --resume continues from)."""
-    path = Path(run_dir) / "checkpoints" / f"last{SUFFIX}"
+    path = RunFolder(run_dir).checkpoints / f"last{SUFFIX}"
     return path if path.is_file() else None
 
 

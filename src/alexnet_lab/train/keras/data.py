@@ -46,7 +46,7 @@ from alexnet_lab.data.ragged import CachedImages
 from alexnet_lab.data.remote_shards import shard_groups, stream_order
 from alexnet_lab.data.stream import StreamedImages
 from alexnet_lab.data.train_views import uses_whole_image
-from alexnet_lab.evaluate.on_data import normalised_batch
+from alexnet_lab.evaluate.dataset_eval import normalised_batch
 
 log = logging.getLogger(__name__)
 JPEG_FAILURE = "jpeg::Uncompress failed"  # how TensorFlow's JPEG decoder reports data libjpeg refuses

@@ -41,7 +41,7 @@ from keras import ops
 
 from alexnet_lab.core.errors import TrainingError, UserInputError
 from alexnet_lab.train.keras.steps import PhaseStep, all_finite, hits, per_example_cross_entropy
-from alexnet_lab.train.world import ClusterTask, parse_tf_config
+from alexnet_lab.train.launch_env import ClusterTask, parse_tf_config
 
 
 def check_backend(name: str, backend: str) -> None:

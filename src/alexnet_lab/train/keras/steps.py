@@ -25,7 +25,7 @@ from keras import ops
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.train.config import RunConfig
 from alexnet_lab.train.keras.precision import LossScale
-from alexnet_lab.train.strategies import Phase
+from alexnet_lab.train.phases import Phase
 
 
 def per_example_cross_entropy(logits, labels, smoothing: float):

@@ -27,7 +27,7 @@ from alexnet_lab.core.spec import get_arch
 from alexnet_lab.frameworks.keras.convert import from_canonical, model_variant, to_canonical
 from alexnet_lab.frameworks.keras.device import resolve_device
 from alexnet_lab.frameworks.keras.initializers import torch_default_init
-from alexnet_lab.frameworks.keras.model import build_model
+from alexnet_lab.frameworks.keras.model import build_and_load
 from alexnet_lab.train.config import RunConfig
 from alexnet_lab.train.context import RunContext
 from alexnet_lab.train.keras.checkpoint import (
@@ -43,9 +43,8 @@ from alexnet_lab.train.keras.ema import KerasEMA
 from alexnet_lab.train.keras.precision import LossScale, dtype_policy, resolve_precision
 from alexnet_lab.train.keras.steps import PhaseStep, make_predict
 from alexnet_lab.train.loop import fit
-from alexnet_lab.train.strategies import Phase, plan_phases
+from alexnet_lab.train.phases import Phase, plan_phases
 from alexnet_lab.train.whitening import initial_conv1
-from alexnet_lab.weights.pretrained import load_pretrained
 
 log = logging.getLogger(__name__)
 
@@ -193,17 +192,14 @@ def build_for_training(config: RunConfig, ctx: RunContext, bundle, precision) ->
     """The run's model under the precision policy, from PyTorch's initialisation (see
     .initializers) with the pretrained layers loaded over it; returns (model, re-initialised layers)."""
     meta = ctx.meta
-    with dtype_policy(precision):
-        model = build_model(meta.variant, meta.num_classes, config.dropout, input_size=meta.input_size)
     init = torch_default_init(get_arch(meta.variant), meta.num_classes, np.random.default_rng(config.seed))
-    from_canonical(model, init)
-    if bundle is None:
-        return model, []
-    return model, load_pretrained(model, "keras", bundle, meta.num_classes, config.skip_layers)
+    with dtype_policy(precision):  # the framework's one build route, PyTorch's initialisation before loading
+        return build_and_load(meta.variant, meta.num_classes, config.dropout, meta.input_size, weights=bundle,
+                              skip_layers=config.skip_layers, initialise=lambda model: from_canonical(model, init))
 
 
 def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_spec, normalisation) -> dict:
-    """train.trainers' entry point for Keras; also records the Keras backend, the distribution
+    """train.trainer_registry' entry point for Keras; also records the Keras backend, the distribution
     strategy and its replicas, and the checkpoint suffix."""
     device = resolve_device(config.device)
     distribution = resolve_distribution(config.distribute, device)  # before TensorFlow computes anything
@@ -230,7 +226,7 @@ def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_
     if distribution is not None:
         log.info("tf.distribute: %s, %d replica(s) on %s", distribution.name, resolved["distribute"]["replicas"],
                  ", ".join(distribution.devices))
-        if distribution.is_chief != ctx.writer:  # both read TF_CONFIG (train.world); they cannot disagree
+        if distribution.is_chief != ctx.writer:  # both read TF_CONFIG (train.launch_env); they cannot disagree
             raise TrainingError("the chief in TF_CONFIG is not the process writing the run folder; check TF_CONFIG.")
     fit(trainer, config, phases, ctx, trainer.val.labels)
     return resolved

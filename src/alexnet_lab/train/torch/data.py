@@ -171,7 +171,7 @@ def make_loader(dataset: StoreDataset, batch_size: int, shuffle: bool, seed: int
                 pin_memory: bool = False, world=None, groups: list[list[int]] | None = None) -> WorkerErrors:
     """A loader whose order depends only on (seed, epoch): a resumed run sees the same batches.
 
-    With a distributed `world` (train.world.World) this process gets its EpochShares part of the
+    With a distributed `world` (train.launch_env.World) this process gets its EpochShares part of the
     same permutation and `batch_size` is already the per-process batch. `groups`: a streamed shard
     store's positions by shard (data.remote_shards.shard_groups), read through ShardBatches.
     """

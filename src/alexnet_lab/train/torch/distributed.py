@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from alexnet_lab.train.world import World
+from alexnet_lab.train.launch_env import World
 
 log = logging.getLogger(__name__)
 

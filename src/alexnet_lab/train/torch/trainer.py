@@ -1,5 +1,5 @@
 """The PyTorch half of training: model, optimizer, autocast step, uint8-store loader (in-memory,
-streamed or memory-mapped: see train.stores), DDP and
+streamed or memory-mapped: see train.image_stores), DDP and
 the checkpoint file, as the :class:`~alexnet_lab.train.loop.FrameworkTrainer` that the one loop
 (train/loop.py) drives. Started by torchrun it trains with DistributedDataParallel (see
 .distributed); rank 0 alone writes checkpoints and logs.
@@ -20,11 +20,12 @@ from alexnet_lab.data.remote_shards import shard_groups
 from alexnet_lab.data.stream import StreamedImages, select
 from alexnet_lab.frameworks.torch.convert import from_canonical, to_canonical
 from alexnet_lab.frameworks.torch.device import resolve_device, resolve_precision, use_channels_last, use_compile
-from alexnet_lab.frameworks.torch.model import build_model
+from alexnet_lab.frameworks.torch.model import build_and_load
 from alexnet_lab.train.config import RunConfig
 from alexnet_lab.train.context import RunContext
+from alexnet_lab.train.launch_env import World
 from alexnet_lab.train.loop import fit
-from alexnet_lab.train.strategies import Phase, plan_phases
+from alexnet_lab.train.phases import Phase, plan_phases
 from alexnet_lab.train.torch import distributed
 from alexnet_lab.train.torch.checkpoint import cpu_state, load_checkpoint, write_checkpoint
 from alexnet_lab.train.torch.data import (
@@ -38,8 +39,6 @@ from alexnet_lab.train.torch.data import (
 )
 from alexnet_lab.train.torch.ema import TorchEMA
 from alexnet_lab.train.whitening import initial_conv1
-from alexnet_lab.train.world import World
-from alexnet_lab.weights.pretrained import load_pretrained
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +206,7 @@ class TorchTrainer:
 
 
 def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_spec, normalisation) -> dict:
-    """train.trainers' entry point for PyTorch; also records channels-last, torch.compile, the
+    """train.trainer_registry' entry point for PyTorch; also records channels-last, torch.compile, the
     world size and the process-group backend."""
     torch.manual_seed(config.seed)
     if config.deterministic:
@@ -217,10 +216,8 @@ def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_
     precision = resolve_precision(config.precision, device)
     channels_last = use_channels_last(config.channels_last, device)
     meta = ctx.meta
-    model = build_model(meta.variant, meta.num_classes, config.dropout, input_size=meta.input_size)
-    reinit: list[str] = []
-    if bundle is not None:
-        reinit = load_pretrained(model, "torch", bundle, meta.num_classes, config.skip_layers)
+    model, reinit = build_and_load(meta.variant, meta.num_classes, config.dropout, meta.input_size, weights=bundle,
+                                   skip_layers=config.skip_layers)  # the framework's one build route
     if (conv1 := initial_conv1(config, stores, model.spec, normalisation, meta.input_size)) is not None:
         from_canonical(model, conv1, partial=True)
     phases = plan_phases(config, model.spec, tuple(reinit))
