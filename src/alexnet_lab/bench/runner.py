@@ -16,7 +16,7 @@ import numpy as np
 from alexnet_lab.bench.settings import BenchSettings
 from alexnet_lab.core.errors import AlexnetLabError
 from alexnet_lab.core.hardware import cpu_flags, cpu_has_native_bf16, cpu_kind, flags_overridden
-from alexnet_lab.frameworks.registry import ENTRIES, NAMES
+from alexnet_lab.frameworks.registry import DEFAULT_FRAMEWORK, ENTRIES, NAMES
 
 log = logging.getLogger(__name__)
 KEYS = ("train_img_s", "infer_img_s", "latency_ms", "peak_rss_mb")
@@ -109,12 +109,11 @@ def _compare(framework: str, settings: BenchSettings) -> dict:
 DATA_KEYS = ("loader_img_s", "train_img_s", "step_img_s", "fed", "view_img_s_per_core")
 
 
-# --data: framework -> (worker measurement, the reference it runs beside ours)
-DATA_MEASUREMENTS = {"torch": ("data", "the torchvision recipe (bench.data_bench)"),
-                     "keras": ("keras-data", "a plain tf.data recipe and Keras AlexNet (bench.keras_data_bench)")}
+# --data: framework -> (worker measurement, the reference it runs beside ours), from the framework registry
+DATA_MEASUREMENTS = {name: entry.data_benchmark for name, entry in ENTRIES.items() if entry.data_benchmark[0]}
 
 
-def run_data_benchmark(settings: BenchSettings, folder: str, framework: str = "torch") -> dict:
+def run_data_benchmark(settings: BenchSettings, folder: str, framework: str = DEFAULT_FRAMEWORK) -> dict:
     """`repeats` rounds of ours then the framework's plain recipe on the photos in `folder`
     (bench.data_bench, bench.keras_data_bench), each in a fresh process: medians, [min, max] under
     `spread`, ours / reference ratios per round."""

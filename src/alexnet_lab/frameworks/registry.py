@@ -27,6 +27,8 @@ class FrameworkEntry:
         exports: (export format, environment of the process that writes it) for every
             core.exports.EXPORT_FORMATS name it exports.
         modules: the Python modules it loads (what verify reports a process as having loaded).
+        data_benchmark: (bench worker measurement, the plain recipe it runs beside ours) of
+            `alexnet benchmark --data`.
     """
 
     name: str
@@ -38,6 +40,7 @@ class FrameworkEntry:
     hub_tag: str = ""
     exports: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     modules: tuple[str, ...] = ()
+    data_benchmark: tuple[str, str] = ("", "")
 
 
 ENTRIES: dict[str, FrameworkEntry] = {entry.name: entry for entry in (
@@ -45,14 +48,16 @@ ENTRIES: dict[str, FrameworkEntry] = {entry.name: entry for entry in (
                    # torchrun: one process per device (DistributedDataParallel); compile: torch.compile
                    train_features=frozenset({"torchrun", "compile"}), packages=("torch", "torchvision"),
                    hub_tag="pytorch", exports=(("onnx", ()), ("torchscript", ()), ("torch-export", ())),
-                   modules=("torch", "torchvision")),
+                   modules=("torch", "torchvision"),
+                   data_benchmark=("data", "the torchvision recipe (bench.data_bench)")),
     FrameworkEntry("keras", (".weights.h5", ".keras"), "NHWC",
                    also_reads=(".h5",),  # Keras 2 HDF5 weight files
                    train_features=frozenset({"distribute"}),  # tf.distribute strategies, one process per machine
                    packages=("keras", "tensorflow-cpu", "tensorflow"), hub_tag="keras",
                    # ONNX through Keras' PyTorch backend (torch.onnx); SavedModel needs TensorFlow's
                    exports=(("onnx", (("KERAS_BACKEND", "torch"),)), ("savedmodel", (("KERAS_BACKEND", "tensorflow"),))),
-                   modules=("tensorflow", "keras", "jax")),
+                   modules=("tensorflow", "keras", "jax"),
+                   data_benchmark=("keras-data", "a plain tf.data recipe and Keras AlexNet (bench.keras_data_bench)")),
 )}
 NAMES: tuple[str, ...] = tuple(ENTRIES)  # registry order: the default first
 DEFAULT_FRAMEWORK = NAMES[0]  # --framework's default and the Python API's
