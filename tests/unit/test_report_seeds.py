@@ -78,3 +78,15 @@ def test_the_report_command_prints_each_seed_group(runs, tmp_path, capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("across seeds")]
     assert lines == ["across seeds 0, 1, 2 (torch / cifar / cifar10-fast): val top-1 (%) 80.00 ± 10.00 (n=3), "
                      "held-out top-1 (%) 80.50 ± 0.71 (n=2), epochs 2.0 ± 0.0 (n=3), wall time 24 s ± 4 s (n=3)"]
+
+
+def test_a_single_crop_column_appears_when_runs_have_their_one_crop_figures(runs):
+    from alexnet_lab.evaluate.report_seeds import ONE_CROP_NAME
+
+    for folder, top1 in zip(runs[:2], (0.79, 0.78)):
+        (folder / ONE_CROP_NAME).write_text(json.dumps({"top1": top1, "num_images": 1000}))
+    summaries = [load_run(r) for r in runs]
+    table = seed_table(summaries)
+    assert table.headers[5] == "held-out top-1, 1 crop (%)"
+    assert table.rows[0][4:6] == ("80.50 ± 0.71 (n=2)", "78.50 ± 0.71 (n=2)") and table.rows[1][5] == "—"
+    assert group_figures(seed_groups(summaries)[0])["held_out_top1_1crop"]["n"] == 2

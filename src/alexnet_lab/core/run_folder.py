@@ -47,6 +47,7 @@ class RunFolder:
     LAST_WEIGHTS: ClassVar[str] = "last.safetensors"
     EVAL: ClassVar[str] = "eval.json"
     HELD_OUT_EVAL: ClassVar[str] = "held-out-eval.json"
+    HELD_OUT_EVAL_1CROP: ClassVar[str] = "held-out-eval-1crop.json"  # the same with --crops 1, when the first is not
     SAMPLES: ClassVar[str] = "samples.json"
     PLOTS: ClassVar[str] = "plots"
     CHECKPOINTS: ClassVar[str] = "checkpoints"
@@ -61,6 +62,7 @@ class RunFolder:
     config, metrics, split = _In(CONFIG), _In(METRICS), _In(SPLIT)
     best_weights, last_weights = _In(BEST_WEIGHTS), _In(LAST_WEIGHTS)
     eval, held_out_eval, samples = _In(EVAL), _In(HELD_OUT_EVAL), _In(SAMPLES)
+    held_out_eval_1crop = _In(HELD_OUT_EVAL_1CROP)
     checkpoints, tensorboard = _In(CHECKPOINTS), _In(TENSORBOARD)
 
     def plot(self, name: str) -> Path:

@@ -4,7 +4,9 @@ row of mean ± standard deviation over its n runs.
 
 The figures: the best model's validation top-1 (eval.json), the held-out top-1 when the run
 folder has ``held-out-eval.json`` (the JSON of ``alexnet evaluate RUN --data RUN/split.json
---split test --json``, as benchmarks/cifar_seeds.py writes it), the epochs finished and the
+--split test --json``, as benchmarks/cifar_seeds.py writes it; with the recipe's own --crops), the
+single-crop held-out top-1 when the folder also has ``held-out-eval-1crop.json`` (a column shown
+when any run has one), the epochs finished and the
 training wall time (the sum of epoch_seconds). The deviation is the sample standard deviation
 (n - 1 in the denominator); with n = 1 there is none.
 """
@@ -22,6 +24,7 @@ from alexnet_lab.evaluate.render import Table
 from alexnet_lab.evaluate.run_folders import RunSummary
 
 HELD_OUT_NAME = RunFolder.HELD_OUT_EVAL  # a run's held-out figures, beside its eval.json
+ONE_CROP_NAME = RunFolder.HELD_OUT_EVAL_1CROP  # the same with --crops 1
 # config.json keys that do not make two runs different experiments
 NOT_THE_EXPERIMENT = frozenset({"seed", "out", "resume", "resolved", "extensions", "extra"})
 NONE = "—"
@@ -40,9 +43,9 @@ def seed_groups(runs: Sequence[RunSummary]) -> list[tuple[RunSummary, ...]]:
     return [tuple(group) for group in groups.values()]
 
 
-def held_out_top1(run: RunSummary) -> float | None:
-    """top1 of RUN/held-out-eval.json, or None when the run has none (or it cannot be read)."""
-    path = run.path / HELD_OUT_NAME
+def held_out_top1(run: RunSummary, name: str = HELD_OUT_NAME) -> float | None:
+    """top1 of RUN/held-out-eval.json (or RUN/`name`), or None when the run has none (or it cannot be read)."""
+    path = run.path / name
     try:
         value = json.loads(path.read_text(encoding="utf-8"))["top1"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -75,6 +78,7 @@ def _seconds(value: float) -> str:
 def group_figures(group: Sequence[RunSummary]) -> dict[str, Any]:
     """The group's figures as numbers: {metric: {'mean', 'std', 'n'}} (for scripts and tests)."""
     columns = {"val_top1": [r.eval.top1 for r in group], "held_out_top1": [held_out_top1(r) for r in group],
+               "held_out_top1_1crop": [held_out_top1(r, ONE_CROP_NAME) for r in group],
                "epochs": [float(r.epochs_done) for r in group], "wall_seconds": [r.wall_seconds for r in group]}
     out: dict[str, Any] = {}
     for name, values in columns.items():
@@ -85,9 +89,11 @@ def group_figures(group: Sequence[RunSummary]) -> dict[str, Any]:
 
 
 def seed_table(runs: Sequence[RunSummary]) -> Table:
-    """One row per group of runs that differ only in the seed: mean ± std (n) of each figure."""
-    headers = ("runs", "framework / variant / recipe", "seeds", "val top-1 (%)", "held-out top-1 (%)", "epochs",
-               "wall time")
+    """One row per group of runs that differ only in the seed: mean ± std (n) of each figure (the
+    single-crop held-out column when any run has its file)."""
+    one_crop = any(held_out_top1(r, ONE_CROP_NAME) is not None for r in runs)
+    headers = ("runs", "framework / variant / recipe", "seeds", "val top-1 (%)", "held-out top-1 (%)",
+               *(("held-out top-1, 1 crop (%)",) if one_crop else ()), "epochs", "wall time")
     rows = []
     for group in seed_groups(runs):
         first = group[0]
@@ -97,6 +103,7 @@ def seed_table(runs: Sequence[RunSummary]) -> Table:
             ", ".join(r.setting("seed") for r in group),
             _cell([r.eval.top1 for r in group], _points),
             _cell([held_out_top1(r) for r in group], _points),
+            *((_cell([held_out_top1(r, ONE_CROP_NAME) for r in group], _points),) if one_crop else ()),
             _cell([float(r.epochs_done) for r in group], lambda v: f"{v:.1f}"),
             _cell([r.wall_seconds for r in group], _seconds),
         ))
