@@ -2,8 +2,9 @@
 the plain torchvision recipe, one process per measurement (bench.worker).
 
 - ours: `alexnet train`'s streamed store (data.stream), its ImageNet training views
-  (data.train_views, torchvision's uint8 resize), its DataLoader (train.torch.data), the batch
-  normaliser, build_model, `--precision auto`, channels-last, foreach SGD;
+  (data.train_views, torchvision's uint8 resize), its DataLoader (train.torch.data) and its own
+  step (train.torch.step.build_step: the batch normaliser, `--precision auto`, channels-last, its
+  optimizer);
 - reference: ImageFolder + RandomResizedCrop(224) + RandomHorizontalFlip + ToTensor + Normalize,
   a DataLoader with the same workers, torchvision's alexnet, SGD, the same autocast and layout.
 
@@ -37,28 +38,42 @@ def _ours(settings: BenchSettings, folder: str, workers: int):
     from alexnet_lab.data import IMAGENET_AUGMENT, read_class_folder
     from alexnet_lab.data.datasets import normalisation
     from alexnet_lab.data.stream import StreamedImages
-    from alexnet_lab.frameworks.torch.model import build_model
-    from alexnet_lab.train.torch.data import Normaliser, StoreDataset, make_loader
+    from alexnet_lab.train.config import RunConfig
+    from alexnet_lab.train.torch.data import StoreDataset, make_loader
+    from alexnet_lab.train.torch.step import build_step
 
     index = read_class_folder(folder)
     dataset = StoreDataset(StreamedImages(index.paths, TORCHVISION_IMAGENET), index.labels, settings.size,
                            IMAGENET_AUGMENT, seed=0)
     loader = make_loader(dataset, settings.batch, True, 0, 0, workers)
-    normaliser = Normaliser(*normalisation(TORCHVISION_IMAGENET), torch.device("cpu"), channels_last=True)
-    model = build_model(settings.variant, len(index.class_names), input_size=settings.size)
-    return dataset, loader, normaliser, model, True
+    config = RunConfig(variant=settings.variant, batch_size=settings.batch, lr=0.01, device="cpu")
+    trainer = build_step(config, len(index.class_names), settings.size, normalisation(TORCHVISION_IMAGENET),
+                         torch.device("cpu"))
+    return dataset, loader, lambda images, labels: trainer.step(images, labels, 1.0), trainer.precision.name
 
 
 def _reference(settings: BenchSettings, folder: str, workers: int):
     import torchvision
     from torchvision import transforms as T
 
+    from alexnet_lab.frameworks.torch.device import resolve_precision
+
     recipe = T.Compose([T.RandomResizedCrop(settings.size), T.RandomHorizontalFlip(), T.ToTensor(),
                         T.Normalize(MEAN, STD)])
     dataset = torchvision.datasets.ImageFolder(folder, recipe)
     loader = torch.utils.data.DataLoader(dataset, batch_size=settings.batch, shuffle=True, num_workers=workers)
-    model = torchvision.models.alexnet(num_classes=len(dataset.classes))
-    return dataset, loader, lambda x: x.contiguous(memory_format=torch.channels_last), model, False
+    model = torchvision.models.alexnet(num_classes=len(dataset.classes)).to(memory_format=torch.channels_last).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    precision = resolve_precision("auto", torch.device("cpu"))
+
+    def step(images, labels):
+        with precision.autocast(torch.device("cpu")):
+            loss = F.cross_entropy(model(images.contiguous(memory_format=torch.channels_last)).float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return dataset, loader, step, precision.name
 
 
 def _per_core(dataset, count: int) -> float:
@@ -88,27 +103,16 @@ def measure_data(impl: str, settings: BenchSettings, folder: str) -> dict:
     """The five figures of one side (module docstring), in this process."""
     from alexnet_lab.core.preprocessing import TORCHVISION_IMAGENET
     from alexnet_lab.data.stream import StreamedImages
-    from alexnet_lab.frameworks.torch.device import resolve_precision
     from alexnet_lab.train.torch.data import step_threads
 
     workers = loader_workers(settings)
     torch.manual_seed(0)
-    dataset, loader, prepare, model, ours = (_ours if impl == "ours" else _reference)(settings, folder, workers)
+    ours = impl == "ours"
+    dataset, loader, step, precision = (_ours if ours else _reference)(settings, folder, workers)
     if settings.threads:
         torch.set_num_threads(settings.threads)
     else:  # both sides get the threads `alexnet train` sizes for its streamed store's workers
         step_threads(workers, dataset.images if ours else StreamedImages([], TORCHVISION_IMAGENET), torch.device("cpu"))
-    precision = resolve_precision("auto", torch.device("cpu"))
-    model = model.to(memory_format=torch.channels_last).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, foreach=True if ours else None)
-
-    def step(images, labels):
-        with precision.autocast(torch.device("cpu")):
-            loss = F.cross_entropy(model(prepare(images)).float(), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
     result = {"view_img_s_per_core": _per_core(dataset, settings.view_samples), "loader_img_s": _loader_alone(loader)}
     batches = iter(loader)
     first = next(batches)
@@ -123,5 +127,5 @@ def measure_data(impl: str, settings: BenchSettings, folder: str) -> dict:
         step(*first)
     result["step_img_s"] = settings.train_steps * len(first[0]) / (time.perf_counter() - start)
     result["fed"] = result["loader_img_s"] / result["step_img_s"]
-    return {**result, "workers": workers, "threads": torch.get_num_threads(), "train_precision": precision.name,
+    return {**result, "workers": workers, "threads": torch.get_num_threads(), "train_precision": precision,
             "images": len(dataset), "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "")}

@@ -1,5 +1,5 @@
-"""Keras measurements: our AlexNet and the plain reference, a Sequential AlexNet with model.fit as
-people write it; both compiled with jit_compile="auto"."""
+"""Keras measurements: our AlexNet through the trainer's own step (train.keras.steps.PhaseStep),
+and the plain reference, a Sequential AlexNet with model.fit (jit_compile="auto") as people write it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 import keras
 import numpy as np
 
-from alexnet_lab.bench.settings import BenchSettings, inference_speed, int8_speed, peak_rss_mb
+from alexnet_lab.bench.settings import BenchSettings, inference_speed, int8_speed, peak_rss_mb, timed
 
 
 def reference_model(settings: BenchSettings):
@@ -50,23 +50,38 @@ class StepClock(keras.callbacks.Callback):
         return (self.end - self.start) / self.steps
 
 
-def _build(impl: str, settings: BenchSettings, precision):
-    """The reference (float32), or ours built under the dtype policy `alexnet train` uses here."""
-    from alexnet_lab.frameworks import keras as keras_backend
-    from alexnet_lab.train.keras.precision import dtype_policy
+def _ours(settings: BenchSettings, precision, x: np.ndarray, y: np.ndarray):
+    """`alexnet train --framework keras`'s own compiled step (train.keras.trainer.build_step) under
+    the policy `--precision auto` picks; returns (model, seconds per step)."""
+    from alexnet_lab.train.config import RunConfig
+    from alexnet_lab.train.keras.trainer import build_step
 
-    if impl == "reference":
-        return reference_model(settings)
-    with dtype_policy(precision):
-        return keras_backend.build_model(settings.variant, settings.classes, input_size=settings.size)
+    config = RunConfig(variant=settings.variant, batch_size=settings.batch, lr=0.01, framework="keras")
+    model, step = build_step(config, settings.classes, settings.size, precision)
+    step.set_lr(1.0)
+    xs, ys = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)
+    return model, timed(lambda: step.run(xs, ys), settings.warmup, settings.train_steps)
+
+
+def _reference(settings: BenchSettings, x: np.ndarray, y: np.ndarray, jit):
+    """The plain Sequential model in float32 with model.compile and model.fit; returns (model,
+    seconds per step)."""
+    model = reference_model(settings)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss=loss, jit_compile=jit)
+    steps = settings.warmup + settings.train_steps
+    clock = StepClock(first=settings.warmup)
+    model.fit(np.repeat(x, steps, axis=0), np.repeat(y, steps), batch_size=settings.batch, epochs=1, verbose=0,
+              shuffle=False, callbacks=[clock])
+    return model, clock.seconds_per_step()
 
 
 def measure(impl: str, settings: BenchSettings) -> dict:
     """Train and inference throughput, batch-1 latency and peak RSS of one implementation.
 
-    Ours trains as `alexnet train --framework keras` does by default here (the mixed-precision
-    policy `--precision auto` picks) and infers as `alexnet predict --framework keras` does by
-    default (float32); where `--precision auto` picks bf16 for inference, that path (the model
+    Ours times `alexnet train --framework keras`'s own step with its defaults here (the
+    mixed-precision policy `--precision auto` picks, its optimizer) and infers as `alexnet predict
+    --framework keras` does by default (float32); where `--precision auto` picks bf16 for inference, that path (the model
     rebuilt with bfloat16 weights) is measured too, under the `bf16_` keys.
     """
     from alexnet_lab.frameworks.keras.device import resolve_device
@@ -74,20 +89,13 @@ def measure(impl: str, settings: BenchSettings) -> dict:
 
     device = resolve_device(settings.device)
     precision = resolve_precision("auto", device) if impl == "ours" else KerasPrecision("fp32")
-    model = _build(impl, settings, precision)
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     # XLA measured slower for this model on the CPU (docs/performance.md, XLA); "auto" leaves the
-    # choice to Keras, which does not XLA-compile on the CPU here
-    jit = "auto"
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss=loss, jit_compile=jit)
+    # choice to Keras, which does not XLA-compile on the CPU here. Ours: the trainer's tf.function, no XLA
+    jit = "auto" if impl == "reference" else False
     rng = np.random.default_rng(0)
     x = rng.standard_normal((settings.batch, settings.size, settings.size, 3), dtype=np.float32)
     y = rng.integers(0, settings.classes, settings.batch)
-    steps = settings.warmup + settings.train_steps
-    clock = StepClock(first=settings.warmup)
-    model.fit(np.repeat(x, steps, axis=0), np.repeat(y, steps), batch_size=settings.batch, epochs=1, verbose=0,
-              shuffle=False, callbacks=[clock])
-    train_s = clock.seconds_per_step()
+    model, train_s = _ours(settings, precision, x, y) if impl == "ours" else _reference(settings, x, y, jit)
     if precision.name != "fp32":  # predict's default is float32: the trained weights in a float32 model
         model = _float32_copy(model, settings)
     result = {"train_img_s": settings.batch / train_s, **_inference_speed(model, x, settings),

@@ -3,7 +3,8 @@ on TensorFlow, ours beside a plain tf.data recipe, one process per measurement (
 
 - ours: `alexnet train --framework keras`'s streamed store (data.stream), its whole-photo views in
   tf.data (train.keras.photo_views), the batch normalisation and prefetch of train.keras.data,
-  build_model under the `--precision auto` policy, its compiled step (train.keras.steps.PhaseStep);
+  the model and compiled step `alexnet train` builds (train.keras.trainer.build_step: PhaseStep)
+  under the `--precision auto` policy;
 - reference: what a Keras user writes: tf.data over the file list, shuffle, read_file +
   decode_jpeg, sample_distorted_bounding_box (area 0.08-1, aspect 3/4-4/3, 10 attempts, the whole
   image as fallback) + slice + tf.image.resize, random_flip_left_right, /255 and mean / std per
@@ -57,23 +58,18 @@ def _loader_alone(make_batches) -> float:
 
 def _ours(settings: BenchSettings, index, precision):
     from alexnet_lab.core.preprocessing import TORCHVISION_IMAGENET
-    from alexnet_lab.core.spec import get_arch
     from alexnet_lab.data import IMAGENET_AUGMENT
     from alexnet_lab.data.datasets import normalisation
     from alexnet_lab.data.stream import StreamedImages
-    from alexnet_lab.frameworks.keras.model import build_model
     from alexnet_lab.train.config import RunConfig
     from alexnet_lab.train.keras.data import StorePipeline
-    from alexnet_lab.train.keras.precision import LossScale, dtype_policy
-    from alexnet_lab.train.keras.steps import PhaseStep
-    from alexnet_lab.train.phases import plan_phases
+    from alexnet_lab.train.keras.trainer import build_step
 
     pipeline = StorePipeline(StreamedImages(index.paths, TORCHVISION_IMAGENET), index.labels, settings.size,
                              normalisation(TORCHVISION_IMAGENET), IMAGENET_AUGMENT, seed=0)
-    with dtype_policy(precision):
-        model = build_model(settings.variant, len(index.class_names), input_size=settings.size)
-    config = RunConfig(variant=settings.variant, batch_size=settings.batch, lr=0.01)  # framework: unused by the step
-    step = PhaseStep(model, plan_phases(config, get_arch(settings.variant), ())[0], config, LossScale(False))
+    config = RunConfig(variant=settings.variant, batch_size=settings.batch, lr=0.01, framework="keras")
+    _, step = build_step(config, len(index.class_names), settings.size, precision)  # the trainer's own step
+    step.set_lr(1.0)
     positions = np.arange(settings.view_samples + 1) % len(pipeline)
     return (lambda: pipeline.batches(settings.batch, epoch=0), pipeline.views(positions, 0, parallel=1),
             step.run, None)

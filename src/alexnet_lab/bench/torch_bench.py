@@ -10,21 +10,50 @@ import torch
 import torch.nn.functional as F
 
 from alexnet_lab.bench.settings import BenchSettings, inference_speed, int8_speed, peak_rss_mb, timed
+from alexnet_lab.frameworks.torch.device import Precision
 
 
-def _model(impl: str, settings: BenchSettings, device: torch.device):
-    """The model, its training precision and its layout: the plain reference in fp32 NCHW, ours
-    with what `alexnet train` resolves by default on this device (--precision auto, channels-last)."""
-    from alexnet_lab.frameworks.torch.device import Precision, resolve_precision, use_channels_last
+def _ours(settings: BenchSettings, device: torch.device):
+    """`alexnet train`'s own step (train.torch.step.build_step) with its defaults on this device
+    (--precision auto, channels-last, --compile auto, its optimizer), fed a uint8 batch as its loader
+    does; returns (model, step, the normalised batch for inference, precision, channels-last)."""
+    from alexnet_lab.core.preprocessing import TORCHVISION_IMAGENET
+    from alexnet_lab.data.datasets import normalisation
+    from alexnet_lab.train.config import RunConfig
+    from alexnet_lab.train.torch.step import build_step
 
-    if impl == "reference":
-        import torchvision
+    config = RunConfig(variant=settings.variant, batch_size=settings.batch, lr=0.01)
+    trainer = build_step(config, settings.classes, settings.size, normalisation(TORCHVISION_IMAGENET), device)
+    images = torch.randint(0, 256, (settings.batch, settings.size, settings.size, 3), dtype=torch.uint8)
+    y = torch.randint(0, settings.classes, (settings.batch,), device=device)
 
-        return torchvision.models.alexnet(num_classes=settings.classes), Precision("fp32", None), False
-    from alexnet_lab.frameworks.torch.model import build_model
+    def train_step():
+        trainer.step(images, y, 1.0)
+        _sync(device)
 
-    model = build_model(settings.variant, settings.classes, input_size=settings.size)
-    return model, resolve_precision("auto", device), use_channels_last("auto", device)
+    with torch.no_grad():
+        x = trainer.normaliser(images)
+    return trainer.model, train_step, x, trainer.precision, trainer.normaliser.channels_last
+
+
+def _reference(settings: BenchSettings, device: torch.device):
+    """torchvision's alexnet with a plain fp32 NCHW SGD loop, as people write it."""
+    import torchvision
+
+    model = torchvision.models.alexnet(num_classes=settings.classes).to(device)
+    x = torch.randn(settings.batch, 3, settings.size, settings.size, device=device)
+    y = torch.randint(0, settings.classes, (settings.batch,), device=device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def train_step():
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=False)
+        loss.backward()
+        optimizer.step()
+        _sync(device)
+
+    model.train()
+    return model, train_step, x, Precision("fp32", None), False
 
 
 def _sync(device: torch.device) -> None:
@@ -35,8 +64,8 @@ def _sync(device: torch.device) -> None:
 def measure(impl: str, settings: BenchSettings) -> dict:
     """Train and inference throughput, batch-1 latency and peak RSS of one implementation.
 
-    Ours trains as `alexnet train` does by default here (autocast in the precision `auto` picks,
-    channels-last, foreach SGD) and infers as `alexnet predict` does by default (fp32, exact,
+    Ours times `alexnet train`'s own step with its defaults here (train.torch.step.build_step:
+    the precision `auto` picks, channels-last, its optimizer) and infers as `alexnet predict` does by default (fp32, exact,
     channels-last, inference mode). Where `--precision auto` picks bf16 for inference, that path
     (weights held in bf16) is measured too, under the `bf16_` keys.
     """
@@ -46,23 +75,8 @@ def measure(impl: str, settings: BenchSettings) -> dict:
 
     torch.manual_seed(0)
     device = resolve_device(settings.device)
-    model, precision, channels_last = _model(impl, settings, device)
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(device, memory_format=memory_format)
-    x = torch.randn(settings.batch, 3, settings.size, settings.size, device=device).contiguous(memory_format=memory_format)
-    y = torch.randint(0, settings.classes, (settings.batch,), device=device)
     ours = impl == "ours"
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, foreach=True if ours else None)
-
-    def train_step():
-        with precision.autocast(device):
-            loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad(set_to_none=ours)
-        loss.backward()
-        optimizer.step()
-        _sync(device)
-
-    model.train()
+    model, train_step, x, precision, channels_last = (_ours if ours else _reference)(settings, device)
     train_s = timed(train_step, settings.warmup, settings.train_steps)
     model.eval()
     result = {"train_img_s": settings.batch / train_s, "peak_rss_mb": 0.0,

@@ -119,6 +119,12 @@ CIFAR_32 = PreprocessSpec(resize=32, resize_mode="square", crop=32, mean=(0.4914
                           std=(0.2470, 0.2435, 0.2616), name="cifar-32")
 
 
+def crop_offsets(height: int, width: int, crop: int) -> tuple[int, int]:
+    """(top, left) of a centred crop: floor((side - crop) / 2) (256 -> 224: 16; 256 -> 227: 14);
+    every centre crop (eval views, stored views, train's centre views) asks this function."""
+    return (height - crop) // 2, (width - crop) // 2
+
+
 def resize_geometry(height: int, width: int, spec: PreprocessSpec) -> tuple[int, int, int, int]:
     """(resized height, resized width, crop top, crop left): the one home of the resize rounding.
 
@@ -134,7 +140,7 @@ def resize_geometry(height: int, width: int, spec: PreprocessSpec) -> tuple[int,
         resized = (spec.resize, int(spec.resize * width / height))
     else:
         resized = (int(spec.resize * height / width), spec.resize)
-    return resized[0], resized[1], (resized[0] - spec.crop) // 2, (resized[1] - spec.crop) // 2
+    return resized[0], resized[1], *crop_offsets(resized[0], resized[1], spec.crop)
 
 
 def image_size_problem(height: int, width: int, spec: PreprocessSpec | None = None,
@@ -180,7 +186,7 @@ def center_crop(image: np.ndarray, size: int) -> np.ndarray:
     height, width = image.shape[:2]
     if height < size or width < size:
         raise UserInputError(f"cannot center-crop {size}x{size} from a {height}x{width} image; resize it first.")
-    top, left = (height - size) // 2, (width - size) // 2
+    top, left = crop_offsets(height, width, size)
     return image[top : top + size, left : left + size]
 
 

@@ -22,6 +22,7 @@ from alexnet_lab.core.preprocessing import (
     PreprocessSpec,
     center_crop,
     check_image_size,
+    crop_offsets,
     normalisation_terms,
     resize_bilinear,
     resize_geometry,
@@ -187,7 +188,7 @@ def stored_view(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     size = stored_size_of(*image.shape[:2], spec)
     _, _, top, left = resize_geometry(*image.shape[:2], spec)  # the resized size again: the same crop offsets
     # eval_view crops (size - crop) // 2 into the square; start the square that much before the crop
-    inset = (size - spec.crop) // 2
+    inset, _ = crop_offsets(size, size, spec.crop)
     top, left = top - inset, left - inset  # >= 0: the resized sides are >= size
     return np.ascontiguousarray(image[top : top + size, left : left + size])
 

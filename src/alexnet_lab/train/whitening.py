@@ -18,6 +18,7 @@ import logging
 import numpy as np
 
 from alexnet_lab.core.errors import UserInputError
+from alexnet_lab.core.preprocessing import crop_offsets
 from alexnet_lab.core.spec import ArchSpec
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def _center_views(images, picked: np.ndarray, crop: int) -> np.ndarray:
     views = []
     for index in picked:
         image = np.asarray(images[int(index)])
-        top, left = (image.shape[0] - crop) // 2, (image.shape[1] - crop) // 2
+        top, left = crop_offsets(image.shape[0], image.shape[1], crop)
         views.append(image[top : top + crop, left : left + crop])
     return np.stack(views)
 

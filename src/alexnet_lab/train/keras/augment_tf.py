@@ -15,6 +15,7 @@ import math
 
 import tensorflow as tf
 
+from alexnet_lab.core.preprocessing import crop_offsets
 from alexnet_lab.data import AugmentSpec
 
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as the reference and torchvision
@@ -131,5 +132,5 @@ def center_view(image: tf.Tensor, crop: int) -> tf.Tensor:
     size = int(image.shape[0])
     if size <= crop:
         return image
-    offset = (size - crop) // 2
+    offset, _ = crop_offsets(size, size, crop)
     return image[offset : offset + crop, offset : offset + crop]

@@ -192,10 +192,24 @@ def build_for_training(config: RunConfig, ctx: RunContext, bundle, precision) ->
     """The run's model under the precision policy, from PyTorch's initialisation (see
     .initializers) with the pretrained layers loaded over it; returns (model, re-initialised layers)."""
     meta = ctx.meta
-    init = torch_default_init(get_arch(meta.variant), meta.num_classes, np.random.default_rng(config.seed))
+    return _build(config, meta.variant, meta.num_classes, meta.input_size, bundle, precision)
+
+
+def _build(config: RunConfig, variant: str, num_classes: int, input_size: int, bundle, precision):
+    init = torch_default_init(get_arch(variant), num_classes, np.random.default_rng(config.seed))
     with dtype_policy(precision):  # the framework's one build route, PyTorch's initialisation before loading
-        return build_and_load(meta.variant, meta.num_classes, config.dropout, meta.input_size, weights=bundle,
+        return build_and_load(variant, num_classes, config.dropout, input_size, weights=bundle,
                               skip_layers=config.skip_layers, initialise=lambda model: from_canonical(model, init))
+
+
+def build_step(config: RunConfig, num_classes: int, input_size: int, precision) -> tuple[keras.Model, PhaseStep]:
+    """The model and compiled first-phase step `alexnet train --framework keras` runs for `config`
+    under `precision`, on a fresh model (no weights, no run folder, no data): what `alexnet
+    benchmark` times. Call `step.set_lr(factor)` then `step.run(x, y)` per batch, as KerasTrainer.step."""
+    model, reinit = _build(config, config.variant, num_classes, input_size, None, precision)
+    phase = plan_phases(config, get_arch(config.variant), tuple(reinit))[0]
+    _set_trainable(model, phase)
+    return model, PhaseStep(model, phase, config, LossScale(precision.name == "fp16"))
 
 
 def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_spec, normalisation) -> dict:
