@@ -56,7 +56,7 @@ def _ours(settings: BenchSettings, precision, x: np.ndarray, y: np.ndarray):
     from alexnet_lab.train.config import RunConfig
     from alexnet_lab.train.keras.trainer import build_step
 
-    config = RunConfig(variant=settings.variant, batch_size=settings.batch, lr=0.01, framework="keras")
+    config = RunConfig(variant=settings.variant, batch_size=settings.batch, lr=0.01)  # its framework is the step builder's
     model, step = build_step(config, settings.classes, settings.size, precision)
     step.set_lr(1.0)
     xs, ys = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)

@@ -67,7 +67,7 @@ def _ours(settings: BenchSettings, index, precision):
 
     pipeline = StorePipeline(StreamedImages(index.paths, TORCHVISION_IMAGENET), index.labels, settings.size,
                              normalisation(TORCHVISION_IMAGENET), IMAGENET_AUGMENT, seed=0)
-    config = RunConfig(variant=settings.variant, batch_size=settings.batch, lr=0.01, framework="keras")
+    config = RunConfig(variant=settings.variant, batch_size=settings.batch, lr=0.01)  # its framework is the step builder's
     _, step = build_step(config, len(index.class_names), settings.size, precision)  # the trainer's own step
     step.set_lr(1.0)
     positions = np.arange(settings.view_samples + 1) % len(pipeline)
