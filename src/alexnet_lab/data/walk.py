@@ -158,17 +158,17 @@ class FolderWalk:
         except OSError:
             self.report.add(UNREADABLE, path)
             return False
-        if ident in self._dirs:
-            self.report.add(REPEAT, path)
-            return False
-        self._dirs.add(ident)
-        return True
+        return self._first_time(self._dirs, ident, path)
 
     def _new_file(self, ident: tuple, path: str) -> bool:
-        if ident in self._files:
+        return self._first_time(self._files, ident, path)
+
+    def _first_time(self, seen: set, ident: tuple, path: str) -> bool:
+        """True the first time `ident` is met; a repeat (a hard link, a second way in) is counted."""
+        if ident in seen:
             self.report.add(REPEAT, path)
             return False
-        self._files.add(ident)
+        seen.add(ident)
         return True
 
     def _follow(self, path: str, where: str, top_real: str, accept, recursive: bool, found: list[str],
