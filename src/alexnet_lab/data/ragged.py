@@ -30,7 +30,7 @@ from PIL import Image
 from alexnet_lab.core.preprocessing import DEFAULT_MAX_PIXELS, PreprocessSpec, check_image_size, resize_geometry
 from alexnet_lab.data.augment import AugmentSpec
 from alexnet_lab.data.images import ImageReadError
-from alexnet_lab.data.train_views import Resize, black_unless_strict, pil_resized_crop, stored_resized_view
+from alexnet_lab.data.train_views import Resize, black_unless_strict, pil_resized_crop, row_positions, stored_resized_view
 
 CACHE_FORMATS = ("raw", "jpeg")  # raw uint8 pixels; JPEG re-encoded at the stored size (training only)
 DEFAULT_QUALITY = 90  # --cache-quality: libjpeg's quality for the jpeg format
@@ -164,9 +164,9 @@ class CachedImages:
                             self.strict)
 
     def __getitem__(self, key):
-        if isinstance(key, (int, np.integer)):
-            return self.read(int(key) + (len(self) if key < 0 else 0))
-        positions = range(len(self))[key] if isinstance(key, slice) else [int(i) for i in np.asarray(key).ravel()]
+        positions = row_positions(key, len(self))
+        if isinstance(positions, int):
+            return self.read(positions)
         if len(positions) == 0:
             return np.zeros((0, self.size, self.size, 3), np.uint8)
         return np.stack([self.read(i) for i in positions])

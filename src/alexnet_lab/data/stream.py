@@ -23,7 +23,7 @@ from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.preprocessing import PreprocessSpec
 from alexnet_lab.data.augment import AugmentSpec
 from alexnet_lab.data.images import ImageReadError
-from alexnet_lab.data.train_views import Resize, black_unless_strict, pil_resized_crop, random_resized_view
+from alexnet_lab.data.train_views import Resize, black_unless_strict, pil_resized_crop, random_resized_view, row_positions
 
 DECODERS = ("draft", "pil")  # draft: PIL's reduced-size JPEG decoding down to the resize; pil: full size
 
@@ -116,9 +116,9 @@ class StreamedImages:
         return StreamedImages(chosen, self.spec, self.decoder, self.strict, self.threads)
 
     def __getitem__(self, key):
-        if isinstance(key, (int, np.integer)):
-            return self.read(int(key) + (len(self) if key < 0 else 0))
-        positions = range(len(self))[key] if isinstance(key, slice) else [int(i) for i in np.asarray(key).ravel()]
+        positions = row_positions(key, len(self))
+        if isinstance(positions, int):
+            return self.read(positions)
         if len(positions) == 0:
             return np.zeros((0, self.size, self.size, 3), np.uint8)
         with ThreadPoolExecutor(min(self.threads, len(positions))) as pool:  # PIL and BLAS release the GIL

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -48,6 +48,14 @@ def black_unless_strict(exc: ImageReadError, name: str, size: int, strict: bool,
         warned.add(name)
         log.warning("unreadable %s read as black: %s", what, exc)
     return np.zeros((size, size, 3), np.uint8)
+
+
+def row_positions(key, length: int) -> int | Sequence[int]:
+    """What a training store's `store[key]` reads, as numpy indexes: one row for an integer key
+    (negative counts from the end), else the rows of a slice or an index array."""
+    if isinstance(key, (int, np.integer)):
+        return int(key) + (length if key < 0 else 0)
+    return range(length)[key] if isinstance(key, slice) else [int(i) for i in np.asarray(key).ravel()]
 
 
 def uses_whole_image(spec: AugmentSpec | None) -> bool:
