@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from alexnet_lab.cli.flags import DEVICE_HELP
+
 
 def add_benchmark(sub) -> None:
     p = sub.add_parser("benchmark", help="training/inference throughput, latency and memory vs plain references")
@@ -16,7 +18,7 @@ def add_benchmark(sub) -> None:
     p.add_argument("--repeats", type=int, default=3, help="rounds of ours then the reference, each in fresh processes; "
                    "medians are reported (default 3)")
     p.add_argument("--no-jpeg", action="store_true", help="skip the JPEG input-pipeline measurement")
-    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--data", metavar="FOLDER", help="a class folder of photos: the training input of --framework "
                    "on them (loader alone, end-to-end step) beside its plain recipe (torchvision's, or tf.data's for "
                    "keras), instead of the model measurements")

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from alexnet_lab.cli.flags import DEVICE_HELP, WEIGHTS_HELP
 from alexnet_lab.cli.predict import add_precision_flags
 
 
@@ -14,7 +15,7 @@ def add_evaluate(sub) -> None:
     from alexnet_lab.evaluate.dataset_eval import CROPS
 
     p = sub.add_parser("evaluate", help="top-1/top-5, loss, per-class accuracy and confusion matrix on a data set")
-    p.add_argument("weights", help="weight file, registry name, run folder or hf://OWNER/REPO[@REVISION]")
+    p.add_argument("weights", help=WEIGHTS_HELP)
     p.add_argument("--data", required=True,
                    help="class folder (with train/val/test or not), list file, a run folder's split.json, 'synthetic', "
                    "'cifar10' or 'imagenet-val' (the ILSVRC2012 validation set under --data-dir, labelled by WordNet "
@@ -33,7 +34,7 @@ def add_evaluate(sub) -> None:
                    "four corners + centre, 10 those and their mirror images (the 2012 paper's test)")
     p.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping it")
     add_cache_flag(p)
-    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     add_precision_flags(p, "default: the train split of --data if it has one, else the evaluated images")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)

@@ -7,11 +7,13 @@ import json
 import sys
 from pathlib import Path
 
+from alexnet_lab.cli.flags import DEVICE_HELP, WEIGHTS_HELP
+
 
 def _common(p, what: str) -> None:
-    p.add_argument("--weights", required=True, help="registry name, weight file / run folder, or hf://OWNER/REPO[@REVISION]")
+    p.add_argument("--weights", required=True, help=WEIGHTS_HELP)
     p.add_argument("--framework", default="torch", help=f"torch (default) or keras: which model {what}")
-    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
 
 
 def add_features(sub) -> None:
@@ -108,7 +110,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def add_filters(sub) -> None:
     p = sub.add_parser("filters", help="draw a conv layer's learned filters (conv1 as colour patches) as a PNG")
-    p.add_argument("weights", help="registry name, weight file / run folder, or hf://OWNER/REPO[@REVISION]")
+    p.add_argument("weights", help=WEIGHTS_HELP)
     p.add_argument("--layer", default="conv1", help="conv layer (default conv1)")
     p.add_argument("--zoom", type=int, default=4, help="pixels per weight for an 11x11 kernel (default 4)")
     p.add_argument("--out", required=True, metavar="FILE.png")

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from alexnet_lab.cli.flags import DEVICE_HELP, WEIGHTS_HELP
 from alexnet_lab.core.errors import AlexnetLabError
 from alexnet_lab.core.precision import INFERENCE_PRECISIONS
 
@@ -31,10 +32,10 @@ def add_precision_flags(p, calibration_default: str) -> None:
 def add_predict(sub) -> None:
     p = sub.add_parser("predict", help="classify images with the weights' own preprocessing and labels")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--weights", required=True, help="registry name, weight file / run folder, or hf://OWNER/REPO[@REVISION]")
+    p.add_argument("--weights", required=True, help=WEIGHTS_HELP)
     p.add_argument("--framework", default="torch", help="torch (default) or keras")
     p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to list (default 5)")
-    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N] or mps")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     add_precision_flags(p, "int8 needs --calibration")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_predict)

@@ -8,6 +8,8 @@ import logging
 import os
 import sys
 
+from alexnet_lab.cli.flags import WEIGHTS_HELP
+
 TOKEN_ENV = "ALEXNET_SERVE_TOKEN"
 
 
@@ -16,7 +18,7 @@ def add_serve(sub) -> None:
                        description="Loads the weights once, one supervised worker process per framework, and serves the "
                        "page at http://HOST:PORT/, the API under /api, /healthz, /readyz, /metrics and the OpenAPI "
                        "description (/docs). Ctrl-C or SIGTERM stops it after the requests in flight.")
-    p.add_argument("weights", help="run folder, weight file, registry name or hf://OWNER/REPO[@REVISION]")
+    p.add_argument("weights", help=WEIGHTS_HELP)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only; any "
                    "other address needs --token or --insecure)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")

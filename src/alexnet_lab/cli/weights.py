@@ -6,10 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
+from alexnet_lab.cli.flags import WEIGHTS_HELP
+
 
 def add_info(sub) -> None:
     p = sub.add_parser("info", help="show what a weight file or registry entry is")
-    p.add_argument("weights", help="registry name (torchvision, imagenet, bvlc), weight file / run folder, or hf://OWNER/REPO[@REVISION]")
+    p.add_argument("weights", help=WEIGHTS_HELP)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_info)
 
@@ -20,7 +22,7 @@ def add_convert(sub) -> None:
                        "caffe-npy (.npy). Export formats (write-only, see docs/serving.md): onnx (.onnx), torchscript "
                        "(.torchscript.pt), torch-export (.pt2), savedmodel (a folder; needs --to). hf: a Hub-ready folder "
                        "(model.safetensors, config.json, README.md model card; see docs/hub.md). Metadata is kept.")
-    p.add_argument("weights", help="registry name, weight file / run folder, or hf://OWNER/REPO[@REVISION]")
+    p.add_argument("weights", help=WEIGHTS_HELP)
     p.add_argument("output", help="output file (a folder for savedmodel and hf); the format follows from its name unless "
                    "--to is given")
     p.add_argument("--to", help="torch, keras, safetensors, caffe-npy, onnx, torchscript, torch-export, savedmodel or hf")
@@ -34,7 +36,7 @@ def add_verify(sub) -> None:
     p = sub.add_parser("verify", help="check that weights are what they claim: structure, integrity, hash, parity",
                        description="Run every check and print PASS/WARN/FAIL/SKIP per check; exit status 1 when "
                        "any check fails, 2 when the input cannot be read.")
-    p.add_argument("weights", help="registry name, weight file / run folder, or hf://OWNER/REPO[@REVISION]")
+    p.add_argument("weights", help=WEIGHTS_HELP)
     p.add_argument("--against", metavar="OTHER", help="compare every tensor with another weight source")
     p.add_argument("--tolerance", type=float, default=0.0, metavar="T",
                    help="largest per-tensor max |difference| --against accepts (default 0: identical)")

@@ -20,7 +20,6 @@ and the resize geometry, a JPEG's header against its recorded shape before it is
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +30,7 @@ from PIL import Image
 from alexnet_lab.core.preprocessing import DEFAULT_MAX_PIXELS, PreprocessSpec, check_image_size, resize_geometry
 from alexnet_lab.data.augment import AugmentSpec
 from alexnet_lab.data.images import ImageReadError
-from alexnet_lab.data.train_views import Resize, pil_resized_crop, stored_resized_view
-
-log = logging.getLogger(__name__)
+from alexnet_lab.data.train_views import Resize, black_unless_strict, pil_resized_crop, row_positions, stored_resized_view
 
 CACHE_FORMATS = ("raw", "jpeg")  # raw uint8 pixels; JPEG re-encoded at the stored size (training only)
 DEFAULT_QUALITY = 90  # --cache-quality: libjpeg's quality for the jpeg format
@@ -158,12 +155,7 @@ class CachedImages:
             return self._black(self.names[position], exc, crop)
 
     def _black(self, name: str, exc: ImageReadError, size: int) -> np.ndarray:
-        if self.strict:
-            raise exc
-        if name not in self._warned:
-            self._warned.add(name)
-            log.warning("unreadable cached image read as black: %s", exc)
-        return np.zeros((size, size, 3), np.uint8)
+        return black_unless_strict(exc, name, size, self.strict, self._warned, "cached image")
 
     def subset(self, positions: Sequence[int] | slice) -> CachedImages:
         """The rows at `positions`, still read from the same file."""
@@ -172,9 +164,9 @@ class CachedImages:
                             self.strict)
 
     def __getitem__(self, key):
-        if isinstance(key, (int, np.integer)):
-            return self.read(int(key) + (len(self) if key < 0 else 0))
-        positions = range(len(self))[key] if isinstance(key, slice) else [int(i) for i in np.asarray(key).ravel()]
+        positions = row_positions(key, len(self))
+        if isinstance(positions, int):
+            return self.read(positions)
         if len(positions) == 0:
             return np.zeros((0, self.size, self.size, 3), np.uint8)
         return np.stack([self.read(i) for i in positions])

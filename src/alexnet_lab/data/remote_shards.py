@@ -32,7 +32,7 @@ from alexnet_lab.data.images import ImageReadError, read_image_rgb
 from alexnet_lab.data.index import DatasetIndex, Sample
 from alexnet_lab.data.remote import Stream, expand_braces, is_remote, redact
 from alexnet_lab.data.shard_manifest import CLASSES_FILE
-from alexnet_lab.data.shards import MAX_CLASSES, MAX_LABEL_BYTES, TRUNCATED, parse_label, tar_samples
+from alexnet_lab.data.shards import MAX_CLASSES, MAX_LABEL_BYTES, TRUNCATED, labelled_samples, parse_label, tar_samples
 from alexnet_lab.data.walk import SkipReport
 
 log = logging.getLogger(__name__)
@@ -115,14 +115,7 @@ def read_remote_shards(source: str) -> dict[str, DatasetIndex]:
     report, keys = SkipReport(), set()
     pairs = [pair for shard in sources for pair in _samples_of(shard, report, keys)]
     names = _class_names(sources, [label for _, label in pairs])
-    for path, label in pairs:
-        if label >= len(names):
-            report.add("bad label(s)", redact(path), loss=True)
-    report.warn(f"shards '{redact(source)}'")
-    samples = [Sample(path, label) for path, label in pairs if label < len(names)]
-    if not samples:
-        raise UserInputError(f"no KEY.jpg + KEY.cls pairs in the shards of '{redact(source)}'; write them with "
-                             "`alexnet shards CLASS_FOLDER OUT_DIR`.")
+    samples = labelled_samples(pairs, names, report, redact(source), shown=redact)
     return {"all": DatasetIndex(samples, names, None, report)}
 
 

@@ -189,18 +189,30 @@ def read_shard_index(folder: Path, report: SkipReport | None = None) -> DatasetI
     per_shard = {os.path.basename(path): tar_samples(Path(path).resolve(), report, keys) for path in tars}
     pairs = [pair for found in per_shard.values() for pair in found]
     names = _class_names(folder, [label for _, label in pairs])
-    for path, label in pairs:
-        if label >= len(names):
-            report.add(BAD_LABEL, path, loss=True)
     if manifest is not None:
         manifests.check_contents(folder, manifest, {name: len(found) for name, found in per_shard.items()}, names)
-    if own:
-        report.warn(f"shards '{folder}'")
+    samples = labelled_samples(pairs, names, report, str(folder), warn=own)
+    return DatasetIndex(samples, names, str(folder.resolve()), report)
+
+
+def labelled_samples(pairs: list[tuple[str, int]], names: tuple[str, ...], report: SkipReport, where: str,
+                     warn: bool = True, shown: Callable[[str], str] = str) -> list[Sample]:
+    """The (path, label) pairs whose label names a class, as Samples; the rest are counted in
+    `report` (under `shown(path)`). Local and remote shards share this rule and its error.
+
+    Raises:
+        UserInputError: no pair is left.
+    """
+    for path, label in pairs:
+        if label >= len(names):
+            report.add(BAD_LABEL, shown(path), loss=True)
+    if warn:
+        report.warn(f"shards '{where}'")
     samples = [Sample(path, label) for path, label in pairs if label < len(names)]
     if not samples:
-        raise UserInputError(f"no KEY.jpg + KEY.cls pairs in the shards of '{folder}'; write them with "
+        raise UserInputError(f"no KEY.jpg + KEY.cls pairs in the shards of '{where}'; write them with "
                              "`alexnet shards CLASS_FOLDER OUT_DIR`.")
-    return DatasetIndex(samples, names, str(folder.resolve()), report)
+    return samples
 
 
 def read_shard_splits(folder: Path) -> dict[str, DatasetIndex]:

@@ -13,7 +13,6 @@ the epoch is kept, so every process still agrees on the batch count); `strict` r
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,9 +23,7 @@ from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.core.preprocessing import PreprocessSpec
 from alexnet_lab.data.augment import AugmentSpec
 from alexnet_lab.data.images import ImageReadError
-from alexnet_lab.data.train_views import Resize, pil_resized_crop, random_resized_view
-
-log = logging.getLogger(__name__)
+from alexnet_lab.data.train_views import Resize, black_unless_strict, pil_resized_crop, random_resized_view, row_positions
 
 DECODERS = ("draft", "pil")  # draft: PIL's reduced-size JPEG decoding down to the resize; pil: full size
 
@@ -111,12 +108,7 @@ class StreamedImages:
             return self._black(self.paths[position], exc, crop)
 
     def _black(self, path: str, exc: ImageReadError, size: int) -> np.ndarray:
-        if self.strict:
-            raise exc
-        if path not in self._warned:
-            self._warned.add(path)
-            log.warning("unreadable image read as black: %s", exc)
-        return np.zeros((size, size, 3), np.uint8)
+        return black_unless_strict(exc, path, size, self.strict, self._warned)
 
     def subset(self, positions: Sequence[int] | slice) -> StreamedImages:
         """The rows at `positions`, still decoded on demand."""
@@ -124,9 +116,9 @@ class StreamedImages:
         return StreamedImages(chosen, self.spec, self.decoder, self.strict, self.threads)
 
     def __getitem__(self, key):
-        if isinstance(key, (int, np.integer)):
-            return self.read(int(key) + (len(self) if key < 0 else 0))
-        positions = range(len(self))[key] if isinstance(key, slice) else [int(i) for i in np.asarray(key).ravel()]
+        positions = row_positions(key, len(self))
+        if isinstance(positions, int):
+            return self.read(positions)
         if len(positions) == 0:
             return np.zeros((0, self.size, self.size, 3), np.uint8)
         with ThreadPoolExecutor(min(self.threads, len(positions))) as pool:  # PIL and BLAS release the GIL

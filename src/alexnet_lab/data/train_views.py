@@ -14,12 +14,16 @@ happens later, on the batch. These views need not equal the numpy reference bit 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image
 
 from alexnet_lab.data.augment import AugmentSpec, augment, resized_crop_box
+from alexnet_lab.data.images import ImageReadError
+
+log = logging.getLogger(__name__)
 
 Box = tuple[int, int, int, int]  # top, left, height, width
 # (uint8 HxWx3 pixels, box, side, flip) -> uint8 side x side x 3: the box resized with antialias,
@@ -32,6 +36,26 @@ def pil_resized_crop(pixels: np.ndarray, box: Box, size: int, flip: bool = False
     top, left, height, width = box
     image = Image.fromarray(pixels).resize((size, size), Image.BILINEAR, box=(left, top, left + width, top + height))
     return np.asarray(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else image)
+
+
+def black_unless_strict(exc: ImageReadError, name: str, size: int, strict: bool, warned: set[str],
+                        what: str = "image") -> np.ndarray:
+    """The training stores' one policy for an unreadable image: raise when strict, else a black
+    size x size view, with one warning per image name (`warned` remembers who was warned)."""
+    if strict:
+        raise exc
+    if name not in warned:
+        warned.add(name)
+        log.warning("unreadable %s read as black: %s", what, exc)
+    return np.zeros((size, size, 3), np.uint8)
+
+
+def row_positions(key, length: int) -> int | Sequence[int]:
+    """What a training store's `store[key]` reads, as numpy indexes: one row for an integer key
+    (negative counts from the end), else the rows of a slice or an index array."""
+    if isinstance(key, (int, np.integer)):
+        return int(key) + (length if key < 0 else 0)
+    return range(length)[key] if isinstance(key, slice) else [int(i) for i in np.asarray(key).ravel()]
 
 
 def uses_whole_image(spec: AugmentSpec | None) -> bool:

@@ -130,16 +130,16 @@ class FolderWalk:
         stack = [(start, start_real)]
         while stack:
             folder, real = stack.pop()
+            entries = self._visible(folder)
+            if entries is None:
+                continue
             try:
-                entries = sorted(os.scandir(folder), key=lambda e: e.name)
                 dev = os.stat(folder).st_dev
             except OSError:
                 self.report.add(UNREADABLE, folder)
                 continue
             below = []
             for entry in entries:
-                if entry.name.startswith("."):
-                    continue
                 if entry.is_symlink():
                     links.append((entry.path, real))
                 elif entry.is_dir(follow_symlinks=False):
@@ -152,23 +152,32 @@ class FolderWalk:
                         found.append(entry.path)
             stack.extend(reversed(below))  # the first sub-folder is walked next: os.walk's top-down order
 
+    def _visible(self, folder: str | os.PathLike[str]) -> list[os.DirEntry] | None:
+        """The entries of `folder` by name, hidden ones ('.name') left out; None (counted) when it
+        cannot be listed. Both walks list a folder through this."""
+        try:
+            return [e for e in sorted(os.scandir(folder), key=lambda e: e.name) if not e.name.startswith(".")]
+        except OSError:
+            self.report.add(UNREADABLE, folder)
+            return None
+
     def _new_dir(self, path: str, real: str, name: str) -> bool:
         try:
             ident = _identity(os.stat(path), os.path.join(real, name))
         except OSError:
             self.report.add(UNREADABLE, path)
             return False
-        if ident in self._dirs:
-            self.report.add(REPEAT, path)
-            return False
-        self._dirs.add(ident)
-        return True
+        return self._first_time(self._dirs, ident, path)
 
     def _new_file(self, ident: tuple, path: str) -> bool:
-        if ident in self._files:
+        return self._first_time(self._files, ident, path)
+
+    def _first_time(self, seen: set, ident: tuple, path: str) -> bool:
+        """True the first time `ident` is met; a repeat (a hard link, a second way in) is counted."""
+        if ident in seen:
             self.report.add(REPEAT, path)
             return False
-        self._files.add(ident)
+        seen.add(ident)
         return True
 
     def _follow(self, path: str, where: str, top_real: str, accept, recursive: bool, found: list[str],
@@ -205,14 +214,7 @@ class FolderWalk:
         top = Path(folder).absolute()
         top_real = os.path.realpath(top)
         real_dirs, linked = [], []
-        try:
-            entries = sorted(os.scandir(top), key=lambda e: e.name)
-        except OSError:
-            self.report.add(UNREADABLE, top)
-            return []
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
+        for entry in self._visible(top) or []:
             if entry.is_symlink():
                 linked.append(entry)
             elif entry.is_dir(follow_symlinks=False):

@@ -28,7 +28,7 @@ from alexnet_lab.core.errors import AlexnetLabError, UserInputError, unknown_nam
 from alexnet_lab.core.exports import EXPORT_FORMATS, ExportFormat, input_size, refuse_export_input
 from alexnet_lab.core.fileio import check_output, sha256_file
 from alexnet_lab.frameworks import ENTRIES, check_framework, get_backend
-from alexnet_lab.weights.files import FORMAT_SUFFIXES, run_weights_file
+from alexnet_lab.weights.files import FORMAT_SUFFIXES, chosen_format, run_weights_file
 from alexnet_lab.weights.formats.safetensors_io import read_safetensors, write_safetensors
 from alexnet_lab.weights.hub_folder import HUB_FORMAT
 
@@ -63,18 +63,7 @@ def output_format(path: Path, to: str | None = None) -> str:
     'hf' (a Hub-ready folder, weights.hub_folder; only with --to).
     """
     valid = [*FORMAT_SUFFIXES, *EXPORT_FORMATS, HUB_FORMAT]
-    implied = _format_of_name(path)
-    if to is not None:
-        if to not in valid:
-            raise unknown_name_error("output format (--to)", to, valid)
-        if implied is not None and implied != to and not _conventional(path, to):
-            # x.safetensors --to torch: a .pth under another name
-            raise UserInputError(f"--to {to} contradicts the output name '{path.name}', which names a {implied} file; "
-                                 f"give the output a {to} name or drop --to.")
-        return to
-    if implied is None:
-        raise UserInputError(f"cannot tell the output format from '{path.name}'; add --to ({', '.join(valid)}).")
-    return implied
+    return chosen_format(path, to, valid, _format_of_name(path), "output format (--to)", _conventional)
 
 
 # names a format is commonly given besides its own suffixes: TorchScript files are often 'model.pt'

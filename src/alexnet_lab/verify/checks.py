@@ -14,6 +14,7 @@ from typing import Any
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
 STATUSES = (PASS, WARN, FAIL, SKIP)
 _RESERVED = ("name", "status", "detail")
+NOT_FINITE = "the weights hold NaN/Inf (see 'finite')"  # why the checks that run the model are skipped
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.data.imagenet_val import IMAGENET_VAL
-from alexnet_lab.verify.checks import FAIL, PASS, SKIP, Check
+from alexnet_lab.verify.checks import FAIL, NOT_FINITE, PASS, SKIP, Check
 
 NAME = "reproduce"
 PREFIX = f"{IMAGENET_VAL}:"  # --images imagenet-val:PATH
@@ -28,7 +28,7 @@ def check_reproduce(bundle: WeightBundle, weights: str, data_dir: str | None, fi
     if data_dir is None:
         return []
     if not finite:
-        return [Check(NAME, SKIP, "the weights hold NaN/Inf (see 'finite')")]
+        return [Check(NAME, SKIP, NOT_FINITE)]
     from alexnet_lab.evaluate.dataset_eval import evaluate_imagenet_val
     from alexnet_lab.evaluate.reproduce import REPRODUCED
 

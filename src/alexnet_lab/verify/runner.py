@@ -21,7 +21,7 @@ from alexnet_lab.core.errors import AlexnetLabError, LayoutError, UserInputError
 from alexnet_lab.core.metadata import MetadataError
 from alexnet_lab.core.preprocessing import preprocess_batch
 from alexnet_lab.frameworks.registry import NAMES
-from alexnet_lab.verify.checks import FAIL, PASS, SKIP, Check, VerifyReport, skipped
+from alexnet_lab.verify.checks import FAIL, NOT_FINITE, PASS, SKIP, Check, VerifyReport, skipped
 from alexnet_lab.verify.compare import check_against, check_against_metadata
 from alexnet_lab.verify.integrity import integrity_checks
 from alexnet_lab.verify.parity import NAME as PARITY
@@ -72,7 +72,7 @@ class VerifyOptions:
 def _framework_checks(bundle: WeightBundle, options: VerifyOptions, finite: bool) -> list[Check]:
     """framework-parity and fingerprint: both need the models run, so each model is built once."""
     if not finite:
-        reason = "the weights hold NaN/Inf (see 'finite'); logits would be meaningless"
+        reason = f"{NOT_FINITE}; logits would be meaningless"
         return [Check(PARITY, SKIP, reason), Check(FINGERPRINT, SKIP, reason)]
     if not options.framework_parity:  # the fingerprint is then checked with numpy's forward pass
         return [Check(PARITY, SKIP, "turned off (--no-framework-parity)"), check_fingerprint(bundle, None)]
@@ -111,7 +111,7 @@ def _preprocessing(bundle: WeightBundle, options: VerifyOptions, finite: bool) -
     if index is None:
         return []
     if not finite:
-        return [Check(PREPROCESSING, SKIP, "the weights hold NaN/Inf (see 'finite')")]
+        return [Check(PREPROCESSING, SKIP, NOT_FINITE)]
     return [check_preprocessing(bundle, index, cache_dir=options.cache_dir)]
 
 

@@ -24,7 +24,6 @@ import logging
 import os
 import re
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -213,21 +212,16 @@ def _check_download(entry: WeightEntry, path: Path, url: str, digest: str, recei
 def _download_verified(entry: WeightEntry, target: Path, url: str, progress: bool, timeout: float) -> None:
     """Download into a temporary file beside `target`; rename it into place only once verified."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    except OSError as exc:
+        with atomic_path(target) as tmp:  # the final path only ever holds a complete, verified file
+            log.info("downloading %s to %s", url, target)
+            digest, received = _stream(url, tmp, target, progress, timeout)
+            _check_download(entry, target, url, digest, received)
+    except OSError as exc:  # atomic_path names `target` in what it raises about the cache folder
+        if exc.filename != str(target):
+            raise
         raise DownloadError(
             f"cannot write to the cache folder {target.parent} ({exc}); set {CACHE_ENV} to a writable folder."
         ) from None
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        log.info("downloading %s to %s", url, target)
-        digest, received = _stream(url, tmp, target, progress, timeout)
-        _check_download(entry, target, url, digest, received)
-        os.replace(tmp, target)  # atomic: the final path only ever holds a complete, verified file
-    finally:
-        tmp.unlink(missing_ok=True)  # a failed or refused download leaves nothing behind
     if not entry.expected_hash and not hash_record_path(target).exists():
         _write_record(target, digest)  # trust on first use (see the module docstring)
 

@@ -128,16 +128,28 @@ def format_for_path(path: Path, to: str | None = None) -> str:
         UserInputError: an unknown `to`, a `to` the name contradicts (`x.safetensors --to torch`
             would leave a .pth under a .safetensors name), or a name that implies no format.
     """
-    implied = format_of_name(path)
+    return chosen_format(path, to, list(FORMAT_SUFFIXES), format_of_name(path), "output format")
+
+
+def chosen_format(path: Path, to: str | None, valid: list[str], implied: str | None, what: str,
+                  tolerated: Callable[[Path, str], bool] = lambda path, to: False) -> str:
+    """The one rule for an output's format, shared by weight files and exports: `to` when given
+    (a known name the file name does not contradict, unless `tolerated`), else the one the name
+    implies (`implied`).
+
+    Raises:
+        UserInputError: an unknown `to`, a `to` the name contradicts, or a name that implies none.
+    """
     if to is not None:
-        if to not in FORMAT_SUFFIXES:
-            raise unknown_name_error("output format", to, FORMAT_SUFFIXES)
-        if implied is not None and implied != to:
-            raise UserInputError(f"--to {to} contradicts the output name '{path.name}', which is a {implied} file name; "
-                                 f"name it *{FORMAT_SUFFIXES[to][0]} or drop --to.")
+        if to not in valid:
+            raise unknown_name_error(what, to, valid)
+        if implied is not None and implied != to and not tolerated(path, to):
+            # x.safetensors --to torch: a .pth under another name
+            raise UserInputError(f"--to {to} contradicts the output name '{path.name}', which names a {implied} file; "
+                                 f"give the output a {to} name or drop --to.")
         return to
     if implied is None:
-        raise UserInputError(f"cannot tell the output format from '{path.name}'; add --to ({', '.join(FORMAT_SUFFIXES)}).")
+        raise UserInputError(f"cannot tell the output format from '{path.name}'; add --to ({', '.join(valid)}).")
     return implied
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import h5py
@@ -68,17 +69,12 @@ def read_weights_h5(path: str | os.PathLike[str], default_meta=None) -> WeightBu
 
 
 def write_weights_h5(bundle: WeightBundle, path: str | os.PathLike[str]) -> Path:
-    model = from_canonical(_model_for(bundle.meta), bundle.tensors)
-    with atomic_path(path) as tmp:
-        keras_tmp = tmp.with_name(tmp.name + ".weights.h5")  # Keras insists on this suffix
-        try:
-            model.save_weights(str(keras_tmp))
-            with h5py.File(keras_tmp, "a") as fh:
-                fh.attrs[META_ATTR] = json.dumps(bundle.metadata())
-            os.replace(keras_tmp, tmp)
-        finally:
-            keras_tmp.unlink(missing_ok=True)
-    return Path(path)
+    def save(model, keras_tmp: Path) -> None:
+        model.save_weights(str(keras_tmp))
+        with h5py.File(keras_tmp, "a") as fh:
+            fh.attrs[META_ATTR] = json.dumps(bundle.metadata())
+
+    return _write_atomically(bundle, path, ".weights.h5", save)
 
 
 def read_keras_archive(path: str | os.PathLike[str], default_meta=None) -> WeightBundle:
@@ -101,13 +97,23 @@ def read_keras_archive(path: str | os.PathLike[str], default_meta=None) -> Weigh
 
 
 def write_keras_archive(bundle: WeightBundle, path: str | os.PathLike[str]) -> Path:
+    def save(model, keras_tmp: Path) -> None:
+        model.save(str(keras_tmp))
+        with zipfile.ZipFile(keras_tmp, "a") as archive:
+            archive.writestr(META_MEMBER, json.dumps(bundle.metadata()))
+
+    return _write_atomically(bundle, path, ".keras", save)
+
+
+def _write_atomically(bundle: WeightBundle, path: str | os.PathLike[str], suffix: str,
+                      save: Callable[[object, Path], None]) -> Path:
+    """Build the model, `save` it (with its metadata) under a temporary name ending in `suffix`
+    (Keras insists on its suffixes) and rename it over `path` only once complete."""
     model = from_canonical(_model_for(bundle.meta), bundle.tensors)
     with atomic_path(path) as tmp:
-        keras_tmp = tmp.with_name(tmp.name + ".keras")
+        keras_tmp = tmp.with_name(tmp.name + suffix)
         try:
-            model.save(str(keras_tmp))
-            with zipfile.ZipFile(keras_tmp, "a") as archive:
-                archive.writestr(META_MEMBER, json.dumps(bundle.metadata()))
+            save(model, keras_tmp)
             os.replace(keras_tmp, tmp)
         finally:
             keras_tmp.unlink(missing_ok=True)
