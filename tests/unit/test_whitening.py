@@ -45,6 +45,14 @@ def test_covariance_matches_numpy_over_explicit_patches():
                                rtol=1e-5, atol=1e-7)
 
 
+def test_patches_are_taken_at_the_stride_conv1_uses():
+    images = _images(4, 12)
+    x = (images.astype(np.float32) * NORM[0] + NORM[1]).transpose(0, 3, 1, 2)
+    rows = [x[n, :, i:i + 3, j:j + 3].reshape(-1) for n in range(4) for i in range(0, 10, 4) for j in range(0, 10, 4)]
+    np.testing.assert_allclose(patch_covariance(images, NORM, 3, stride=4), np.cov(np.array(rows, np.float64).T, bias=True),
+                               rtol=1e-5, atol=1e-7)
+
+
 def test_whitened_conv1_is_seeded_and_shaped_for_the_variant():
     images = _images(40)
     arch = get_arch("cifar")

@@ -37,16 +37,18 @@ def _center_views(images, picked: np.ndarray, crop: int) -> np.ndarray:
     return np.stack(views)
 
 
-def patch_covariance(views: np.ndarray, norm: tuple[np.ndarray, np.ndarray, bool], kernel: int) -> np.ndarray:
-    """Covariance (D x D, D = 3 * kernel^2, canonical (channel, row, column) order) of every
-    kernel x kernel patch of the normalised views, accumulated image by image in float64."""
+def patch_covariance(views: np.ndarray, norm: tuple[np.ndarray, np.ndarray, bool], kernel: int,
+                     stride: int = 1) -> np.ndarray:
+    """Covariance (D x D, D = 3 * kernel^2, canonical (channel, row, column) order) of the
+    kernel x kernel patches of the normalised views at conv1's stride (the patches conv1 sees),
+    accumulated image by image in float64."""
     scale, offset, bgr = norm
     dim = 3 * kernel * kernel
     total, outer, count = np.zeros(dim), np.zeros((dim, dim)), 0
     for view in views:
         x = view[..., ::-1] if bgr else view
         x = (x.astype(np.float32) * scale + offset).transpose(2, 0, 1)  # C, H, W
-        patches = np.lib.stride_tricks.sliding_window_view(x, (kernel, kernel), axis=(1, 2))  # C, H', W', k, k
+        patches = np.lib.stride_tricks.sliding_window_view(x, (kernel, kernel), axis=(1, 2))[:, ::stride, ::stride]
         rows = patches.transpose(1, 2, 0, 3, 4).reshape(-1, dim).astype(np.float64)
         total += rows.sum(0)
         outer += rows.T @ rows
@@ -83,7 +85,8 @@ def whitened_conv1(images, arch: ArchSpec, norm: tuple[np.ndarray, np.ndarray, b
         raise UserInputError("--conv1-init whiten needs training images; the training split is empty.")
     picked = np.sort(np.random.default_rng([seed, 0x57]).permutation(count)[:SAMPLE_IMAGES])
     views = _center_views(images, picked, crop)
-    weight = whitening_filters(patch_covariance(views, norm, conv.kernel), conv.out_channels, conv.kernel)
+    covariance = patch_covariance(views, norm, conv.kernel, conv.stride)
+    weight = whitening_filters(covariance, conv.out_channels, conv.kernel)
     log.info("conv1 whitened from the patches of %d training images", len(picked))
     return {"conv1.weight": weight, "conv1.bias": np.zeros(conv.out_channels, np.float32)}
 
