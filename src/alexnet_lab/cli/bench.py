@@ -47,7 +47,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         from alexnet_lab.frameworks.torch.device import resolve_device
 
         resolve_device(args.device)
-    batch = args.batch_size or (32 if args.data else 64)
+    batch = args.batch_size if args.batch_size is not None else (32 if args.data else 64)  # 0 is refused below
     for flag, value in (("--repeats", args.repeats), ("--steps", args.steps), ("--batch-size", batch)):
         if value < 1:
             from alexnet_lab.core.errors import UserInputError
