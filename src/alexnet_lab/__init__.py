@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from alexnet_lab.core.version import __version__
+from alexnet_lab.frameworks.registry import DEFAULT_FRAMEWORK  # the names only: no framework
 
 # names re-exported from the packages below, imported on first use
 _LAZY = {
@@ -52,7 +53,7 @@ def _bundle(weights: Any, variant: str):
     return bundle_for(weights, variant)
 
 
-def alexnet(framework: str = "torch", weights: Any = None, num_classes: int | None = None, variant: str | None = None,
+def alexnet(framework: str = DEFAULT_FRAMEWORK, weights: Any = None, num_classes: int | None = None, variant: str | None = None,
             dropout: float = 0.5) -> Any:
     """Build AlexNet in either framework, with pretrained weights in one call: a thin call into
     the framework's one build route (``get_backend(framework).build_model``).
@@ -117,7 +118,7 @@ def list_weights() -> dict[str, str]:
     return {e.name: f"{e.variant}, {e.preprocess.describe()}: {e.description}" for e in entries}
 
 
-def predict(images: Sequence[Any], weights: Any = "imagenet", framework: str = "torch", top: int = 5,
+def predict(images: Sequence[Any], weights: Any = "imagenet", framework: str = DEFAULT_FRAMEWORK, top: int = 5,
             device: str = "auto", precision: str = "fp32") -> list[list[dict]]:
     """Top-`top` classes for each image (file paths or H x W x 3 uint8 RGB arrays), preprocessed
     the way the weights expect. Each prediction is {rank, index, label, probability}.

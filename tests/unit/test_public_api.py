@@ -30,6 +30,22 @@ def test_importing_the_package_loads_no_framework():
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
+def test_the_default_framework_comes_from_the_registry_alone():
+    """The signatures' default is the registry's; reading it loads the registry, not the protocol or
+    the weight bundle (frameworks/__init__ imports those on use)."""
+    import inspect
+
+    from alexnet_lab.frameworks.registry import DEFAULT_FRAMEWORK
+
+    assert inspect.signature(alexnet_lab.alexnet).parameters["framework"].default == DEFAULT_FRAMEWORK
+    assert inspect.signature(alexnet_lab.predict).parameters["framework"].default == DEFAULT_FRAMEWORK
+    code = ("import sys, alexnet_lab; print(__import__('json').dumps(sorted(m for m in ('alexnet_lab.core.bundle', "
+            "'alexnet_lab.frameworks.protocol', 'alexnet_lab.frameworks.registry') if m in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"})
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == ["alexnet_lab.frameworks.registry"]
+
+
 def test_torch_model_in_one_call_matches_torchvision(offline_registry, torchvision_pth):
     import torch
     import torchvision
