@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from alexnet_lab.cli.flags import DEVICE_HELP
+from alexnet_lab.cli.flags import ALL_FRAMEWORKS, DEVICE_HELP, framework_names
+from alexnet_lab.frameworks.registry import DEFAULT_FRAMEWORK, ENTRIES, NAMES
 
 
 def add_benchmark(sub) -> None:
     p = sub.add_parser("benchmark", help="training/inference throughput, latency and memory vs plain references")
     p.add_argument("--frameworks", "--framework", nargs="+", default=None,
-                   help="torch and/or keras (default both; with --data one of them, default torch)")
+                   help=f"{framework_names('and/or', default=None)} (default {ALL_FRAMEWORKS}; with --data one of "
+                   f"them, default {DEFAULT_FRAMEWORK})")
     p.add_argument("--batch-size", type=int, default=None, help="default 64 (32 with --data)")
     p.add_argument("--size", type=int, default=224, help="input size (default 224)")
     p.add_argument("--steps", type=int, default=10, help="timed steps per measurement and round (default 10)")
@@ -32,21 +34,20 @@ def add_benchmark(sub) -> None:
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from alexnet_lab.bench.runner import run_benchmark
     from alexnet_lab.bench.settings import BenchSettings
-    from alexnet_lab.frameworks import check_framework
+    from alexnet_lab.frameworks import check_framework, get_backend
 
     if args.frameworks is None:
-        args.frameworks = ["torch"] if args.data else ["torch", "keras"]
+        args.frameworks = [DEFAULT_FRAMEWORK] if args.data else list(NAMES)
     for framework in args.frameworks:
         check_framework(framework)
     if args.data and len(args.frameworks) != 1:
         from alexnet_lab.core.errors import UserInputError
 
         raise UserInputError(f"--data measures one framework at a time; received --frameworks "
-                             f"{' '.join(args.frameworks)}. Pass --framework torch or --framework keras.")
-    if "torch" in args.frameworks:  # a missing device fails here, before any worker starts
-        from alexnet_lab.frameworks.torch.device import resolve_device
-
-        resolve_device(args.device)
+                             f"{' '.join(args.frameworks)}. Pass {' or '.join(f'--framework {n}' for n in NAMES)}.")
+    for framework in args.frameworks:  # a missing device fails here, before any worker starts
+        if ENTRIES[framework].early_device_check:
+            get_backend(framework).resolve_device(args.device)
     batch = args.batch_size if args.batch_size is not None else (32 if args.data else 64)  # 0 is refused below
     for flag, value in (("--repeats", args.repeats), ("--steps", args.steps), ("--batch-size", batch)):
         if value < 1:

@@ -7,8 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from alexnet_lab.cli.flags import DEVICE_HELP, WEIGHTS_HELP
+from alexnet_lab.cli.flags import DEVICE_HELP, FRAMEWORK_HELP, WEIGHTS_HELP
 from alexnet_lab.cli.predict import add_precision_flags
+from alexnet_lab.frameworks.registry import DEFAULT_FRAMEWORK
 
 
 def add_evaluate(sub) -> None:
@@ -20,7 +21,7 @@ def add_evaluate(sub) -> None:
                    help="class folder (with train/val/test or not), list file, a run folder's split.json, 'synthetic', "
                    "'cifar10' or 'imagenet-val' (the ILSVRC2012 validation set under --data-dir, labelled by WordNet "
                    "ID, with the reproduce verdict: docs/reproduce.md)")
-    p.add_argument("--framework", default="torch", help="torch (default) or keras")
+    p.add_argument("--framework", default=DEFAULT_FRAMEWORK, help=FRAMEWORK_HELP)
     p.add_argument("--split", default=None, help="split of a train/val/test folder (default: test, else val, else all)")
     p.add_argument("--seed", type=int, default=1, help="seed of the synthetic evaluation images (default 1)")
     p.add_argument("--data-dir", default=None, help="local copy of the CIFAR-10 python batches for --data cifar10, or "

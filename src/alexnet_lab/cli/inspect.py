@@ -7,12 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from alexnet_lab.cli.flags import DEVICE_HELP, WEIGHTS_HELP
+from alexnet_lab.cli.flags import DEVICE_HELP, FRAMEWORK_HELP, WEIGHTS_HELP
+from alexnet_lab.frameworks.registry import DEFAULT_FRAMEWORK
 
 
 def _common(p, what: str) -> None:
     p.add_argument("--weights", required=True, help=WEIGHTS_HELP)
-    p.add_argument("--framework", default="torch", help=f"torch (default) or keras: which model {what}")
+    p.add_argument("--framework", default=DEFAULT_FRAMEWORK, help=f"{FRAMEWORK_HELP}: which model {what}")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
 
 

@@ -7,9 +7,10 @@ import json
 import sys
 from collections.abc import Sequence
 
-from alexnet_lab.cli.flags import DEVICE_HELP, WEIGHTS_HELP
+from alexnet_lab.cli.flags import DEVICE_HELP, FRAMEWORK_HELP, WEIGHTS_HELP
 from alexnet_lab.core.errors import AlexnetLabError
 from alexnet_lab.core.precision import INFERENCE_PRECISIONS
+from alexnet_lab.frameworks.registry import DEFAULT_FRAMEWORK
 
 EXIT_USER_ERROR = 2  # the CLI's exit status for bad input (cli.EXIT_USER_ERROR)
 
@@ -33,7 +34,7 @@ def add_predict(sub) -> None:
     p = sub.add_parser("predict", help="classify images with the weights' own preprocessing and labels")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--weights", required=True, help=WEIGHTS_HELP)
-    p.add_argument("--framework", default="torch", help="torch (default) or keras")
+    p.add_argument("--framework", default=DEFAULT_FRAMEWORK, help=FRAMEWORK_HELP)
     p.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to list (default 5)")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     add_precision_flags(p, "int8 needs --calibration")

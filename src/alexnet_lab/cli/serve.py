@@ -8,7 +8,8 @@ import logging
 import os
 import sys
 
-from alexnet_lab.cli.flags import WEIGHTS_HELP
+from alexnet_lab.cli.flags import FRAMEWORKS_HELP, WEIGHTS_HELP
+from alexnet_lab.frameworks.registry import NAMES
 
 TOKEN_ENV = "ALEXNET_SERVE_TOKEN"
 
@@ -22,7 +23,7 @@ def add_serve(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only; any "
                    "other address needs --token or --insecure)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--frameworks", nargs="+", default=["torch", "keras"], help="torch and/or keras (default both)")
+    p.add_argument("--frameworks", nargs="+", default=list(NAMES), help=FRAMEWORKS_HELP)
     p.add_argument("--device", default="cpu", help="cpu (default), auto, cuda[:N] or mps for the models")
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest image file accepted (default 20)")
     p.add_argument("--max-request-mb", type=float, default=64.0, help="largest request body, all its files together, "

@@ -7,13 +7,14 @@ import json
 import typing
 from dataclasses import fields
 
+from alexnet_lab.cli.flags import framework_names
 from alexnet_lab.core.run_folder import RunFolder
 from alexnet_lab.train.config import CHOICES, RunConfig
 
 HELP = {
     "data": "class folder (optionally with train/ val/ test/), list file of 'path label' lines, or 'synthetic'",
     "data_dir": "local copy of a named data set", "val_data": "separate validation folder or list file",
-    "framework": "torch or keras", "variant": "owt, original, cifar or cifar-wide (both 32x32-native)",
+    "framework": framework_names(default=None), "variant": "owt, original, cifar or cifar-wide (both 32x32-native)",
     "weights": "none, a registry name (imagenet, bvlc), a weight file / run folder or hf://OWNER/REPO[@REVISION]",
     "strategy": "scratch, head, finetune or two-phase", "train_layers": "layers --strategy finetune trains",
     "skip_layers": "layers re-initialised before training", "unfreeze": "two-phase: 'all' or the last N layers",

@@ -29,6 +29,9 @@ class FrameworkEntry:
         modules: the Python modules it loads (what verify reports a process as having loaded).
         data_benchmark: (bench worker measurement, the plain recipe it runs beside ours) of
             `alexnet benchmark --data`.
+        early_device_check: its Backend.resolve_device may run in a command's own process, so that
+            a missing --device fails there before any worker starts (False where resolving
+            would set the device for that whole process, as Keras hides GPUs from TensorFlow).
     """
 
     name: str
@@ -41,6 +44,7 @@ class FrameworkEntry:
     exports: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     modules: tuple[str, ...] = ()
     data_benchmark: tuple[str, str] = ("", "")
+    early_device_check: bool = False
 
 
 ENTRIES: dict[str, FrameworkEntry] = {entry.name: entry for entry in (
@@ -49,7 +53,7 @@ ENTRIES: dict[str, FrameworkEntry] = {entry.name: entry for entry in (
                    train_features=frozenset({"torchrun", "compile"}), packages=("torch", "torchvision"),
                    hub_tag="pytorch", exports=(("onnx", ()), ("torchscript", ()), ("torch-export", ())),
                    modules=("torch", "torchvision"),
-                   data_benchmark=("data", "the torchvision recipe (bench.data_bench)")),
+                   data_benchmark=("data", "the torchvision recipe (bench.data_bench)"), early_device_check=True),
     FrameworkEntry("keras", (".weights.h5", ".keras"), "NHWC",
                    also_reads=(".h5",),  # Keras 2 HDF5 weight files
                    train_features=frozenset({"distribute"}),  # tf.distribute strategies, one process per machine
