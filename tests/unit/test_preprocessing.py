@@ -14,8 +14,12 @@ from alexnet_lab.core.preprocessing import (
     TORCHVISION_IMAGENET,
     PreprocessSpec,
     center_crop,
+    centred_offsets,
+    crop_offsets,
+    image_size_problem,
     preprocess,
     resize_bilinear,
+    resize_geometry,
 )
 from tests.conftest import smooth_image
 
@@ -69,6 +73,45 @@ def test_center_crop_offsets_are_floor():
     assert center_crop(grid, 227)[0, 0, 0] == grid[14, 14, 0]
     odd = np.zeros((227, 230, 3))
     assert center_crop(odd, 224).shape == (224, 224, 3)
+
+
+@pytest.mark.parametrize("height, width, box_h, box_w, expected", [
+    (256, 256, 224, 224, (16, 16)), (256, 256, 227, 227, (14, 14)),  # even and odd differences
+    (7, 10, 4, 3, (1, 3)), (10, 7, 3, 4, (3, 1)),  # rectangular boxes: odd differences round down
+    (1, 1, 1, 1, (0, 0)), (1, 9, 1, 4, (0, 2)), (9, 1, 4, 1, (2, 0)),  # 1x1 and 1xN
+    (5, 8, 5, 8, (0, 0)),  # the box is the image
+])
+def test_centred_offsets_are_floor_of_half_the_difference(height, width, box_h, box_w, expected):
+    assert centred_offsets(height, width, box_h, box_w) == expected
+
+
+def test_centred_offsets_centre_every_box_that_fits():
+    """On a grid of sizes: the margins before and after differ by at most the odd pixel, which
+    goes after; a square crop is the square box."""
+    for height in range(1, 8):
+        for width in range(1, 8):
+            for box_h in range(1, height + 1):
+                for box_w in range(1, width + 1):
+                    top, left = centred_offsets(height, width, box_h, box_w)
+                    bottom, right = height - box_h - top, width - box_w - left
+                    assert 0 <= top <= bottom <= top + 1 and 0 <= left <= right <= left + 1
+            for crop in range(1, min(height, width) + 1):
+                assert crop_offsets(height, width, crop) == centred_offsets(height, width, crop, crop)
+
+
+@pytest.mark.parametrize("box", [(9, 4), (4, 9), (9, 9), (0, 4), (4, 0), (-1, 4)])
+def test_a_box_that_does_not_fit_is_refused(box):
+    with pytest.raises(ValueError, match=rf"cannot centre a {box[1]}x{box[0]} box in a 8x8 image"):
+        centred_offsets(8, 8, *box)
+    with pytest.raises(UserInputError, match="at most the image's"):
+        crop_offsets(1, 5, 2)
+
+
+def test_an_image_smaller_than_the_crop_is_named_by_the_guard_and_refused_by_the_geometry():
+    spec = PreprocessSpec(resize_mode="none", crop=16, resize=16)
+    assert "smaller than the 16x16 crop" in image_size_problem(10, 20, spec)
+    with pytest.raises(UserInputError, match="cannot centre a 16x16 box in a 20x10 image"):
+        resize_geometry(10, 20, spec)  # never negative offsets (numpy would wrap them round)
 
 
 def test_caffe_preprocessing_by_hand():

@@ -119,27 +119,49 @@ CIFAR_32 = PreprocessSpec(resize=32, resize_mode="square", crop=32, mean=(0.4914
                           std=(0.2470, 0.2435, 0.2616), name="cifar-32")
 
 
+def centred_offsets(height: int, width: int, box_height: int, box_width: int) -> tuple[int, int]:
+    """(top, left) of a box_height x box_width box centred in a height x width image:
+    floor((side - box) / 2) on each axis (256 -> 224: 16; 256 -> 227: 14). Every centred box asks
+    this function: centre crops (crop_offsets) and the random-resized-crop fallback
+    (data.augment.fallback_crop_box, which the tf.data pipeline shares).
+
+    Raises:
+        UserInputError: a box side below 1 or larger than the image's.
+    """
+    if not (0 < box_height <= height and 0 < box_width <= width):
+        raise UserInputError(f"cannot centre a {box_width}x{box_height} box in a {width}x{height} image: each box "
+                             "side must be at least 1 and at most the image's; resize the image or shrink the box.")
+    return (height - box_height) // 2, (width - box_width) // 2
+
+
 def crop_offsets(height: int, width: int, crop: int) -> tuple[int, int]:
-    """(top, left) of a centred crop: floor((side - crop) / 2) (256 -> 224: 16; 256 -> 227: 14);
-    every centre crop (eval views, stored views, train's centre views) asks this function."""
-    return (height - crop) // 2, (width - crop) // 2
+    """(top, left) of a centred crop x crop square (centred_offsets); every centre crop (eval views,
+    stored views, train's centre views) asks this function."""
+    return centred_offsets(height, width, crop, crop)
+
+
+def resized_size(height: int, width: int, spec: PreprocessSpec) -> tuple[int, int]:
+    """(height, width) of the image resized as the spec resizes it: the one home of the resize
+    rounding. 'shorter' truncates the longer side like torchvision (int(resize * long / short))."""
+    if spec.resize_mode == "none":
+        return height, width
+    if spec.resize_mode == "square":
+        return spec.resize, spec.resize
+    if height <= width:
+        return spec.resize, int(spec.resize * width / height)
+    return int(spec.resize * height / width), spec.resize
 
 
 def resize_geometry(height: int, width: int, spec: PreprocessSpec) -> tuple[int, int, int, int]:
-    """(resized height, resized width, crop top, crop left): the one home of the resize rounding.
+    """(resized height, resized width, crop top, crop left): resized_size, then the crop's offsets
+    floor((size - crop) / 2) (256 -> 224: 16; 256 -> 227: 14). preprocess, the evaluation store
+    (data.datasets.stored_view) and explain's view all ask this function.
 
-    'shorter' truncates the longer side like torchvision (int(resize * long / short)); the crop
-    offsets are floor((size - crop) / 2) (256 -> 224: 16; 256 -> 227: 14). preprocess, the
-    evaluation store (data.datasets.stored_view) and explain's view all ask this function.
+    Raises:
+        UserInputError: the resized image is smaller than the crop (image_size_problem says so
+            first, in the image's words, on every guarded path).
     """
-    if spec.resize_mode == "none":
-        resized = (height, width)
-    elif spec.resize_mode == "square":
-        resized = (spec.resize, spec.resize)
-    elif height <= width:
-        resized = (spec.resize, int(spec.resize * width / height))
-    else:
-        resized = (int(spec.resize * height / width), spec.resize)
+    resized = resized_size(height, width, spec)
     return resized[0], resized[1], *crop_offsets(resized[0], resized[1], spec.crop)
 
 
@@ -164,8 +186,8 @@ def image_size_problem(height: int, width: int, spec: PreprocessSpec | None = No
                 "bound (its shorter-side resize would be too large)")
     if spec is None:
         return None
-    resized_h, resized_w, top, left = resize_geometry(height, width, spec)
-    if min(top, left) < 0:
+    resized_h, resized_w = resized_size(height, width, spec)
+    if min(resized_h, resized_w) < spec.crop:
         return f"a {width}x{height} image is smaller than the {spec.crop}x{spec.crop} crop and '{spec.name}' does not resize"
     if resized_h * resized_w > MAX_RESIZED_PIXELS:
         return (f"a {width}x{height} image would be resized to {resized_w}x{resized_h}, over the "

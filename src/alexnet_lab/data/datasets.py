@@ -26,6 +26,7 @@ from alexnet_lab.core.preprocessing import (
     normalisation_terms,
     resize_bilinear,
     resize_geometry,
+    resized_size,
     to_uint8,
 )
 from alexnet_lab.data import (
@@ -161,9 +162,9 @@ def stored_size_of(height: int, width: int, spec: PreprocessSpec) -> int:
 
 
 def resized_view(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """The whole uint8 image resized as the spec resizes it (core.preprocessing.resize_geometry,
+    """The whole uint8 image resized as the spec resizes it (core.preprocessing.resized_size,
     the rounding predict uses), not cropped: what the decoded cache keeps (its shorter side at the
-    resize, its aspect kept). resize_geometry gives an image of that size back unchanged, so
+    resize, its aspect kept). resized_size gives an image of that size back unchanged, so
     stored_view and resized_crop of this image only crop.
 
     Raises:
@@ -171,7 +172,7 @@ def resized_view(image: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     """
     height, width = image.shape[:2]
     check_image_size(height, width, spec, max(height * width, 1))  # decoded already: only its shape counts
-    resized_h, resized_w, _, _ = resize_geometry(height, width, spec)
+    resized_h, resized_w = resized_size(height, width, spec)
     if (resized_h, resized_w) != (height, width):
         image = to_uint8(resize_bilinear(image, resized_h, resized_w, antialias=spec.antialias))
     return image

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from alexnet_lab.core.preprocessing import DEFAULT_MAX_PIXELS, PreprocessSpec, check_image_size, resize_geometry
+from alexnet_lab.core.preprocessing import DEFAULT_MAX_PIXELS, PreprocessSpec, check_image_size, resized_size
 from alexnet_lab.data.augment import AugmentSpec
 from alexnet_lab.data.images import ImageReadError
 from alexnet_lab.data.train_views import Resize, black_unless_strict, pil_resized_crop, row_positions, stored_resized_view
@@ -127,7 +127,7 @@ class CachedImages:
         height, width = (int(v) for v in self.index[position, SHAPE])
         name = self.names[position]
         check_image_size(height, width)
-        if resize_geometry(height, width, self.spec)[:2] != (height, width):  # not at the store size: a bad index
+        if resized_size(height, width, self.spec) != (height, width):  # not at the store size: a bad index
             raise ImageReadError(f"the cached image of '{name}' is {width}x{height}, not at the store size; delete "
                                  "the cache folder to rebuild it.")
         if self._data is None:
