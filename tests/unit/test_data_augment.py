@@ -9,7 +9,7 @@ import pytest
 
 from alexnet_lab.core.errors import UserInputError
 from alexnet_lab.data import CIFAR_AUGMENT, IMAGENET_AUGMENT, NO_AUGMENT, AugmentSpec, augment, augment_batch
-from alexnet_lab.data.augment import resized_crop_box
+from alexnet_lab.data.augment import fallback_crop_box, resized_crop_box
 
 EVERYTHING = AugmentSpec(
     random_crop_padding=4, random_resized_crop=((0.3, 1.0), (0.75, 1.33)), hflip=True, color_jitter=0.4
@@ -73,6 +73,24 @@ def test_random_resized_crop_box_stays_inside_and_in_range() -> None:
         assert 0.08 * 4800 * 0.8 <= height * width <= 4800
     # an aspect ratio no box can have falls back to the widest central box of the nearest ratio
     assert resized_crop_box(60, 80, ((0.5, 0.5), (10.0, 20.0)), rng) == (26, 0, 8, 80)
+
+
+@pytest.mark.parametrize("height, width, ratio, expected", [
+    (60, 80, (10.0, 20.0), (26, 0, 8, 80)),  # wider than the range allows: full width, centred vertically
+    (80, 60, (0.05, 0.1), (0, 26, 80, 8)),  # taller: full height, centred horizontally
+    (60, 80, (0.5, 2.0), (0, 0, 60, 80)),  # inside the range: the whole image
+    (7, 7, (2.0, 3.0), (1, 0, 4, 7)),  # an odd difference rounds the offset down
+    (1, 1, (3 / 4, 4 / 3), (0, 0, 1, 1)),
+    (1, 9, (3 / 4, 4 / 3), (0, 4, 1, 1)),  # 1xN strips
+    (9, 1, (3 / 4, 4 / 3), (4, 0, 1, 1)),
+])
+def test_the_fallback_box_is_centred(height, width, ratio, expected) -> None:
+    assert fallback_crop_box(height, width, ratio) == expected
+
+
+def test_a_fallback_box_side_of_zero_is_refused() -> None:
+    with pytest.raises(UserInputError, match="cannot centre a 0x1 box in a 9x1 image"):
+        fallback_crop_box(1, 9, (0.1, 0.2))  # 1 * 0.2 rounds to a width of 0
 
 
 def test_random_resized_crop_output_size() -> None:

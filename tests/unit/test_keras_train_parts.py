@@ -37,6 +37,31 @@ def test_identity_spec_crops_like_the_reference_and_flip_is_a_flip():
     assert any(np.array_equal(f, image[:, ::-1]) for f in flips) and any(np.array_equal(f, image) for f in flips)
 
 
+@pytest.mark.parametrize("size", [3, 4, 7, 8, 13])
+@pytest.mark.parametrize("ratio", [(2.0, 3.0), (0.25, 0.5)])
+def test_the_resized_crop_fallback_is_the_reference_box(size, ratio):
+    """No draw fits (the whole area at an aspect ratio far from 1), so tf.data takes the fallback:
+    the very box data.augment.fallback_crop_box centres (odd and even differences)."""
+    from alexnet_lab.data.augment import fallback_crop_box
+
+    image = _image(size, seed=size)
+    top, left, box_h, box_w = fallback_crop_box(size, size, ratio)
+    assert (box_h, box_w) != (size, size)
+    expected = tf.image.resize(image[top : top + box_h, left : left + box_w].astype(np.float32), (6, 6),
+                               method="bilinear", antialias=True)
+    expected = np.clip(np.round(expected.numpy()), 0, 255).astype(np.uint8)
+    spec = AugmentSpec(random_resized_crop=((1.0, 1.0), ratio))
+    assert np.array_equal(_augment(image, spec, 6, (0, size)), expected)
+
+
+@pytest.mark.parametrize("size", [32, 33, 34, 35])
+def test_the_centre_view_is_the_reference_on_odd_and_even_differences(size):
+    image = _image(size, seed=size)
+    from alexnet_lab.train.keras.augment_tf import center_view
+
+    assert np.array_equal(center_view(tf.constant(image), 32).numpy(), eval_view(image, 32))
+
+
 def test_padded_crop_is_a_window_of_the_zero_padded_image():
     image = _image(32)
     padded = np.pad(image, ((4, 4), (4, 4), (0, 0)))

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from alexnet_lab.core.errors import UserInputError
-from alexnet_lab.core.preprocessing import resize_bilinear
+from alexnet_lab.core.preprocessing import centred_offsets, resize_bilinear
 
 Range = tuple[float, float]
 
@@ -127,7 +127,19 @@ def resized_crop_box(
             top = int(rng.integers(0, height - box_h + 1))
             left = int(rng.integers(0, width - box_w + 1))
             return top, left, box_h, box_w
-    # fallback: the largest central box whose aspect ratio is inside the range
+    return fallback_crop_box(height, width, (ratio_low, ratio_high))
+
+
+def fallback_crop_box(height: int, width: int, ratio: Range) -> tuple[int, int, int, int]:
+    """(top, left, box_height, box_width) of RandomResizedCrop's fallback when no draw fits: the
+    largest box whose aspect ratio (width / height) is inside `ratio`, centred (centred_offsets).
+    The tf.data pipeline (train.keras.augment_tf) asks this function too.
+
+    Raises:
+        UserInputError: the ratio range rounds a box side to 0 (an image side of a pixel or two
+            with a ratio range far from 1).
+    """
+    ratio_low, ratio_high = ratio
     aspect = width / height
     if aspect < ratio_low:
         box_w, box_h = width, int(round(width / ratio_low))
@@ -135,7 +147,7 @@ def resized_crop_box(
         box_h, box_w = height, int(round(height * ratio_high))
     else:
         box_w, box_h = width, height
-    return (height - box_h) // 2, (width - box_w) // 2, box_h, box_w
+    return *centred_offsets(height, width, box_h, box_w), box_h, box_w
 
 
 def _random_resized_crop(

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from alexnet_lab.core.preprocessing import crop_offsets
 from alexnet_lab.data import AugmentSpec
+from alexnet_lab.data.augment import fallback_crop_box
 
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as the reference and torchvision
 _CROP_ATTEMPTS = 10  # torchvision's RandomResizedCrop tries 10 boxes before its fallback
@@ -32,16 +33,6 @@ def _offset(seed: tf.Tensor, span: tf.Tensor) -> tf.Tensor:
     return tf.minimum(tf.cast(tf.floor(_uniform(seed) * count), tf.int32), tf.cast(span, tf.int32))
 
 
-def _fallback_box(size: int, ratio: tuple[float, float]) -> tuple[int, int]:
-    """(box_h, box_w) when no draw fits: the largest central box inside the ratio range (square image)."""
-    low, high = ratio
-    if 1.0 < low:
-        return int(round(size / low)), size
-    if 1.0 > high:
-        return size, int(round(size * high))
-    return size, size
-
-
 def _resized_crop(image: tf.Tensor, crop: tuple, out_size: int, seed: tf.Tensor) -> tf.Tensor:
     """torchvision's RandomResizedCrop box (10 draws, first that fits, else the fallback), resized
     with antialiasing like the reference (crop_and_resize would alias when it shrinks)."""
@@ -54,12 +45,12 @@ def _resized_crop(image: tf.Tensor, crop: tuple, out_size: int, seed: tf.Tensor)
     box_h = tf.cast(tf.round(tf.sqrt(target / aspect)), tf.int32)
     fits = (box_w > 0) & (box_w <= size) & (box_h > 0) & (box_h <= size)
     first = tf.argmax(tf.cast(fits, tf.int32), output_type=tf.int32)
-    fallback_h, fallback_w = _fallback_box(size, ratio)
+    fallback_top, fallback_left, fallback_h, fallback_w = fallback_crop_box(size, size, ratio)  # the reference's
     found = tf.reduce_any(fits)
     height = tf.where(found, box_h[first], fallback_h)
     width = tf.where(found, box_w[first], fallback_w)
-    top = tf.where(found, _offset(seeds[2], size - height), (size - fallback_h) // 2)
-    left = tf.where(found, _offset(seeds[3], size - width), (size - fallback_w) // 2)
+    top = tf.where(found, _offset(seeds[2], size - height), fallback_top)
+    left = tf.where(found, _offset(seeds[3], size - width), fallback_left)
     box = tf.slice(image, tf.stack([top, left, 0]), tf.stack([height, width, 3]))
     return tf.image.resize(box, (out_size, out_size), method="bilinear", antialias=True)
 
