@@ -23,7 +23,7 @@ Range = tuple[float, float]
 
 # ITU-R 601 luma weights, as torchvision's rgb_to_grayscale uses for contrast and saturation.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-_CROP_ATTEMPTS = 10  # torchvision's RandomResizedCrop tries 10 boxes before its fallback
+CROP_ATTEMPTS = 10  # torchvision's RandomResizedCrop tries 10 boxes before its fallback
 
 
 def _as_range(value: Sequence[float], what: str) -> Range:
@@ -118,7 +118,7 @@ def resized_crop_box(
     (scale_low, scale_high), (ratio_low, ratio_high) = crop
     area = height * width
     log_low, log_high = math.log(ratio_low), math.log(ratio_high)
-    for _ in range(_CROP_ATTEMPTS):
+    for _ in range(CROP_ATTEMPTS):
         target = area * rng.uniform(scale_low, scale_high)
         aspect = math.exp(rng.uniform(log_low, log_high))
         box_w = int(round(math.sqrt(target * aspect)))

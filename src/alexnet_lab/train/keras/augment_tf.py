@@ -17,10 +17,9 @@ import tensorflow as tf
 
 from alexnet_lab.core.preprocessing import crop_offsets
 from alexnet_lab.data import AugmentSpec
-from alexnet_lab.data.augment import fallback_crop_box
+from alexnet_lab.data.augment import CROP_ATTEMPTS, fallback_crop_box
 
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as the reference and torchvision
-_CROP_ATTEMPTS = 10  # torchvision's RandomResizedCrop tries 10 boxes before its fallback
 
 
 def _uniform(seed: tf.Tensor, low: float = 0.0, high: float = 1.0, shape: tuple[int, ...] = ()) -> tf.Tensor:
@@ -39,8 +38,8 @@ def _resized_crop(image: tf.Tensor, crop: tuple, out_size: int, seed: tf.Tensor)
     (scale_low, scale_high), ratio = crop
     size = int(image.shape[0])
     seeds = tf.random.experimental.stateless_split(seed, 4)
-    target = size * size * _uniform(seeds[0], scale_low, scale_high, (_CROP_ATTEMPTS,))
-    aspect = tf.exp(_uniform(seeds[1], math.log(ratio[0]), math.log(ratio[1]), (_CROP_ATTEMPTS,)))
+    target = size * size * _uniform(seeds[0], scale_low, scale_high, (CROP_ATTEMPTS,))
+    aspect = tf.exp(_uniform(seeds[1], math.log(ratio[0]), math.log(ratio[1]), (CROP_ATTEMPTS,)))
     box_w = tf.cast(tf.round(tf.sqrt(target * aspect)), tf.int32)
     box_h = tf.cast(tf.round(tf.sqrt(target / aspect)), tf.int32)
     fits = (box_w > 0) & (box_w <= size) & (box_h > 0) & (box_h <= size)
