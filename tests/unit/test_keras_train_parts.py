@@ -214,3 +214,35 @@ def test_fp16_step_with_overflowing_gradients_is_skipped():
     step.run(x, np.arange(4, dtype=np.int64))
     assert scale.value == 2.0**39 and int(step.optimizers[0].iterations.numpy()) == 0
     assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.trainable_variables))
+
+
+def test_the_one_call_step_trains_like_the_two_call_step():
+    """fp32 (no loss scale): the fused tf.function step and the gradients-then-update pair give the
+    same weights after two steps with weight decay and label smoothing."""
+    import keras
+
+    from alexnet_lab.frameworks.keras import build_model
+    from alexnet_lab.train.config import RunConfig
+    from alexnet_lab.train.keras.precision import LossScale
+    from alexnet_lab.train.keras.steps import PhaseStep
+    from alexnet_lab.train.phases import plan_phases
+
+    config = RunConfig(variant="cifar", weight_decay=5e-4, label_smoothing=0.1)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 32, 32, 3)).astype(np.float32)
+    y = np.arange(4, dtype=np.int64)
+    weights, losses = [], []
+    for fused in (True, False):
+        keras.utils.set_random_seed(0)
+        model = build_model("cifar", 10, 0.0, input_size=32)
+        phase = plan_phases(config, get_arch("cifar"), ())[0]
+        step = PhaseStep(model, phase, config, LossScale(False))
+        assert step._fused is not None, "fp32 on TensorFlow takes the one-call step"
+        if not fused:
+            step._fused = None
+        step.set_lr(1.0)
+        losses.append([step.run(x, y)[0] for _ in range(2)])
+        weights.append([v.numpy() for v in model.trainable_variables])
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -121,6 +121,9 @@ class DistributedPhaseStep(PhaseStep):
 
         return (lambda x, y, scale: grads_fn(x, y, tf.constant(scale, tf.float32))), apply_fn
 
+    def _compile_fused(self):
+        return None  # the replicas' all-reduce sits between the gradients and the update
+
 
 @dataclass
 class Distribution:

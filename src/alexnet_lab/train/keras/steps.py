@@ -13,7 +13,9 @@ Keras' SGD keeps lr inside its velocity (m = mu * m - lr * g); with a constant l
 PyTorch's update exactly, while the lr schedule changes lr the two differ in the second order.
 
 Gradients and the update are two compiled functions (tf.function on TensorFlow, autograd on
-PyTorch), so an fp16 step whose gradients overflow can be skipped from Python.
+PyTorch), so an fp16 step whose gradients overflow can be skipped from Python. Without a loss scale
+(fp32, bf16) on TensorFlow, one tf.function does both: no unscaling pass over the gradients, no
+finiteness check, no gradients handed back to Python between the two (what model.fit's step does).
 """
 
 from __future__ import annotations
@@ -99,10 +101,29 @@ class PhaseStep:
         self._l2 = config.weight_decay if config.optimizer == "sgd" else 0.0
         self._kernels = [_is_kernel(v) for v in self.variables]
         self._grads, self._apply = self._compile()
+        self._fused = None if loss_scale.enabled else self._compile_fused()
 
     def _compile(self) -> tuple:
         """(gradients function, update function); the distributed step overrides this."""
         return _compile(self.model, self.variables, self.config.label_smoothing, self._update)
+
+    def _compile_fused(self):
+        """One function (x, y) -> (loss, correct) that also applies the update, or None where the
+        two-function step is the only one (the PyTorch backend, where nothing is compiled)."""
+        if training_backend() != "tensorflow":
+            return None
+        import tensorflow as tf
+
+        model, variables, smoothing, update = self.model, self.variables, self.config.label_smoothing, self._update
+
+        @tf.function(reduce_retracing=True)
+        def step_fn(x, y):
+            with tf.GradientTape() as tape:
+                loss, correct = _forward(model, x, y, smoothing)
+            update(tape.gradient(loss, variables))
+            return loss, correct
+
+        return step_fn
 
     def set_lr(self, factor: float) -> None:
         for optimizer, (peak, _) in zip(self.optimizers, self.groups):
@@ -120,6 +141,9 @@ class PhaseStep:
 
     def run(self, x, y) -> tuple[float, int]:
         """One optimizer step on a batch; returns (loss, correct predictions)."""
+        if self._fused is not None:
+            loss, correct = self._fused(x, y)
+            return float(loss), int(correct)
         loss, correct, finite, grads = self._grads(x, y, self.loss_scale.value)
         if self.loss_scale.update(bool(finite) if self.loss_scale.enabled else True):
             self._apply(grads)
