@@ -22,7 +22,7 @@ from alexnet_lab.core.preprocessing import centred_offsets, resize_bilinear
 Range = tuple[float, float]
 
 # ITU-R 601 luma weights, as torchvision's rgb_to_grayscale uses for contrast and saturation.
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 CROP_ATTEMPTS = 10  # torchvision's RandomResizedCrop tries 10 boxes before its fallback
 
 
@@ -169,9 +169,9 @@ def _jitter(image: np.ndarray, amount: float, rng: np.random.Generator) -> np.nd
     """Brightness, contrast, saturation on a float 0-255 image, clipped after each like torchvision."""
     brightness, contrast, saturation = rng.uniform(1 - amount, 1 + amount, size=3)
     out = np.clip(image * brightness, 0, 255)
-    mean_grey = float((out @ _LUMA).mean())
+    mean_grey = float((out @ LUMA).mean())
     out = np.clip((out - mean_grey) * contrast + mean_grey, 0, 255)
-    grey = (out @ _LUMA)[:, :, None]
+    grey = (out @ LUMA)[:, :, None]
     return np.clip((out - grey) * saturation + grey, 0, 255)
 
 

@@ -17,9 +17,7 @@ import tensorflow as tf
 
 from alexnet_lab.core.preprocessing import crop_offsets
 from alexnet_lab.data import AugmentSpec
-from alexnet_lab.data.augment import CROP_ATTEMPTS, fallback_crop_box
-
-_LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as the reference and torchvision
+from alexnet_lab.data.augment import CROP_ATTEMPTS, LUMA, fallback_crop_box
 
 
 def _uniform(seed: tf.Tensor, low: float = 0.0, high: float = 1.0, shape: tuple[int, ...] = ()) -> tf.Tensor:
@@ -65,7 +63,7 @@ def _padded_crop(image: tf.Tensor, padding: int, seed: tf.Tensor) -> tf.Tensor:
 def _jitter(image: tf.Tensor, amount: float, seed: tf.Tensor) -> tf.Tensor:
     """Brightness, contrast, saturation on a float 0-255 image, clipped after each like the reference."""
     brightness, contrast, saturation = tf.unstack(_uniform(seed, 1.0 - amount, 1.0 + amount, (3,)))
-    luma = tf.constant(_LUMA, tf.float32)
+    luma = tf.constant(LUMA, tf.float32)  # the reference's ITU-R 601 weights
     out = tf.clip_by_value(image * brightness, 0.0, 255.0)
     mean_grey = tf.reduce_mean(tf.tensordot(out, luma, 1))
     out = tf.clip_by_value((out - mean_grey) * contrast + mean_grey, 0.0, 255.0)
