@@ -246,3 +246,30 @@ def test_the_one_call_step_trains_like_the_two_call_step():
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
     for a, b in zip(*weights):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("nesterov", [True, False])
+def test_fused_sgd_updates_like_keras_sgd(nesterov):
+    """FusedSGD's one kernel per variable and Keras SGD's elementwise ops: the same weights and
+    velocities, to float rounding, after steps whose learning rate changes (as a schedule does)."""
+    import keras
+
+    from alexnet_lab.train.keras.steps import FusedSGD
+
+    rng = np.random.default_rng(0)
+    shapes = [(3, 3, 3, 8), (8,), (40, 5)]
+    start = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    grads = [[tf.constant(rng.normal(size=s).astype(np.float32)) for s in shapes] for _ in range(4)]
+    results = []
+    for cls in (FusedSGD, keras.optimizers.SGD):
+        variables = [keras.Variable(w) for w in start]
+        optimizer = cls(learning_rate=0.1, momentum=0.9, nesterov=nesterov)
+        optimizer.build(variables)
+        for lr, step_grads in zip((0.1, 0.05, 0.2, 0.01), grads):
+            optimizer.learning_rate = lr
+            tf.function(lambda g: optimizer.apply(g, variables))(step_grads)  # noqa: B023
+        results.append(([v.numpy() for v in variables], [m.numpy() for m in optimizer.momentums]))
+    (fused, fused_m), (plain, plain_m) = results
+    assert not all(np.array_equal(a, b) for a, b in zip(fused, start)), "the weights moved"
+    for a, b in zip(fused + fused_m, plain + plain_m):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

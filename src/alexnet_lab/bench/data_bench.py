@@ -6,7 +6,9 @@ the plain torchvision recipe, one process per measurement (bench.worker).
   step (train.torch.step.build_step: the batch normaliser, `--precision auto`, channels-last, its
   optimizer);
 - reference: ImageFolder + RandomResizedCrop(224) + RandomHorizontalFlip + ToTensor + Normalize,
-  a DataLoader with the same workers, torchvision's alexnet, SGD, the same autocast and layout.
+  a DataLoader with the same workers, torchvision's alexnet, the same autocast and layout, and
+  the optimizer settings `alexnet train` uses by default (reference_sgd), so both sides do the same
+  work per step.
 
 Each reports `loader_img_s` (the loader alone), `train_img_s` (loader + step, end to end),
 `step_img_s` (the step alone on a batch in memory), `fed` = loader / step, and
@@ -21,7 +23,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from alexnet_lab.bench.settings import BenchSettings
+from alexnet_lab.bench.settings import BenchSettings, reference_sgd
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -63,7 +65,7 @@ def _reference(settings: BenchSettings, folder: str, workers: int):
     dataset = torchvision.datasets.ImageFolder(folder, recipe)
     loader = torch.utils.data.DataLoader(dataset, batch_size=settings.batch, shuffle=True, num_workers=workers)
     model = torchvision.models.alexnet(num_classes=len(dataset.classes)).to(memory_format=torch.channels_last).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, **reference_sgd())
     precision = resolve_precision("auto", torch.device("cpu"))
 
     def step(images, labels):

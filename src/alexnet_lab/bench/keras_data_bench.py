@@ -9,7 +9,8 @@ on TensorFlow, ours beside a plain tf.data recipe, one process per measurement (
   decode_jpeg, sample_distorted_bounding_box (area 0.08-1, aspect 3/4-4/3, 10 attempts, the whole
   image as fallback) + slice + tf.image.resize, random_flip_left_right, /255 and mean / std per
   sample, batch, prefetch (AUTOTUNE parallelism); the hand-written Sequential AlexNet of
-  bench.keras_bench under the same policy, SGD, trained by model.fit.
+  bench.keras_bench under the same policy, trained by model.fit with the optimizer settings
+  `alexnet train` uses by default (bench.settings.reference_sgd; Keras' SGD decays every weight).
 
 The same figures as bench.data_bench: `loader_img_s`, `train_img_s`, `step_img_s`, `fed` and
 `view_img_s_per_core` (one sample's decode + augment, images per CPU-second of a one-thread map).
@@ -24,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from alexnet_lab.bench.settings import BenchSettings
+from alexnet_lab.bench.settings import BenchSettings, reference_sgd
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -98,7 +99,7 @@ def _reference(settings: BenchSettings, index, precision):
 
     with dtype_policy(precision):
         model = reference_model(dataclasses.replace(settings, classes=len(index.class_names)))
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+    model.compile(optimizer=keras.optimizers.SGD(0.01, **reference_sgd()),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     views = files.repeat().map(lambda p, y: _recipe_view(p, y, settings.size)).take(settings.view_samples + 1)
     return recipe, views, lambda x, y: model.train_on_batch(x, y), model

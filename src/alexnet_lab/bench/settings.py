@@ -35,6 +35,16 @@ class BenchSettings:
         return cls(**json.loads(text))
 
 
+def reference_sgd() -> dict:
+    """The --data references' SGD settings (besides the learning rate): `alexnet train`'s defaults
+    (RunConfig: momentum, Nesterov when there is momentum, weight decay), so that ours and the
+    reference do the same work per step."""
+    from alexnet_lab.train.config import RunConfig
+
+    config = RunConfig()
+    return {"momentum": config.momentum, "nesterov": config.momentum > 0, "weight_decay": config.weight_decay}
+
+
 def timed(step: Callable[[], object], warmup: int, runs: int) -> float:
     """Seconds per call of `step` after `warmup` untimed calls (best of the mean, one block)."""
     for _ in range(warmup):

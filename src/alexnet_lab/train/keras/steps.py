@@ -16,6 +16,11 @@ Gradients and the update are two compiled functions (tf.function on TensorFlow, 
 PyTorch), so an fp16 step whose gradients overflow can be skipped from Python. Without a loss scale
 (fp32, bf16) on TensorFlow, one tf.function does both: no unscaling pass over the gradients, no
 finiteness check, no gradients handed back to Python between the two (what model.fit's step does).
+
+SGD with momentum on TensorFlow updates each variable with one fused kernel
+(ResourceApplyKerasMomentum: Keras SGD's own arithmetic, m = mu * m - lr * g, then w += m or, with
+Nesterov, w += mu * m - lr * g) instead of Keras' chain of elementwise ops, each a pass over
+AlexNet's 61 M weights; tests/unit/test_keras_train_parts.py holds the two to float rounding.
 """
 
 from __future__ import annotations
@@ -58,11 +63,28 @@ def all_finite(grads):
     return ops.all(ops.stack([ops.all(ops.isfinite(g)) for g in grads]))
 
 
+class FusedSGD(keras.optimizers.SGD):
+    """keras.optimizers.SGD whose momentum update is one fused TensorFlow kernel per variable (the
+    module docstring); the same variables and config, so checkpoints do not tell the two apart."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.momentum == 0 or keras.backend.backend() != "tensorflow":  # never import TensorFlow beside torch
+            return super().update_step(gradient, variable, learning_rate)
+        import tensorflow as tf
+
+        variable = variable.value if isinstance(variable, keras.Variable) else variable
+        momentum = self.momentums[self._get_variable_index(variable)]
+        dtype = variable.dtype
+        tf.raw_ops.ResourceApplyKerasMomentum(
+            var=variable.handle, accum=momentum.value.handle, lr=tf.cast(learning_rate, dtype),
+            grad=tf.cast(gradient, dtype), momentum=tf.cast(self.momentum, dtype), use_nesterov=self.nesterov)
+
+
 def make_optimizer(config: RunConfig, lr: float, variables: list, name: str,
                    classes: dict | None = None) -> keras.optimizers.Optimizer:
     """SGD (momentum, Nesterov when momentum > 0, as the PyTorch loop) or AdamW, built on `variables`.
     `classes` ({'sgd': cls, 'adamw': cls}) substitutes subclasses (the distributed step's)."""
-    classes = classes or {"sgd": keras.optimizers.SGD, "adamw": keras.optimizers.AdamW}
+    classes = classes or {"sgd": FusedSGD, "adamw": keras.optimizers.AdamW}
     if config.optimizer == "adamw":
         optimizer = classes["adamw"](learning_rate=lr, weight_decay=config.weight_decay, beta_1=0.9,
                                      beta_2=0.999, epsilon=1e-8, name=name)
@@ -90,7 +112,7 @@ def lr_groups(model, phase: Phase, variables: list) -> list[tuple[float, list[in
 class PhaseStep:
     """The compiled step of one phase: call :meth:`set_lr` then :meth:`run` per batch."""
 
-    optimizer_classes: dict | None = None  # None: Keras' SGD and AdamW
+    optimizer_classes: dict | None = None  # None: FusedSGD and Keras' AdamW
 
     def __init__(self, model, phase: Phase, config: RunConfig, loss_scale: LossScale):
         self.model, self.config, self.loss_scale = model, config, loss_scale
