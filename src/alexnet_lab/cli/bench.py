@@ -22,11 +22,13 @@ def add_benchmark(sub) -> None:
     p.add_argument("--no-jpeg", action="store_true", help="skip the JPEG input-pipeline measurement")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--data", metavar="FOLDER", help="a class folder of photos: the training input of --framework "
-                   "on them (loader alone, end-to-end step) beside its plain recipe (torchvision's, or tf.data's for "
-                   "keras), instead of the model measurements")
+                   "on them (loader alone, end-to-end step) beside the plain recipe "
+                   "a user of that framework writes (named in the JSON's reference_recipe), instead of the model "
+                   "measurements")
     p.add_argument("--num-workers", type=int, default=0, help="--data, PyTorch: loader workers on both sides "
                    "(default: what `alexnet train` picks)")
-    p.add_argument("--threads", type=int, default=0, help="intra-op threads of the measuring process (default: torch's)")
+    p.add_argument("--threads", type=int, default=0, help="intra-op threads of the measuring process "
+                   "(default: the framework's own choice)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_benchmark)
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from alexnet_lab.cli.flags import WEIGHTS_HELP
+from alexnet_lab.cli.flags import WEIGHTS_HELP, export_framework_help
 
 
 def add_info(sub) -> None:
@@ -26,8 +26,7 @@ def add_convert(sub) -> None:
     p.add_argument("output", help="output file (a folder for savedmodel and hf); the format follows from its name unless "
                    "--to is given")
     p.add_argument("--to", help="torch, keras, safetensors, caffe-npy, onnx, torchscript, torch-export, savedmodel or hf")
-    p.add_argument("--framework", help="export formats only: which model is exported, torch (NCHW input) or keras "
-                   "(NHWC input); default torch, keras for savedmodel")
+    p.add_argument("--framework", help=export_framework_help())
     p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists (never when it is the input)")
     p.set_defaults(func=cmd_convert)
 

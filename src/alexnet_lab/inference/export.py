@@ -89,7 +89,8 @@ def export_framework(fmt: str, framework: str | None) -> str:
     if check_framework(framework) not in allowed:
         raise UserInputError(
             f"--to {fmt} exports the {' or '.join(allowed)} model, not the {framework} one; received "
-            f"--framework {framework}. Drop --framework, or use --to onnx (torch or keras)."
+            f"--framework {framework}. Drop --framework, or use --to "
+            f"{' or '.join(f for f in EXPORT_FORMATS if framework in export_frameworks(f))} for the {framework} model."
         )
     return framework
 
