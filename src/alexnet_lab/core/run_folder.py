@@ -65,6 +65,15 @@ class RunFolder:
     held_out_eval_1crop = _In(HELD_OUT_EVAL_1CROP)
     checkpoints, tensorboard = _In(CHECKPOINTS), _In(TENSORBOARD)
 
+    def checkpoint(self, kind: str, suffix: str) -> Path:
+        """RUN/checkpoints/KIND<suffix>: a training checkpoint ('last' or 'best') in the format of
+        the framework whose checkpoint ending is `suffix` (frameworks.registry)."""
+        return self.path / self.CHECKPOINTS / f"{kind}{suffix}"
+
+    def weights_file(self, kind: str) -> Path:
+        """RUN/KIND.safetensors: the 'best' or 'last' weights."""
+        return {"best": self.best_weights, "last": self.last_weights}[kind]
+
     def plot(self, name: str) -> Path:
         """RUN/plots/NAME.png."""
         return self.path / self.PLOTS / f"{name}.png"

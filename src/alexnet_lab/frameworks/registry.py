@@ -21,6 +21,7 @@ class FrameworkEntry:
         weight_suffixes: file endings of its own weight format (read_weights / write_weights).
         also_reads: endings it reads but never writes.
         input_layout: its models' input layout, as trained ('NCHW' or 'NHWC').
+        checkpoint_suffix: the ending of its training checkpoints (RUN/checkpoints/last<suffix>).
         train_features: what its training offers beyond the common flags (train.config.supports).
         packages: distributions whose versions a benchmark records.
         hub_tag: its tag on a Hub model card.
@@ -37,6 +38,7 @@ class FrameworkEntry:
     name: str
     weight_suffixes: tuple[str, ...]
     input_layout: str
+    checkpoint_suffix: str = ""
     also_reads: tuple[str, ...] = ()
     train_features: frozenset[str] = frozenset()
     packages: tuple[str, ...] = ()
@@ -48,13 +50,13 @@ class FrameworkEntry:
 
 
 ENTRIES: dict[str, FrameworkEntry] = {entry.name: entry for entry in (
-    FrameworkEntry("torch", (".pth", ".pt"), "NCHW",
+    FrameworkEntry("torch", (".pth", ".pt"), "NCHW", checkpoint_suffix=".pt",
                    # torchrun: one process per device (DistributedDataParallel); compile: torch.compile
                    train_features=frozenset({"torchrun", "compile"}), packages=("torch", "torchvision"),
                    hub_tag="pytorch", exports=(("onnx", ()), ("torchscript", ()), ("torch-export", ())),
                    modules=("torch", "torchvision"),
                    data_benchmark=("data", "the torchvision recipe (bench.data_bench)"), early_device_check=True),
-    FrameworkEntry("keras", (".weights.h5", ".keras"), "NHWC",
+    FrameworkEntry("keras", (".weights.h5", ".keras"), "NHWC", checkpoint_suffix=".keras-ckpt.npz",
                    also_reads=(".h5",),  # Keras 2 HDF5 weight files
                    train_features=frozenset({"distribute"}),  # tf.distribute strategies, one process per machine
                    packages=("keras", "tensorflow-cpu", "tensorflow"), hub_tag="keras",

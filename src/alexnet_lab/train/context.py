@@ -39,8 +39,10 @@ log = logging.getLogger(__name__)
 
 class RunContext:
     def __init__(self, run_dir: Path, meta: ModelMeta, resume_checkpoint: Path | None, show_progress: bool | None = None,
-                 world: World = World()):
+                 world: World = World(), checkpoint_suffix: str = ""):
+        """`checkpoint_suffix`: the training framework's checkpoint ending (its registry entry)."""
         self.run_dir = run_dir
+        self.checkpoint_suffix = checkpoint_suffix
         self.meta = meta
         self.resume_checkpoint = resume_checkpoint
         self.world = world  # which process of a distributed job this is; the backends train with it
@@ -57,7 +59,7 @@ class RunContext:
             self._tb = ScalarWriter(RunFolder(run_dir).tensorboard)
 
     def checkpoint_path(self, kind: str) -> Path:
-        return RunFolder(self.run_dir).checkpoints / f"{kind}.pt"
+        return RunFolder(self.run_dir).checkpoint(kind, self.checkpoint_suffix)
 
     @contextlib.contextmanager
     def progress(self, total: int, desc: str) -> Iterator:
@@ -143,7 +145,7 @@ class RunContext:
     def save_model(self, tensors: Mapping[str, np.ndarray], kind: str, epoch: int | None = None) -> Path:
         """Write RUN/<kind>.safetensors: canonical weights + metadata, usable by predict/evaluate/convert;
         with `epoch`, through the manifest. Only the writer writes; the others return the path."""
-        path = self.run_dir / f"{kind}.safetensors"
+        path = RunFolder(self.run_dir).weights_file(kind)
         if not self.writer:
             return path
         bundle = WeightBundle(tensors, self.meta)

@@ -22,6 +22,7 @@ from alexnet_lab.core.softmax import softmax
 from alexnet_lab.core.spec import get_arch
 from alexnet_lab.data import load_split, save_split
 from alexnet_lab.data.datasets import AUGMENTS, DataSplits, normalisation, resolve_data
+from alexnet_lab.frameworks.registry import ENTRIES
 from alexnet_lab.train.config import RunConfig, supports
 from alexnet_lab.train.context import RunContext
 from alexnet_lab.train.folder import check_run_output, fault_point, storage_error
@@ -123,13 +124,14 @@ def _train_in_folder(config: RunConfig, extension: dict | None, trainer, bundle,
                      spec: PreprocessSpec, world: World) -> None:
     """The run itself, with the folder locked: config and split first, then train and finish."""
     run_dir = Path(config.out)
-    last = RunFolder(run_dir).checkpoints / "last.pt"
+    suffix = ENTRIES[config.framework].checkpoint_suffix
+    last = RunFolder(run_dir).checkpoint("last", suffix)
     checkpoint = last if config.resume and last.is_file() else None
     meta = ModelMeta(config.variant, data.class_names, spec, source=f"run {run_dir.name}", input_size=spec.crop)
     log.info("data: %s", data.description)
     if world.is_main:
         save_split(data.splits, RunFolder(run_dir).split)
-    ctx = RunContext(run_dir, meta, checkpoint, world=world)
+    ctx = RunContext(run_dir, meta, checkpoint, world=world, checkpoint_suffix=suffix)
     try:
         stores, mode = make_stores(ctx, data, spec, config)
         if world.is_main:

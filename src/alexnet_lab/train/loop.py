@@ -38,12 +38,6 @@ class FrameworkTrainer(Protocol):
     epoch_images: int  # images this process trains on per epoch (its share)
     steps_per_epoch: int  # optimizer steps per epoch, the same in every process
 
-    def resume_path(self, ctx: RunContext) -> Path | None:
-        """The checkpoint to continue from, or None for a fresh start."""
-
-    def checkpoint_file(self, ctx: RunContext, kind: str) -> Path:
-        """The run's 'last' or 'best' checkpoint file in this framework's format."""
-
     def load_checkpoint(self, path: Path) -> dict[str, Any]:
         """Restore the model (and the framework's own state) from `path`; return the state dict."""
 
@@ -86,14 +80,14 @@ class FrameworkTrainer(Protocol):
 def _resume(trainer: FrameworkTrainer, ctx: RunContext, total_epochs: int) -> tuple[int, dict | None]:
     """(start epoch, checkpoint state): the last checkpoint's, digest-checked, with the best files
     repaired from it when a kill left them behind; (0, None) for a fresh start."""
-    path = trainer.resume_path(ctx)
+    path = ctx.resume_checkpoint
     if path is None:
         return 0, None
     ctx.verify_checkpoint(path)
     state = trainer.load_checkpoint(path)
     start_epoch = int(state["epoch"])
     ctx.restore(state["history"], state["best"], state.get("best_epoch"))
-    ctx.repair_best(path, trainer.checkpoint_file(ctx, "best"), start_epoch, trainer.to_canonical)
+    ctx.repair_best(path, ctx.checkpoint_path("best"), start_epoch, trainer.to_canonical)
     log.info("resuming at epoch %d of %d", start_epoch + 1, total_epochs)
     return start_epoch, state
 
@@ -165,7 +159,7 @@ def fit(trainer: FrameworkTrainer, config: RunConfig, phases: list[Phase], ctx: 
                 "alexnet_lab": ctx.meta.to_metadata(), "epoch": epoch + 1, "phase": phase_index,
                 "phase_step": phase_step + trainer.steps_per_epoch, "best": ctx.best, "best_epoch": ctx.best_epoch,
                 "history": ctx.history})
-            ctx.commit_pair(trainer.checkpoint_file(ctx, "last"), trainer.checkpoint_file(ctx, "best"),
+            ctx.commit_pair(ctx.checkpoint_path("last"), ctx.checkpoint_path("best"),
                             lambda tmp, state=state: trainer.write_checkpoint(tmp, state), epoch + 1, improved,
                             trainer.to_canonical)
         ctx.commit_epoch(row)

@@ -25,19 +25,15 @@ import numpy as np
 from alexnet_lab.core.errors import WeightFormatError
 from alexnet_lab.core.fileio import atomic_path
 from alexnet_lab.core.run_folder import RunFolder
+from alexnet_lab.frameworks.registry import ENTRIES
 
-SUFFIX = ".keras-ckpt.npz"
+SUFFIX = ENTRIES["keras"].checkpoint_suffix  # .keras-ckpt.npz
 FORMAT = "alexnet-lab keras checkpoint 1"
-
-
-def checkpoint_file(torch_style_path: Path) -> Path:
-    """The Keras file for RunContext.checkpoint_path(kind) (which names the PyTorch .pt file)."""
-    return Path(torch_style_path).with_suffix(SUFFIX)
 
 
 def resume_checkpoint_path(run_dir: str | os.PathLike[str]) -> Path | None:
     """RUN/checkpoints/last.keras-ckpt.npz when it exists (what --resume continues from)."""
-    path = RunFolder(run_dir).checkpoints / f"last{SUFFIX}"
+    path = RunFolder(run_dir).checkpoint("last", SUFFIX)
     return path if path.is_file() else None
 
 

@@ -33,8 +33,6 @@ from alexnet_lab.train.context import RunContext
 from alexnet_lab.train.keras.checkpoint import (
     SUFFIX,
     Checkpoint,
-    checkpoint_file,
-    resume_checkpoint_path,
     write_checkpoint,
 )
 from alexnet_lab.train.keras.data import StorePipeline
@@ -78,12 +76,6 @@ class KerasTrainer:
     def _evaluated(self):
         """The block in which the model holds the evaluated weights (the average with --ema-decay)."""
         return self.ema.swapped() if self.ema is not None else contextlib.nullcontext()
-
-    def resume_path(self, ctx: RunContext) -> Path | None:
-        return _resume_path(self.config, ctx)
-
-    def checkpoint_file(self, ctx: RunContext, kind: str) -> Path:
-        return checkpoint_file(ctx.checkpoint_path(kind))
 
     def load_checkpoint(self, path: Path) -> dict[str, Any]:
         self._checkpoint = Checkpoint(path)
@@ -152,15 +144,6 @@ class KerasTrainer:
 def _mirror(x):
     """A batch of NHWC images mirrored left to right (numpy on the PyTorch backend, a tensor on TensorFlow)."""
     return np.ascontiguousarray(x[:, :, ::-1]) if isinstance(x, np.ndarray) else x[:, :, ::-1]
-
-
-def _resume_path(config: RunConfig, ctx: RunContext) -> Path | None:
-    """The Keras checkpoint to continue from. run.py looks for the PyTorch last.pt only, so a
-    Keras run folder is searched here too."""
-    given = ctx.resume_checkpoint
-    if given is not None and not str(given).endswith(SUFFIX):
-        raise TrainingError(f"{given} was written by the PyTorch loop; resume this run with --framework torch.")
-    return given if given is not None else (resume_checkpoint_path(ctx.run_dir) if config.resume else None)
 
 
 def _seed(seed: int) -> None:

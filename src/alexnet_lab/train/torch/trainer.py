@@ -65,12 +65,6 @@ class TorchTrainer(TorchStep):
             self.steps_per_epoch = len(ShardBatches(self.groups, world.split_batch(config.batch_size), world.rank,
                                                     world.size, self.workers, config.seed, 0))
 
-    def resume_path(self, ctx: RunContext) -> Path | None:
-        return ctx.resume_checkpoint
-
-    def checkpoint_file(self, ctx: RunContext, kind: str) -> Path:
-        return ctx.checkpoint_path(kind)
-
     def load_checkpoint(self, path: Path) -> dict[str, Any]:
         state = load_checkpoint(path)
         self.model.load_state_dict(state["model"])
