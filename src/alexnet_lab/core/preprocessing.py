@@ -244,15 +244,21 @@ def normalisation_terms(spec: PreprocessSpec) -> tuple[np.ndarray, np.ndarray]:
     return (np.float32(spec.scale) / std).astype(np.float32), (-mean / std).astype(np.float32)
 
 
+def normalised(pixels: np.ndarray, scale: np.ndarray, offset: np.ndarray, bgr: bool) -> np.ndarray:
+    """0-255 channels-last pixels -> float32 network input: reversed to BGR when `bgr`, then
+    pixel * scale + offset (normalisation_terms); the numpy form of the one multiply-add."""
+    pixels = np.asarray(pixels)
+    if bgr:
+        pixels = pixels[..., ::-1]
+    return (pixels.astype(np.float32) * scale + offset).astype(np.float32, copy=False)
+
+
 def normalize(pixels: np.ndarray, spec: PreprocessSpec, channel_axis: int = -1) -> np.ndarray:
     """Reorder channels, scale and normalise 0-255 RGB pixels (3 channels on channel_axis)."""
     out = np.moveaxis(np.asarray(pixels), channel_axis, -1)
     if out.shape[-1] != 3:
         raise UserInputError(f"expected 3 RGB channels on axis {channel_axis}; received shape {np.shape(pixels)}.")
-    if spec.channel_order == "BGR":
-        out = out[..., ::-1]
-    scale, offset = normalisation_terms(spec)
-    out = out.astype(np.float32) * scale + offset
+    out = normalised(out, *normalisation_terms(spec), bgr=spec.channel_order == "BGR")
     return np.ascontiguousarray(np.moveaxis(out, -1, channel_axis), dtype=np.float32)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from alexnet_lab.core.bundle import WeightBundle
 from alexnet_lab.core.errors import UserInputError
+from alexnet_lab.core.preprocessing import normalised
 from alexnet_lab.core.softmax import softmax
 from alexnet_lab.frameworks.registry import DEFAULT_FRAMEWORK
 
@@ -36,17 +37,10 @@ def crop_views(image: np.ndarray, crop: int, crops: int = 1) -> list[np.ndarray]
     return views + [view[:, ::-1] for view in views] if crops == 10 else views
 
 
-def _normalise(views: np.ndarray, norm) -> np.ndarray:
-    scale, offset, bgr = norm
-    if bgr:
-        views = views[..., ::-1]
-    return (views.astype(np.float32) * scale + offset).astype(np.float32)
-
-
 def normalised_batch(images: np.ndarray, crop: int, norm, view: int = 0, crops: int = 1) -> np.ndarray:
     """uint8 N x S x S x 3 store slice -> float32 N x crop x crop x 3 network input: each image's
     `view`-th of its `crops` evaluation views (crop_views)."""
-    return _normalise(np.stack([crop_views(image, crop, crops)[view] for image in images]), norm)
+    return normalised(np.stack([crop_views(image, crop, crops)[view] for image in images]), *norm)
 
 
 def network_input(bundle: WeightBundle, images: np.ndarray, view: int = 0, crops: int = 1) -> np.ndarray:

@@ -18,7 +18,7 @@ import logging
 import numpy as np
 
 from alexnet_lab.core.errors import UserInputError
-from alexnet_lab.core.preprocessing import crop_offsets
+from alexnet_lab.core.preprocessing import crop_offsets, normalised
 from alexnet_lab.core.spec import ArchSpec
 
 log = logging.getLogger(__name__)
@@ -42,12 +42,10 @@ def patch_covariance(views: np.ndarray, norm: tuple[np.ndarray, np.ndarray, bool
     """Covariance (D x D, D = 3 * kernel^2, canonical (channel, row, column) order) of the
     kernel x kernel patches of the normalised views at conv1's stride (the patches conv1 sees),
     accumulated image by image in float64."""
-    scale, offset, bgr = norm
     dim = 3 * kernel * kernel
     total, outer, count = np.zeros(dim), np.zeros((dim, dim)), 0
     for view in views:
-        x = view[..., ::-1] if bgr else view
-        x = (x.astype(np.float32) * scale + offset).transpose(2, 0, 1)  # C, H, W
+        x = normalised(view, *norm).transpose(2, 0, 1)  # C, H, W
         patches = np.lib.stride_tricks.sliding_window_view(x, (kernel, kernel), axis=(1, 2))[:, ::stride, ::stride]
         rows = patches.transpose(1, 2, 0, 3, 4).reshape(-1, dim).astype(np.float64)
         total += rows.sum(0)
