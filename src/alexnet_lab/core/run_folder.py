@@ -70,6 +70,10 @@ class RunFolder:
         the framework whose checkpoint ending is `suffix` (frameworks.registry)."""
         return self.path / self.CHECKPOINTS / f"{kind}{suffix}"
 
+    def has_last_checkpoint(self) -> bool:
+        """True when RUN/checkpoints holds a 'last' checkpoint, of any framework: the run can be resumed."""
+        return any((self.path / self.CHECKPOINTS).glob("last.*"))
+
     def weights_file(self, kind: str) -> Path:
         """RUN/KIND.safetensors: the 'best' or 'last' weights."""
         return {"best": self.best_weights, "last": self.last_weights}[kind]

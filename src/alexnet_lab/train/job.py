@@ -113,7 +113,7 @@ def run_training(config: RunConfig, given: Mapping[str, Any] | None = None) -> P
         with locked_run_folder(run_dir, fresh=not config.resume, writer=world.is_main):
             _train_in_folder(config, extension, trainer, bundle, data, spec, world)
     except OSError as exc:
-        error = storage_error(exc, run_dir, resumable=any(RunFolder(run_dir).checkpoints.glob("last.*")))
+        error = storage_error(exc, run_dir, resumable=RunFolder(run_dir).has_last_checkpoint())
         if error is None:
             raise
         raise error from None

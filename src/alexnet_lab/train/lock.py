@@ -139,7 +139,7 @@ def locked_run_folder(run_dir: Path, fresh: bool, writer: bool = True) -> Iterat
         clean_stale_temps(run_dir)
         yield
     except BaseException:
-        if fresh and not list(RunFolder(run_dir).checkpoints.glob("last.*")):
+        if fresh and not RunFolder(run_dir).has_last_checkpoint():
             _rollback(run_dir, before, created)
         raise
     finally:
