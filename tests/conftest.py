@@ -75,9 +75,9 @@ def trained_shapes_bundle():
     import torch
 
     from alexnet_lab.core.bundle import ModelMeta, WeightBundle
+    from alexnet_lab.core.preprocessing import CIFAR_32 as CIFAR_PREPROCESS
     from alexnet_lab.data.synthetic import SyntheticSpec, make_synthetic, synthetic_class_names
     from alexnet_lab.frameworks import get_backend
-    from alexnet_lab.train.job import CIFAR_PREPROCESS
 
     torch.manual_seed(0)
     backend = get_backend("torch")

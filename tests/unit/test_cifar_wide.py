@@ -8,8 +8,9 @@ import pytest
 
 from alexnet_lab.core.bundle import ModelMeta, WeightBundle
 from alexnet_lab.core.layout import infer_variant
+from alexnet_lab.core.preprocessing import CIFAR_32 as CIFAR_PREPROCESS
 from alexnet_lab.core.spec import CIFAR, get_arch
-from alexnet_lab.train.job import CIFAR_PREPROCESS, scratch_preprocess
+from alexnet_lab.train.job import scratch_preprocess
 from alexnet_lab.weights.files import load_weights, save_weights
 
 

@@ -30,11 +30,11 @@ def tiny(tmp_path_factory):
     from PIL import Image
 
     from alexnet_lab.core.bundle import ModelMeta, WeightBundle
+    from alexnet_lab.core.preprocessing import CIFAR_32 as CIFAR_PREPROCESS
     from alexnet_lab.data.datasets import decode_all
     from alexnet_lab.data.index import DatasetIndex, Sample
     from alexnet_lab.evaluate.dataset_eval import logits_for_store
     from alexnet_lab.frameworks import get_backend
-    from alexnet_lab.train.job import CIFAR_PREPROCESS
     from alexnet_lab.weights.files import save_weights
 
     root = tmp_path_factory.mktemp("imagenet-val")
@@ -234,7 +234,7 @@ def test_the_shipped_wnids_line_up_with_the_class_names():
 def test_damaged_class_ids_are_refused():
     from alexnet_lab.core.bundle import ModelMeta
     from alexnet_lab.core.errors import WeightFormatError
-    from alexnet_lab.train.job import CIFAR_PREPROCESS
+    from alexnet_lab.core.preprocessing import CIFAR_32 as CIFAR_PREPROCESS
 
     data = ModelMeta("cifar", NAMES, CIFAR_PREPROCESS, class_ids=WNIDS).to_metadata()
     for bad in (list(WNIDS[:3]), ["tabby", *WNIDS[1:]], [WNIDS[0], *WNIDS[:3]]):

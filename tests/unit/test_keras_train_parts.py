@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from alexnet_lab.core.errors import WeightFormatError
+from alexnet_lab.core.preprocessing import CIFAR_32 as CIFAR_PREPROCESS
 from alexnet_lab.core.spec import get_arch
 from alexnet_lab.data import AugmentSpec
 from alexnet_lab.data.datasets import eval_view, normalisation
-from alexnet_lab.train.job import CIFAR_PREPROCESS
 
 tf = pytest.importorskip("tensorflow")
 

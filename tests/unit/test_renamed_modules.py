@@ -56,3 +56,17 @@ def test_an_old_framework_path_warns_in_its_own_process(old):
             "assert old.layer_outputs and old.class_gradients\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, env={"PYTHONPATH": str(REPO / "src"),
                                                                              "PATH": "/usr/bin:/bin"})
+
+
+def test_old_names_of_moved_objects_warn_and_are_the_objects():
+    from alexnet_lab.core.preprocessing import CIFAR_32
+    from alexnet_lab.core.softmax import softmax
+    from alexnet_lab.inference import predict
+    from alexnet_lab.train import job
+
+    with pytest.warns(DeprecationWarning, match="core.preprocessing.CIFAR_32"):
+        assert job.CIFAR_PREPROCESS is CIFAR_32
+    with pytest.warns(DeprecationWarning, match="core.softmax"):
+        assert predict.softmax is softmax
+    with pytest.raises(AttributeError):
+        job.NOT_A_NAME  # noqa: B018

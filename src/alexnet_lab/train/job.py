@@ -36,7 +36,15 @@ from alexnet_lab.weights.registry import default_preprocess
 
 log = logging.getLogger(__name__)
 
-CIFAR_PREPROCESS = CIFAR_32  # its old name here; the one definition is core.preprocessing's
+
+def __getattr__(name: str):
+    if name == "CIFAR_PREPROCESS":  # its old name here, kept for a release: the one definition is core.preprocessing's
+        import warnings
+
+        warnings.warn("alexnet_lab.train.job.CIFAR_PREPROCESS moved to alexnet_lab.core.preprocessing.CIFAR_32",
+                      DeprecationWarning, stacklevel=2)
+        return CIFAR_32
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def scratch_preprocess(variant: str, input_size: int) -> PreprocessSpec:
