@@ -172,8 +172,9 @@ def test_loss_scale_skips_overflows_and_grows():
 def test_checkpoint_round_trip_and_damaged_file(tmp_path):
     import keras
 
+    from alexnet_lab.core.run_folder import RunFolder
     from alexnet_lab.frameworks.keras import build_model
-    from alexnet_lab.train.keras.checkpoint import Checkpoint, resume_checkpoint_path, save_checkpoint
+    from alexnet_lab.train.keras.checkpoint import SUFFIX, Checkpoint, save_checkpoint
 
     model = build_model("cifar", 10, input_size=32)
     optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
@@ -188,7 +189,7 @@ def test_checkpoint_round_trip_and_damaged_file(tmp_path):
     checkpoint.restore_optimizers([optimizer])
     assert all(np.array_equal(a, v.numpy()) for a, v in zip(saved, model.variables))
     assert checkpoint.state["epoch"] == 2 and checkpoint.state["history"] == [{"epoch": 1}]
-    assert resume_checkpoint_path(tmp_path) == path
+    assert RunFolder(tmp_path).checkpoint("last", SUFFIX) == path  # where train.job looks on --resume
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(WeightFormatError, match="cannot be read"):
         Checkpoint(path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alexnet_lab.frameworks.registry import DEFAULT_FRAMEWORK, ENTRIES, NAMES
+from alexnet_lab.frameworks.registry import DEFAULT_FRAMEWORK, ENTRIES, NAMES, export_frameworks
 
 # what every command that reads weights accepts (weights.files.load_weights' sources)
 WEIGHTS_HELP = "registry name, weight file / run folder, or hf://OWNER/REPO[@REVISION]"
@@ -28,9 +28,7 @@ def export_framework_help() -> str:
     """convert --framework: each framework with its models' input layout, and each export format's
     default model where it is not the default framework's (a format only another one exports)."""
     layouts = " or ".join(f"{entry.name} ({entry.input_layout} input)" for entry in ENTRIES.values())
-    first: dict[str, str] = {}  # export format -> the first framework (registry order) that exports it
-    for entry in ENTRIES.values():
-        for fmt, _ in entry.exports:
-            first.setdefault(fmt, entry.name)
-    others = "".join(f", {name} for {fmt}" for fmt, name in first.items() if name != DEFAULT_FRAMEWORK)
+    formats = dict.fromkeys(fmt for entry in ENTRIES.values() for fmt, _ in entry.exports)
+    others = "".join(f", {export_frameworks(fmt)[0]} for {fmt}" for fmt in formats
+                     if export_frameworks(fmt)[0] != DEFAULT_FRAMEWORK)
     return f"export formats only: which model is exported, {layouts}; default {DEFAULT_FRAMEWORK}{others}"

@@ -71,6 +71,11 @@ WEIGHT_SUFFIXES = {name: entry.weight_suffixes for name, entry in ENTRIES.items(
 ALSO_READS = {name: entry.also_reads for name, entry in ENTRIES.items() if entry.also_reads}
 
 
+def export_frameworks(fmt: str) -> tuple[str, ...]:
+    """The frameworks whose models export format `fmt` holds, in registry order (the first is the default)."""
+    return tuple(name for name, entry in ENTRIES.items() if fmt in dict(entry.exports))
+
+
 def framework_for_suffix(suffix: str) -> str | None:
     """The framework whose weight files end in `suffix` (written or only read), or None."""
     return next((e.name for e in ENTRIES.values() if suffix in e.weight_suffixes + e.also_reads), None)

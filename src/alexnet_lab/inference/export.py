@@ -28,6 +28,7 @@ from alexnet_lab.core.errors import AlexnetLabError, UserInputError, unknown_nam
 from alexnet_lab.core.exports import EXPORT_FORMATS, ExportFormat, input_size, refuse_export_input
 from alexnet_lab.core.fileio import check_output, sha256_file
 from alexnet_lab.frameworks import ENTRIES, check_framework, get_backend
+from alexnet_lab.frameworks.registry import export_frameworks
 from alexnet_lab.weights.files import FORMAT_SUFFIXES, chosen_format, run_weights_file
 from alexnet_lab.weights.formats.safetensors_io import read_safetensors, write_safetensors
 from alexnet_lab.weights.hub_folder import HUB_FORMAT
@@ -35,11 +36,6 @@ from alexnet_lab.weights.hub_folder import HUB_FORMAT
 log = logging.getLogger(__name__)
 
 INPUT_LAYOUTS = {name: entry.input_layout for name, entry in ENTRIES.items()}  # each framework's model, as trained
-
-
-def export_frameworks(fmt: str) -> tuple[str, ...]:
-    """The frameworks whose models `fmt` exports, in registry order (the first is the default)."""
-    return tuple(name for name, entry in ENTRIES.items() if fmt in dict(entry.exports))
 
 
 def input_shape(meta: ModelMeta, framework: str) -> list[str | int]:

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 class RunContext:
     def __init__(self, run_dir: Path, meta: ModelMeta, resume_checkpoint: Path | None, show_progress: bool | None = None,
-                 world: World = World(), checkpoint_suffix: str = ""):
+                 *, world: World = World(), checkpoint_suffix: str):
         """`checkpoint_suffix`: the training framework's checkpoint ending (its registry entry)."""
         self.run_dir = run_dir
         self.checkpoint_suffix = checkpoint_suffix

@@ -24,17 +24,10 @@ import numpy as np
 
 from alexnet_lab.core.errors import WeightFormatError
 from alexnet_lab.core.fileio import atomic_path
-from alexnet_lab.core.run_folder import RunFolder
 from alexnet_lab.frameworks.registry import ENTRIES
 
 SUFFIX = ENTRIES["keras"].checkpoint_suffix  # .keras-ckpt.npz
 FORMAT = "alexnet-lab keras checkpoint 1"
-
-
-def resume_checkpoint_path(run_dir: str | os.PathLike[str]) -> Path | None:
-    """RUN/checkpoints/last.keras-ckpt.npz when it exists (what --resume continues from)."""
-    path = RunFolder(run_dir).checkpoint("last", SUFFIX)
-    return path if path.is_file() else None
 
 
 def _numpy(variable) -> np.ndarray:
