@@ -299,6 +299,18 @@ def test_a_corrupted_checkpoint_is_one_line_not_garbage(reference, tmp_path):
     assert "is corrupt" in line and str(last) in line
 
 
+def test_a_deleted_last_checkpoint_is_refused_not_a_silent_restart(reference, tmp_path):
+    """--resume without the last checkpoint, though the manifest shows it had landed: one line, and
+    the run's metrics and best model stay as they were (a restart would train them again)."""
+    run = copy_run(reference, tmp_path)
+    last = run / "checkpoints" / "last.pt"
+    last.unlink()
+    before = digests(run)
+    line = one_line_error(run_cli("train", "--resume", "--out", str(run), "--epochs", "4"))
+    assert "is missing" in line and str(last) in line and "restart the run" in line
+    assert digests(run) == before
+
+
 def test_demo_validates_first_and_never_replaces_a_run_unasked(tmp_path, capsys):
     out = tmp_path / "demo"
     (out / "run").mkdir(parents=True)

@@ -32,6 +32,20 @@ def test_a_recorded_best_file_behind_the_record_is_stale_only_at_the_last_epoch(
         check_best(Manifest(tmp_path), [tmp_path / "best.pt"], best_epoch=1, last_epoch=3)
 
 
+def test_a_landed_checkpoint_that_is_gone_is_refused_a_first_one_that_never_landed_is_not(tmp_path):
+    from alexnet_lab.train.folder import CheckpointCorrupt
+
+    manifest = Manifest(tmp_path)
+    _commit(manifest, tmp_path / "last.pt", "epoch 1", 1)
+    (tmp_path / "last.pt").unlink()  # as a kill between the first record and its rename leaves it
+    Manifest(tmp_path).check_not_lost(tmp_path / "last.pt")
+    _commit(manifest, tmp_path / "last.pt", "epoch 2", 2)
+    Manifest(tmp_path).check_not_lost(tmp_path / "last.pt")
+    (tmp_path / "last.pt").unlink()
+    with pytest.raises(CheckpointCorrupt, match="is missing, though .* records it at epoch 2"):
+        Manifest(tmp_path).check_not_lost(tmp_path / "last.pt")
+
+
 # Files that still write a run folder's file name as a string of their own, and why.
 RUN_FILE_NAME_ALLOWED = {
     "core/run_folder.py": "the home",

@@ -165,6 +165,18 @@ class Manifest:
             tmp.unlink(missing_ok=True)
         return target
 
+    def check_not_lost(self, target: Path) -> None:
+        """Raise CheckpointCorrupt when `target` is gone although a commit of it had landed (its
+        record has a previous one, so the file existed): resuming would silently start the run again.
+        A missing file whose only record is its first commit is a kill before that commit's rename,
+        from which a fresh start is the uninterrupted run."""
+        target = Path(target)
+        entry = self.entries.get(target.name)
+        if entry is not None and entry.get("previous") and not target.exists():
+            raise CheckpointCorrupt(f"checkpoint {target} is missing, though {self.path} records it at epoch "
+                                    f"{entry['epoch']}; restore it from a copy, or delete the run folder's "
+                                    "checkpoints/ to restart the run.")
+
     def verify(self, target: Path) -> int | None:
         """The epoch `target` holds, checked against its recorded digest; None when the file does
         not exist or the run has no record of it (written before manifests). Raises

@@ -25,7 +25,7 @@ from alexnet_lab.data.datasets import AUGMENTS, DataSplits, normalisation, resol
 from alexnet_lab.frameworks.registry import ENTRIES
 from alexnet_lab.train.config import RunConfig, supports
 from alexnet_lab.train.context import RunContext
-from alexnet_lab.train.folder import check_run_output, fault_point, storage_error
+from alexnet_lab.train.folder import Manifest, check_run_output, fault_point, storage_error
 from alexnet_lab.train.image_stores import make_stores
 from alexnet_lab.train.launch_env import World, current_world
 from alexnet_lab.train.lock import locked_run_folder
@@ -134,6 +134,8 @@ def _train_in_folder(config: RunConfig, extension: dict | None, trainer, bundle,
     run_dir = Path(config.out)
     suffix = ENTRIES[config.framework].checkpoint_suffix
     last = RunFolder(run_dir).checkpoint("last", suffix)
+    if config.resume:
+        Manifest(last.parent).check_not_lost(last)
     checkpoint = last if config.resume and last.is_file() else None
     meta = ModelMeta(config.variant, data.class_names, spec, source=f"run {run_dir.name}", input_size=spec.crop)
     log.info("data: %s", data.description)
