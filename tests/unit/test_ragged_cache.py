@@ -105,6 +105,8 @@ def test_a_training_view_is_drawn_over_the_whole_stored_image_like_the_files(tmp
 
 
 def test_the_torch_loader_cuts_imagenet_views_from_the_cache(tmp_path):
+    import torch
+
     from alexnet_lab.train.torch.data import StoreDataset, loader_workers
 
     images, labels = cached_store(read_class_folder(folder(tmp_path / "data")), SPEC, "pil", tmp_path / "c")[:2]
@@ -114,7 +116,7 @@ def test_the_torch_loader_cuts_imagenet_views_from_the_cache(tmp_path):
     from alexnet_lab.train.torch.data import resized_crop_uint8
 
     np.testing.assert_array_equal(view.numpy(), images.train_view(2, IMAGENET_AUGMENT, 28, rng, resized_crop_uint8))
-    assert label == labels[2] and loader_workers(0, images) >= 1
+    assert label == labels[2] and loader_workers(0, images, torch.device("cuda")) >= 1
     import pickle
 
     again = pickle.loads(pickle.dumps(images))  # what a spawned DataLoader worker gets: the path, not the map

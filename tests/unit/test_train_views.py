@@ -136,6 +136,26 @@ def test_loader_workers_run_one_thread():
     assert [int(t) for batch, _ in loader for t in batch] == [1, 1]
 
 
+def test_cpu_training_on_few_cores_decodes_in_its_own_process(monkeypatch):
+    """The measured choice: up to INLINE_DECODE_MAX_CORES cores per process the CPU step keeps every
+    core and the training process decodes; more cores, or a GPU step, get workers; --num-workers wins."""
+    import torch
+
+    from alexnet_lab.train.torch.data import INLINE_DECODE_MAX_CORES, loader_workers
+
+    streamed, memory = StreamedImages([], TORCHVISION_IMAGENET), np.zeros((1, 8, 8, 3), np.uint8)
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    for cores in (1, 2, INLINE_DECODE_MAX_CORES):
+        monkeypatch.setattr("os.cpu_count", lambda cores=cores: cores)
+        assert loader_workers(0, streamed, cpu) == 0
+        assert loader_workers(0, streamed, gpu) == max(1, cores - 1)
+        assert loader_workers(3, streamed, cpu) == 3
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert loader_workers(0, streamed, cpu) == 4
+    assert loader_workers(0, streamed, cpu, world_size=4) == 0  # 4 processes of 4 cores each
+    assert loader_workers(0, memory, cpu) == 0 and loader_workers(2, memory, cpu) == 2
+
+
 def test_step_threads_leave_the_workers_their_cores(monkeypatch):
     import torch
 

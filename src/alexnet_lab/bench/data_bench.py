@@ -29,10 +29,12 @@ MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def loader_workers(settings: BenchSettings) -> int:
-    """The workers both sides get: --num-workers, else what `alexnet train` picks for a stream."""
-    from alexnet_lab.data.datasets import default_workers
+    """The workers both sides get: --num-workers, else what `alexnet train` picks for a stream on the CPU."""
+    from alexnet_lab.core.preprocessing import TORCHVISION_IMAGENET
+    from alexnet_lab.data.stream import StreamedImages
+    from alexnet_lab.train.torch.data import loader_workers as train_workers
 
-    return settings.workers if settings.workers > 0 else max(1, default_workers())
+    return train_workers(settings.workers, StreamedImages([], TORCHVISION_IMAGENET), torch.device("cpu"))
 
 
 def _ours(settings: BenchSettings, folder: str, workers: int):

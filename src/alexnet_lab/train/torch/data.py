@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from alexnet_lab.core.errors import AlexnetLabError
+from alexnet_lab.core.errors import AlexnetLabError, TrainingError
 from alexnet_lab.data import AugmentSpec
 from alexnet_lab.data.datasets import default_workers, eval_view, train_view
 from alexnet_lab.data.ragged import CachedImages
@@ -87,10 +87,23 @@ class ShardBatches(Sampler[list[int]]):
         return iter(mine)
 
 
-def loader_workers(requested: int, images) -> int:
-    """--num-workers, or for a streamed or cached store left at 0, one worker per spare core (up to
-    4): decoding (or resizing whole images) in the training process would starve the step."""
-    return requested if requested or not isinstance(images, WHOLE_IMAGE_STORES) else max(1, default_workers())
+# Cores per process up to which CPU training decodes in its own process (docs/performance.md, "Workers
+# and threads"): a view costs about 1/1,000 CPU-second, so decoding between steps costs a step of
+# ~37 img/s per core about 4% per core, while a worker takes one core of C from the step (or
+# contends with its OpenMP threads for it); the two costs cross near 5 cores.
+INLINE_DECODE_MAX_CORES = 4
+
+
+def loader_workers(requested: int, images, device: torch.device, world_size: int = 1) -> int:
+    """--num-workers, or for a streamed or cached store left at 0: on a CPU with at most
+    INLINE_DECODE_MAX_CORES cores per process none (the training process decodes between steps and
+    its step keeps every core), else one worker per spare core (up to 4), so that decoding never
+    waits on the step."""
+    if requested or not isinstance(images, WHOLE_IMAGE_STORES):
+        return requested
+    if device.type == "cpu" and (os.cpu_count() or 1) // max(1, world_size) <= INLINE_DECODE_MAX_CORES:
+        return 0
+    return max(1, default_workers())
 
 
 def step_threads(workers: int, images, device, world_size: int = 1) -> int:
@@ -139,6 +152,17 @@ def resized_crop_uint8(pixels: np.ndarray, box: tuple[int, int, int, int], size:
     out = F.interpolate(crop.permute(2, 0, 1)[None], size=(size, size), mode="bilinear", antialias=True,
                         align_corners=False)[0].permute(1, 2, 0)
     return (out.flip(1) if flip else out).numpy()
+
+
+def dead_worker_error(exc: BaseException, run_dir) -> TrainingError | None:
+    """One line for a loader worker that died (DataLoader raises it from wherever the training
+    process is when it notices, often the backward pass); None for any other error."""
+    message = str(exc).strip()
+    if not (isinstance(exc, RuntimeError) and message.startswith("DataLoader worker")):
+        return None
+    return TrainingError(f"a data loader worker died ({message.rstrip('. ')}): killed by the system it often means "
+                         f"too little memory. The run keeps its last checkpoint; continue it with `alexnet train "
+                         f"--resume --out {run_dir}`, adding --num-workers 0 to decode in the training process.")
 
 
 class WorkerErrors:

@@ -31,6 +31,7 @@ from alexnet_lab.train.torch.data import (
     Normaliser,
     ShardBatches,
     StoreDataset,
+    dead_worker_error,
     loader_workers,
     make_loader,
     step_threads,
@@ -54,7 +55,7 @@ class TorchTrainer(TorchStep):
                  compile: bool = False):
         super().__init__(model, device, precision, normaliser, config, world, compile)
         self.train_set, self.val_set = train_set, val_set
-        self.workers = loader_workers(config.num_workers, train_set.images)
+        self.workers = loader_workers(config.num_workers, train_set.images, device, world.size)
         self.train_size = len(train_set)
         self.epoch_images = world.share(len(train_set))
         # the same for every process: the sampler pads the last share
@@ -155,6 +156,10 @@ def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_
              ", ".join(f"{p.name}x{p.epochs}" for p in phases))
     try:
         fit(trainer, config, phases, ctx, trainer.val_set.labels)
+    except RuntimeError as exc:
+        if (error := dead_worker_error(exc, ctx.run_dir)) is None:
+            raise
+        raise error from None
     finally:
         distributed.stop(world)
     return resolved
