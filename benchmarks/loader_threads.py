@@ -62,11 +62,11 @@ def main() -> None:
                        "--one", side, str(workers), str(threads)]
             done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, check=True)
             rounds.setdefault((label, side), []).append(json.loads(done.stdout.strip().splitlines()[-1]))
+    import torch
+
     from alexnet_lab.core.preprocessing import TORCHVISION_IMAGENET
     from alexnet_lab.data.stream import StreamedImages
     from alexnet_lab.train.torch.data import loader_workers
-
-    import torch
 
     picked = loader_workers(0, StreamedImages([], TORCHVISION_IMAGENET), torch.device("cpu"))
     report = {"cores": os.cpu_count(), "train_picks_workers": picked, "load_average": os.getloadavg(),
