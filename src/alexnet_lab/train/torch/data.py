@@ -87,10 +87,10 @@ class ShardBatches(Sampler[list[int]]):
         return iter(mine)
 
 
-# Cores per process up to which CPU training decodes in its own process (docs/performance.md, "Workers
-# and threads"): a view costs about 1/1,000 CPU-second, so decoding between steps costs a step of
-# ~37 img/s per core about 4% per core, while a worker takes one core of C from the step (or
-# contends with its OpenMP threads for it); the two costs cross near 5 cores.
+# Cores per process up to which CPU training decodes in its own process. Decoding between steps costs
+# the step a share of its time that grows with the step's speed; a worker takes one of the C cores
+# from the step (or contends with its OpenMP threads for it). The measurement and the cost model:
+# docs/performance.md#workers-and-threads-on-the-cpu.
 INLINE_DECODE_MAX_CORES = 4
 
 
@@ -160,8 +160,8 @@ def dead_worker_error(exc: BaseException, run_dir) -> TrainingError | None:
     message = str(exc).strip()
     if not (isinstance(exc, RuntimeError) and message.startswith("DataLoader worker")):
         return None
-    return TrainingError(f"a data loader worker died ({message.rstrip('. ')}): killed by the system it often means "
-                         f"too little memory. The run keeps its last checkpoint; continue it with `alexnet train "
+    return TrainingError(f"a data loader worker died ({message.rstrip('. ')}); a worker killed by the system usually "
+                         f"means memory ran short. The run keeps its last checkpoint: continue it with `alexnet train "
                          f"--resume --out {run_dir}`, adding --num-workers 0 to decode in the training process.")
 
 
