@@ -51,7 +51,7 @@ def torch_parts(index, spec, decoder: str, batch: int):
 
     images = StreamedImages(index.paths, spec, decoder)
     dataset = StoreDataset(images, index.labels, spec.crop, AugmentSpec(hflip=True))
-    loader = make_loader(dataset, batch, True, 0, 0, loader_workers(0, images))
+    loader = make_loader(dataset, batch, True, 0, 0, loader_workers(0, images, torch.device("cpu")))
     config = RunConfig(variant="owt")
     model = build_model("owt", 10).to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, plan_phases(config, get_arch("owt"), ())[0], config)

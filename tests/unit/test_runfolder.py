@@ -35,15 +35,27 @@ def test_a_recorded_best_file_behind_the_record_is_stale_only_at_the_last_epoch(
 def test_a_landed_checkpoint_that_is_gone_is_refused_a_first_one_that_never_landed_is_not(tmp_path):
     from alexnet_lab.train.folder import CheckpointCorrupt
 
+    last, best = tmp_path / "last.pt", tmp_path / "best.pt"
     manifest = Manifest(tmp_path)
-    _commit(manifest, tmp_path / "last.pt", "epoch 1", 1)
-    (tmp_path / "last.pt").unlink()  # as a kill between the first record and its rename leaves it
-    Manifest(tmp_path).check_not_lost(tmp_path / "last.pt")
-    _commit(manifest, tmp_path / "last.pt", "epoch 2", 2)
-    Manifest(tmp_path).check_not_lost(tmp_path / "last.pt")
-    (tmp_path / "last.pt").unlink()
-    with pytest.raises(CheckpointCorrupt, match="is missing, though .* records it at epoch 2"):
-        Manifest(tmp_path).check_not_lost(tmp_path / "last.pt")
+    _commit(manifest, last, "epoch 1", 1)
+    last.unlink()  # as a kill between the first record and its rename leaves it
+    Manifest(tmp_path).check_not_lost(last)  # a fresh start is then the uninterrupted run
+    _commit(manifest, last, "epoch 1, the restart", 1)
+    assert manifest.entries["last.pt"]["previous"] is None  # the record of a file that never landed is no previous
+    last.unlink()  # the restart's first commit cut short the same way
+    Manifest(tmp_path).check_not_lost(last)
+    _commit(manifest, last, "epoch 1", 1)
+    _commit(manifest, best, "epoch 1", 1)  # the best checkpoint follows a landed last one
+    last.unlink()
+    with pytest.raises(CheckpointCorrupt, match="is missing, though .* records it at epoch 1"):
+        Manifest(tmp_path).check_not_lost(last)
+    for kept, epochs in ((tmp_path / "a", [2]), (tmp_path / "b", [1, 1])):  # past the first epoch; a previous record
+        kept.mkdir()
+        for epoch in epochs:
+            _commit(Manifest(kept), kept / "last.pt", f"epoch {epoch}", epoch)
+        (kept / "last.pt").unlink()
+        with pytest.raises(CheckpointCorrupt, match="is missing"):
+            Manifest(kept).check_not_lost(kept / "last.pt")
 
 
 # Files that still write a run folder's file name as a string of their own, and why.

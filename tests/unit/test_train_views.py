@@ -143,6 +143,7 @@ def test_cpu_training_on_few_cores_decodes_in_its_own_process(monkeypatch):
 
     from alexnet_lab.train.torch.data import INLINE_DECODE_MAX_CORES, loader_workers
 
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     streamed, memory = StreamedImages([], TORCHVISION_IMAGENET), np.zeros((1, 8, 8, 3), np.uint8)
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
     for cores in (1, 2, INLINE_DECODE_MAX_CORES):
@@ -154,6 +155,8 @@ def test_cpu_training_on_few_cores_decodes_in_its_own_process(monkeypatch):
     assert loader_workers(0, streamed, cpu) == 4
     assert loader_workers(0, streamed, cpu, world_size=4) == 0  # 4 processes of 4 cores each
     assert loader_workers(0, memory, cpu) == 0 and loader_workers(2, memory, cpu) == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # torchrun's: the step's threads are fixed, workers decode
+    assert loader_workers(0, streamed, cpu, world_size=4) == 4
 
 
 def test_step_threads_leave_the_workers_their_cores(monkeypatch):
@@ -169,5 +172,6 @@ def test_step_threads_leave_the_workers_their_cores(monkeypatch):
         assert step_threads(1, np.zeros((1, 8, 8, 3), np.uint8), torch.device("cpu")) == before  # in memory: kept
         assert step_threads(1, streamed, torch.device("cpu")) == 3
         assert step_threads(3, streamed, torch.device("cpu")) == 1
+        assert step_threads(0, streamed, torch.device("cpu"), world_size=2) == 2  # decoding in each of 2 processes
     finally:
         torch.set_num_threads(before)

@@ -28,7 +28,8 @@ HELP = {
                  "without bf16, else fp32), fp32, bf16 or fp16; also spelled --train-precision",
     "compile": "PyTorch: torch.compile the training step: auto (on for CUDA only; slower on the CPU), on or off",
     "data_mode": "auto (stream folders, list files and shards; synthetic and cifar10 in memory), memory (decode "
-                 "everything first) or stream (decode per batch in the loader workers)",
+                 "everything first) or stream (decode per batch: PyTorch's loader workers, or the training process on a CPU "
+                 "with at most 4 cores; Keras' tf.data map)",
     "cache_dir": "streamed data: decode once into a memory-mapped store in this folder, reused by later runs",
     "cache_format": "the cache's images: raw (uint8 pixels) or jpeg (re-encoded at the store size: a fraction of the "
                     "size, lossy; docs/data.md)",

@@ -148,7 +148,8 @@ class _Cursor:
 
 class ShardReader:
     """Members of streamed shards by ordinal, forward-only per shard (see the module docstring).
-    One per process; safe across threads (tf.data's map) and re-made in a forked loader worker."""
+    One per process; safe across threads (tf.data's map) and re-made in a forked loader worker, when
+    there are workers."""
 
     KEEP = 64  # members kept after they were passed: requests that arrive a little out of order
     OPEN = 2  # shard streams kept open at once

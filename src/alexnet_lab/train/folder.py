@@ -153,7 +153,7 @@ class Manifest:
                 raise OSError(exc.errno, exc.strerror, str(target)) from None
             os.chmod(tmp, 0o644)
             fault_point(f"{target.name}:written", epoch)
-            old = self.entries.get(target.name)
+            old = self.entries.get(target.name) if target.exists() else None  # a record whose file never landed is no previous
             self.entries[target.name] = {"sha256": sha256_file(tmp), "epoch": epoch,
                                          "previous": {k: old[k] for k in ("sha256", "epoch")} if old else None}
             self._save()
@@ -166,13 +166,16 @@ class Manifest:
         return target
 
     def check_not_lost(self, target: Path) -> None:
-        """Raise CheckpointCorrupt when `target` is gone although a commit of it had landed (its
-        record has a previous one, so the file existed): resuming would silently start the run again.
-        A missing file whose only record is its first commit is a kill before that commit's rename,
-        from which a fresh start is the uninterrupted run."""
+        """Raise CheckpointCorrupt when `target` is gone although a commit of it had landed, so that
+        resuming would silently start the run again. It had landed when its record has a previous
+        one (a file was on disk then), when it is past the first epoch, or when another file was
+        committed after it (the best checkpoint follows the last one). A missing file recorded only
+        by a first commit is a kill before that commit's rename: a fresh start is the uninterrupted run."""
         target = Path(target)
         entry = self.entries.get(target.name)
-        if entry is not None and entry.get("previous") and not target.exists():
+        if entry is None or target.exists():
+            return
+        if entry.get("previous") or int(entry["epoch"]) > 1 or len(self.entries) > 1:
             raise CheckpointCorrupt(f"checkpoint {target} is missing, though {self.path} records it at epoch "
                                     f"{entry['epoch']}; restore it from a copy, or delete the run folder's "
                                     "checkpoints/ to restart the run.")

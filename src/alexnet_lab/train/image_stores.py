@@ -2,8 +2,9 @@
 
 - `memory`: every image decoded once into a uint8 array before the first step (CIFAR-10 at 32x32
   and the synthetic set, where the whole set is a few hundred MB at most);
-- `stream`: a :class:`~alexnet_lab.data.stream.StreamedImages` per split, decoded per sample in
-  the loaders' workers; memory is bounded by the batches in flight;
+- `stream`: a :class:`~alexnet_lab.data.stream.StreamedImages` per split, decoded per sample by
+  each framework's loader (PyTorch's workers or its training process, Keras' tf.data map); memory
+  is bounded by the batches in flight;
 - `cache`: streaming with --cache-dir: a memory-mapped decoded store of whole images (aspect kept;
   raw pixels, or JPEGs re-encoded at the store size with --cache-format jpeg) built once and reused.
 

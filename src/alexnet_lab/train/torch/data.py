@@ -2,8 +2,9 @@
 and index so any worker count gives the same batches), normalisation on the batch.
 
 The store is an in-memory array, a StreamedImages (data.stream) that decodes each sample in the
-DataLoader worker that asks for it, or the decoded cache's CachedImages (data.ragged), whose
-random-resized-crop views are cut from the whole stored image in the worker; under torchrun :class:`EpochShares` (a
+DataLoader worker that asks for it (in the training process itself on a small CPU: loader_workers),
+or the decoded cache's CachedImages (data.ragged), whose random-resized-crop views are cut from the
+whole stored image the same way; under torchrun :class:`EpochShares` (a
 DistributedSampler without the repeats) gives every process its own part of the (seed, epoch)
 permutation, and the DataLoader deals that part's batches out to its workers, so each sample of
 an epoch is read exactly once, by one worker of one process (tests/unit/test_data_streaming.py)."""
@@ -15,7 +16,7 @@ import os
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from alexnet_lab.core.errors import AlexnetLabError, TrainingError
 from alexnet_lab.data import AugmentSpec
@@ -24,6 +25,7 @@ from alexnet_lab.data.ragged import CachedImages
 from alexnet_lab.data.remote_shards import epoch_shard_order, slot_plan
 from alexnet_lab.data.stream import StreamedImages
 from alexnet_lab.data.train_views import uses_whole_image
+from alexnet_lab.train.folder import FAULT_ENV, fault_point
 
 IGNORE = -100  # F.cross_entropy's default ignore_index: the label of a padding sample
 WHOLE_IMAGE_STORES = (StreamedImages, CachedImages)  # stores that cut training views from the whole image, per sample
@@ -97,11 +99,12 @@ INLINE_DECODE_MAX_CORES = 4
 def loader_workers(requested: int, images, device: torch.device, world_size: int = 1) -> int:
     """--num-workers, or for a streamed or cached store left at 0: on a CPU with at most
     INLINE_DECODE_MAX_CORES cores per process none (the training process decodes between steps and
-    its step keeps every core), else one worker per spare core (up to 4), so that decoding never
-    waits on the step."""
+    its step keeps the process's cores; not when OMP_NUM_THREADS fixes the step's threads, as
+    torchrun does), else one worker per spare core (up to 4), so that decoding never waits on the step."""
     if requested or not isinstance(images, WHOLE_IMAGE_STORES):
         return requested
-    if device.type == "cpu" and (os.cpu_count() or 1) // max(1, world_size) <= INLINE_DECODE_MAX_CORES:
+    inline = (os.cpu_count() or 1) // max(1, world_size) <= INLINE_DECODE_MAX_CORES
+    if device.type == "cpu" and inline and not os.environ.get("OMP_NUM_THREADS"):  # torchrun sets it: keep workers
         return 0
     return max(1, default_workers())
 
@@ -109,9 +112,10 @@ def loader_workers(requested: int, images, device: torch.device, world_size: int
 def step_threads(workers: int, images, device, world_size: int = 1) -> int:
     """Intra-op threads for the training step: on the CPU, with workers decoding a streamed store,
     the cores they leave (each decodes on one core: DataLoader sets one thread in its workers), so the step's OpenMP
-    pool never spin-waits on a core a worker holds. An in-memory store (CIFAR-10) keeps torch's
-    default; OMP_NUM_THREADS, when set, wins. Sets and returns the step's thread count."""
-    decoding = workers > 0 and isinstance(images, WHOLE_IMAGE_STORES)
+    pool never spin-waits on a core a worker holds; decoding in the process itself, its share of the
+    cores (all of them for one process: torch's default is kept). An in-memory store (CIFAR-10) keeps
+    torch's default; OMP_NUM_THREADS, when set, wins. Sets and returns the step's thread count."""
+    decoding = (workers > 0 or world_size > 1) and isinstance(images, WHOLE_IMAGE_STORES)
     if device.type == "cpu" and decoding and not os.environ.get("OMP_NUM_THREADS"):
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, world_size) - workers))
     return torch.get_num_threads()
@@ -131,6 +135,8 @@ class StoreDataset(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int):
+        if FAULT_ENV in os.environ and get_worker_info() is not None:
+            fault_point("loader-worker", self.epoch + 1)  # tests: a worker killed as the system would
         label = IGNORE if index >= len(self) else None  # EpochShares' padding marker
         index = index % len(self)
         rng = np.random.default_rng([self.seed, self.epoch, index])
@@ -154,15 +160,17 @@ def resized_crop_uint8(pixels: np.ndarray, box: tuple[int, int, int, int], size:
     return (out.flip(1) if flip else out).numpy()
 
 
-def dead_worker_error(exc: BaseException, run_dir) -> TrainingError | None:
+def dead_worker_error(exc: BaseException, run_dir, resumable: bool) -> TrainingError | None:
     """One line for a loader worker that died (DataLoader raises it from wherever the training
-    process is when it notices, often the backward pass); None for any other error."""
+    process is when it notices, often the backward pass); None for any other error. `resumable`:
+    the run has a last checkpoint (else its folder is rolled back and the command runs again)."""
     message = str(exc).strip()
     if not (isinstance(exc, RuntimeError) and message.startswith("DataLoader worker")):
         return None
+    again = (f"The run keeps its last checkpoint: continue it with `alexnet train --resume --out '{run_dir}'`"
+             if resumable else "No epoch had finished: run the same command again")
     return TrainingError(f"a data loader worker died ({message.rstrip('. ')}); a worker killed by the system usually "
-                         f"means memory ran short. The run keeps its last checkpoint: continue it with `alexnet train "
-                         f"--resume --out {run_dir}`, adding --num-workers 0 to decode in the training process.")
+                         f"means memory ran short. {again}, with fewer --num-workers if memory is short.")
 
 
 class WorkerErrors:

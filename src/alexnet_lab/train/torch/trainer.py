@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from alexnet_lab.core.run_folder import RunFolder
 from alexnet_lab.data.remote_shards import shard_groups
 from alexnet_lab.data.stream import StreamedImages, select
 from alexnet_lab.frameworks.torch.convert import from_canonical, to_canonical
@@ -157,7 +158,7 @@ def train_run(config: RunConfig, ctx: RunContext, stores: dict, bundle, augment_
     try:
         fit(trainer, config, phases, ctx, trainer.val_set.labels)
     except RuntimeError as exc:
-        if (error := dead_worker_error(exc, ctx.run_dir)) is None:
+        if (error := dead_worker_error(exc, ctx.run_dir, RunFolder(ctx.run_dir).has_last_checkpoint())) is None:
             raise
         raise error from None
     finally:
